@@ -1,0 +1,108 @@
+// Binding of pyae::Network, the object behind every Python model.
+#include "../network.h"
+#include "checks.h"
+
+#include <pybind11/stl.h>
+
+namespace pyae::bind {
+
+namespace {
+
+// A NumPy view of memory owned by the Network; `owner` keeps it alive.
+FloatArray view(float* ptr, std::size_t n, py::handle owner) {
+  return FloatArray({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(float))}, ptr,
+                    owner);
+}
+
+}  // namespace
+
+void register_network(py::module_& m) {
+  py::class_<Network>(m, "Network")
+      .def(py::init([](std::vector<int> widths, std::vector<int> acts, bool tied, int loss,
+                       int optimizer, float lr, float beta1, float beta2, float eps,
+                       float momentum) {
+             std::vector<Activation> a;
+             for (int x : acts) a.push_back(static_cast<Activation>(x));
+             OptimizerConfig opt{static_cast<OptimizerKind>(optimizer), lr, beta1, beta2, eps,
+                                 momentum};
+             return new Network(std::move(widths), std::move(a), tied, static_cast<Loss>(loss),
+                                opt);
+           }),
+           py::arg("widths"), py::arg("activations"), py::arg("tied"), py::arg("loss"),
+           py::arg("optimizer"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+           py::arg("eps"), py::arg("momentum"))
+      .def_property_readonly("params",
+                             [](py::object self) {
+                               Network& n = self.cast<Network&>();
+                               return view(n.params(), n.num_params(), self);
+                             })
+      .def("optimizer_state",
+           [](py::object self, int which) -> py::object {
+             Network& n = self.cast<Network&>();
+             float* p = n.optimizer_state(which);
+             if (p == nullptr) return py::none();
+             return view(p, n.num_params(), self);
+           })
+      .def_property("step_count", &Network::step_count, &Network::set_step_count)
+      .def("set_learning_rate", &Network::set_learning_rate)
+      .def_property_readonly("code_layer", &Network::code_layer)
+      .def_property_readonly("num_layers",
+                             [](const Network& n) { return static_cast<int>(n.layers().size()); })
+      .def("layer_specs",
+           [](const Network& n) {
+             py::list out;
+             for (const LayerSpec& s : n.layers()) {
+               py::dict d;
+               d["d_in"] = s.d_in;
+               d["d_out"] = s.d_out;
+               d["weight_offset"] = s.weight_offset;
+               d["bias_offset"] = s.bias_offset;
+               d["weight_transposed"] = s.weight_transposed;
+               d["owns_weight"] = s.owns_weight;
+               out.append(d);
+             }
+             return out;
+           })
+      .def("reserve", &Network::reserve, py::arg("max_batch"),
+           py::call_guard<py::gil_scoped_release>())
+      .def(
+          "train_step",
+          [](Network& n, const FloatArray& data, const IndexArray& rows) {
+            if (data.ndim() != 2 || data.shape(1) != n.widths().front())
+              throw py::value_error("data must be (n_samples, n_features)");
+            if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D, non-empty");
+            py::gil_scoped_release nogil;
+            return n.train_step(data.data(), data.shape(0), rows.data(),
+                                static_cast<int>(rows.size()));
+          },
+          py::arg("data").noconvert(), py::arg("rows").noconvert())
+      .def(
+          "forward",
+          [](const Network& n, const FloatArray& x, FloatArray out, int first, int last) {
+            const auto& w = n.widths();
+            if (first < 0 || last >= static_cast<int>(w.size()) || first >= last)
+              throw py::value_error("bad layer range");
+            if (x.ndim() != 2) throw py::value_error("x must be 2-D");
+            int B = static_cast<int>(x.shape(0));
+            check_shape(x, {B, w[first]}, "x");
+            check_shape(out, {B, w[last]}, "out");
+            check_writeable(out, "out");
+            py::gil_scoped_release nogil;
+            n.forward(x.data(), out.mutable_data(), B, first, last);
+          },
+          py::arg("x").noconvert(), py::arg("out").noconvert(), py::arg("first"), py::arg("last"))
+      .def(
+          "score_samples",
+          [](const Network& n, const FloatArray& x, FloatArray scores) {
+            if (x.ndim() != 2) throw py::value_error("x must be 2-D");
+            int B = static_cast<int>(x.shape(0));
+            check_shape(x, {B, n.widths().front()}, "x");
+            check_shape(scores, {B}, "scores");
+            check_writeable(scores, "scores");
+            py::gil_scoped_release nogil;
+            n.score_samples(x.data(), scores.mutable_data(), B);
+          },
+          py::arg("x").noconvert(), py::arg("scores").noconvert());
+}
+
+}  // namespace pyae::bind

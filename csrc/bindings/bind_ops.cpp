@@ -1,0 +1,140 @@
+// Bindings of the stateless kernels (pyae.ops wraps these).
+#include "../dense.h"
+#include "../loss.h"
+#include "../optim.h"
+#include "../parallel.h"
+#include "checks.h"
+
+namespace pyae::bind {
+
+void register_ops(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("kernel_threads", &kernel_threads);
+  m.def("simd_level", &simd_level);
+
+  m.def(
+      "dense_forward",
+      [](FloatArray out, const FloatArray& inp, const FloatArray& weight, const FloatArray& bias,
+         int act, bool weight_transposed) {
+        if (inp.ndim() != 2) throw py::value_error("inp must be 2-D (B, D_in)");
+        int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
+        int D_out = static_cast<int>(bias.shape(0));
+        check_shape(bias, {D_out}, "bias");
+        if (weight_transposed) check_shape(weight, {D_in, D_out}, "weight");
+        else check_shape(weight, {D_out, D_in}, "weight");
+        check_shape(out, {B, D_out}, "out");
+        check_writeable(out, "out");
+        DenseDims d{B, D_in, D_out, static_cast<Activation>(act), weight_transposed};
+        py::gil_scoped_release nogil;
+        dense_forward(out.mutable_data(), inp.data(), weight.data(), bias.data(), d);
+      },
+      py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("weight").noconvert(),
+      py::arg("bias").noconvert(), py::arg("act"), py::arg("weight_transposed"));
+
+  m.def(
+      "dense_backward",
+      [](py::object dinp_obj, FloatArray dweight, FloatArray dbias, FloatArray dpre,
+         const FloatArray& dout, const FloatArray& out, const FloatArray& inp,
+         const FloatArray& weight, int act, bool weight_transposed) {
+        if (inp.ndim() != 2 || dout.ndim() != 2) throw py::value_error("inp and dout must be 2-D");
+        int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
+        int D_out = static_cast<int>(dout.shape(1));
+        check_shape(dout, {B, D_out}, "dout");
+        check_shape(out, {B, D_out}, "out");
+        check_shape(dpre, {B, D_out}, "dpre");
+        check_shape(dbias, {D_out}, "dbias");
+        if (weight_transposed) {
+          check_shape(weight, {D_in, D_out}, "weight");
+          check_shape(dweight, {D_in, D_out}, "dweight");
+        } else {
+          check_shape(weight, {D_out, D_in}, "weight");
+          check_shape(dweight, {D_out, D_in}, "dweight");
+        }
+        float* dinp_ptr = nullptr;
+        FloatArray dinp;
+        if (!dinp_obj.is_none()) {
+          dinp = dinp_obj.cast<FloatArray>();
+          check_shape(dinp, {B, D_in}, "dinp");
+          check_writeable(dinp, "dinp");
+          dinp_ptr = dinp.mutable_data();
+        }
+        DenseDims d{B, D_in, D_out, static_cast<Activation>(act), weight_transposed};
+        py::gil_scoped_release nogil;
+        dense_backward(dinp_ptr, dweight.mutable_data(), dbias.mutable_data(), dpre.mutable_data(),
+                       dout.data(), out.data(), inp.data(), weight.data(), d);
+      },
+      py::arg("dinp"), py::arg("dweight").noconvert(), py::arg("dbias").noconvert(),
+      py::arg("dpre").noconvert(), py::arg("dout").noconvert(), py::arg("out").noconvert(),
+      py::arg("inp").noconvert(), py::arg("weight").noconvert(), py::arg("act"),
+      py::arg("weight_transposed"));
+
+  m.def(
+      "activation_forward",
+      [](FloatArray out, const FloatArray& inp, int act) {
+        if (out.size() != inp.size()) throw py::value_error("out and inp differ in size");
+        check_writeable(out, "out");
+        py::gil_scoped_release nogil;
+        activation_forward(out.mutable_data(), inp.data(), static_cast<std::size_t>(inp.size()),
+                           static_cast<Activation>(act));
+      },
+      py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("act"));
+
+  m.def(
+      "loss_backward",
+      [](int loss, py::object grad_obj, FloatArray row_loss, const FloatArray& pred,
+         const FloatArray& target) {
+        if (pred.ndim() != 2) throw py::value_error("pred must be 2-D (B, D)");
+        int B = static_cast<int>(pred.shape(0)), D = static_cast<int>(pred.shape(1));
+        check_shape(target, {B, D}, "target");
+        check_shape(row_loss, {B}, "row_loss");
+        float* grad_ptr = nullptr;
+        FloatArray grad;
+        if (!grad_obj.is_none()) {
+          grad = grad_obj.cast<FloatArray>();
+          check_shape(grad, {B, D}, "grad");
+          check_writeable(grad, "grad");
+          grad_ptr = grad.mutable_data();
+        }
+        py::gil_scoped_release nogil;
+        return static_cast<Loss>(loss) == Loss::bce
+                   ? bce_logits_loss_backward(grad_ptr, row_loss.mutable_data(), pred.data(),
+                                              target.data(), B, D)
+                   : mse_loss_backward(grad_ptr, row_loss.mutable_data(), pred.data(),
+                                       target.data(), B, D);
+      },
+      py::arg("loss"), py::arg("grad"), py::arg("row_loss").noconvert(),
+      py::arg("pred").noconvert(), py::arg("target").noconvert());
+
+  m.def(
+      "adam_update",
+      [](FloatArray params, FloatArray m1, FloatArray m2, const FloatArray& grads, float lr,
+         float beta1, float beta2, float eps, long long step) {
+        py::ssize_t n = params.size();
+        check_shape(m1, {n}, "m");
+        check_shape(m2, {n}, "v");
+        check_shape(grads, {n}, "grads");
+        if (step < 1) throw py::value_error("step counts from 1");
+        py::gil_scoped_release nogil;
+        adam_update(params.mutable_data(), m1.mutable_data(), m2.mutable_data(), grads.data(),
+                    static_cast<std::size_t>(n), AdamConfig{lr, beta1, beta2, eps}, step);
+      },
+      py::arg("params").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(),
+      py::arg("grads").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+      py::arg("eps"), py::arg("step"));
+
+  m.def(
+      "sgd_momentum_update",
+      [](FloatArray params, FloatArray buf, const FloatArray& grads, float lr, float momentum) {
+        py::ssize_t n = params.size();
+        check_shape(buf, {n}, "momentum_buffer");
+        check_shape(grads, {n}, "grads");
+        py::gil_scoped_release nogil;
+        sgd_momentum_update(params.mutable_data(), buf.mutable_data(), grads.data(),
+                            static_cast<std::size_t>(n), lr, momentum);
+      },
+      py::arg("params").noconvert(), py::arg("momentum_buffer").noconvert(),
+      py::arg("grads").noconvert(), py::arg("lr"), py::arg("momentum"));
+}
+
+}  // namespace pyae::bind

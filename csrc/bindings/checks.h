@@ -1,0 +1,35 @@
+// Argument checks shared by the bindings: arrays arrive as float32,
+// C-contiguous (pybind11 noconvert), and shapes are checked here so a bad
+// call is a ValueError, never a wild pointer.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <initializer_list>
+#include <string>
+
+namespace pyae::bind {
+
+namespace py = pybind11;
+using FloatArray = py::array_t<float, py::array::c_style>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
+
+template <class Array>
+void check_shape(const Array& a, std::initializer_list<py::ssize_t> shape, const char* name) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  int i = 0;
+  for (py::ssize_t s : shape) ok = ok && a.shape(i++) == s;
+  if (!ok) {
+    std::string want = "(";
+    for (py::ssize_t s : shape) want += std::to_string(s) + ",";
+    want += ")";
+    throw py::value_error(std::string(name) + " has the wrong shape; expected " + want);
+  }
+}
+
+inline void check_writeable(const FloatArray& a, const char* name) {
+  if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+}
+
+}  // namespace pyae::bind

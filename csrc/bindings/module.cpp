@@ -1,0 +1,15 @@
+// pyae._core: the private compiled module. Registration only, no math.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace pyae::bind {
+void register_ops(py::module_& m);
+void register_network(py::module_& m);
+}  // namespace pyae::bind
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyae compiled kernels (private; use pyae and pyae.ops)";
+  pyae::bind::register_ops(m);
+  pyae::bind::register_network(m);
+}

@@ -1,0 +1,44 @@
+// Shared definitions for pyae's C++ kernels.
+//
+// Shape legend used in every kernel file:
+//   B      batch (rows of a mini-batch)
+//   D_in   input features of a dense layer
+//   D_out  output features of a dense layer
+//   D      features of the data (autoencoder input = output width)
+//   N      length of a flat buffer (parameters, elements)
+// All arrays are float32, row-major (C order) and contiguous unless stated.
+//
+// Gradient convention (every backward op): gradients are ACCUMULATED (+=) into
+// the d* buffers the caller passes; the caller zeroes them once per step.
+// This is what lets a tied weight receive gradient from two layers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+// Per-element functions are usable from host and (later) device code.
+#if defined(__CUDACC__)
+#define PYAE_HD __host__ __device__ __forceinline__
+#else
+#define PYAE_HD inline
+#endif
+
+// Element-wise loops are compiled for several ISAs and picked at load time
+// (GCC/Clang ifunc), so the default build runs on any x86-64 yet uses
+// AVX-512/AVX2 where present. Elsewhere (aarch64) the plain loop is NEON-
+// vectorised by the compiler's baseline flags.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__) && !defined(PYAE_NO_MULTIVERSION)
+#define PYAE_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PYAE_MULTIVERSION
+#endif
+
+namespace pyae {
+
+enum class Activation : int { identity = 0, sigmoid = 1, relu = 2, tanh = 3 };
+
+// Name of the instruction set the multiversioned loops dispatch to here.
+const char* simd_level();
+
+}  // namespace pyae

@@ -1,0 +1,157 @@
+#include "dense.h"
+
+#include <algorithm>
+
+#include "blas.h"
+#include "elementwise_math.h"
+#include "parallel.h"
+
+namespace pyae {
+
+namespace {
+
+constexpr int kColumnAlign = 16;        // floats: one 64-byte line
+constexpr int kEpilogueTileFloats = 1 << 16;  // 256 KiB: the tile stays in L2
+
+template <Activation A>
+PYAE_MULTIVERSION void bias_activation_t(float* out, const float* bias, int rows, int cols,
+                                          int ld) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = out + static_cast<std::size_t>(r) * ld;
+    for (int c = 0; c < cols; ++c) row[c] = activate(row[c] + bias[c], A);
+  }
+}
+
+// dpre = dout * act'(out); dbias += column sums of dpre. Rows outer, columns
+// inner: the bias sum vectorises without reassociation, so it is exact-order.
+template <Activation A>
+PYAE_MULTIVERSION void activation_backward_t(float* dpre, float* dbias, const float* dout,
+                                              const float* out, int rows, int cols, int ld) {
+  for (int r = 0; r < rows; ++r) {
+    std::size_t o = static_cast<std::size_t>(r) * ld;
+    for (int c = 0; c < cols; ++c) {
+      float g = dout[o + c] * activation_grad_from_output(out[o + c], A);
+      dpre[o + c] = g;
+      dbias[c] += g;
+    }
+  }
+}
+
+template <Activation A>
+PYAE_MULTIVERSION void activation_forward_t(float* out, const float* inp, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = activate(inp[i], A);
+}
+
+// Splits an (B, D) output over T threads: whole rows when the batch is large,
+// column strips when it is small (batch 1 inference still uses every thread).
+struct Tile {
+  int r0, r1, c0, c1;
+};
+
+Tile tile_for(int B, int D, int thread, int threads) {
+  Tile t{0, B, 0, D};
+  if (threads <= 1) return t;
+  if (B >= 16 * threads) {
+    split_range(B, threads, thread, 1, &t.r0, &t.r1);
+  } else {
+    split_range(D, threads, thread, kColumnAlign, &t.c0, &t.c1);
+  }
+  return t;
+}
+
+}  // namespace
+
+void bias_activation(float* out, const float* bias, int rows, int cols, int ld, Activation act) {
+  switch (act) {
+    case Activation::sigmoid: return bias_activation_t<Activation::sigmoid>(out, bias, rows, cols, ld);
+    case Activation::relu: return bias_activation_t<Activation::relu>(out, bias, rows, cols, ld);
+    case Activation::tanh: return bias_activation_t<Activation::tanh>(out, bias, rows, cols, ld);
+    default: return bias_activation_t<Activation::identity>(out, bias, rows, cols, ld);
+  }
+}
+
+void activation_forward(float* out, const float* inp, std::size_t n, Activation act) {
+  switch (act) {
+    case Activation::sigmoid: return activation_forward_t<Activation::sigmoid>(out, inp, n);
+    case Activation::relu: return activation_forward_t<Activation::relu>(out, inp, n);
+    case Activation::tanh: return activation_forward_t<Activation::tanh>(out, inp, n);
+    default: return activation_forward_t<Activation::identity>(out, inp, n);
+  }
+}
+
+static void activation_backward(float* dpre, float* dbias, const float* dout, const float* out,
+                                int rows, int cols, int ld, Activation act) {
+  switch (act) {
+    case Activation::sigmoid:
+      return activation_backward_t<Activation::sigmoid>(dpre, dbias, dout, out, rows, cols, ld);
+    case Activation::relu:
+      return activation_backward_t<Activation::relu>(dpre, dbias, dout, out, rows, cols, ld);
+    case Activation::tanh:
+      return activation_backward_t<Activation::tanh>(dpre, dbias, dout, out, rows, cols, ld);
+    default:
+      return activation_backward_t<Activation::identity>(dpre, dbias, dout, out, rows, cols, ld);
+  }
+}
+
+void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
+                   const DenseDims& d) {
+  const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
+  run_parallel(threads_for_work(work), [&](int thread, int threads) {
+    Tile t = tile_for(d.B, d.D_out, thread, threads);
+    int cols = t.c1 - t.c0;
+    if (cols <= 0 || t.r1 <= t.r0) return;
+    // Row blocks small enough that GEMM output is still in cache for the epilogue.
+    int block = std::clamp(kEpilogueTileFloats / cols, 8, t.r1 - t.r0);
+    const float* w = d.weight_transposed ? weight + t.c0 : weight + static_cast<std::size_t>(t.c0) * d.D_in;
+    int ldw = d.weight_transposed ? d.D_out : d.D_in;
+    for (int r = t.r0; r < t.r1; r += block) {
+      int rows = std::min(block, t.r1 - r);
+      float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
+      sgemm(false, !d.weight_transposed, rows, cols, d.D_in, 1.0f,
+            inp + static_cast<std::size_t>(r) * d.D_in, d.D_in, w, ldw, 0.0f, o, d.D_out);
+      bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act);
+    }
+  });
+}
+
+void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, const float* dout,
+                    const float* out, const float* inp, const float* weight, const DenseDims& d) {
+  const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
+  const int threads = threads_for_work(work);
+  // Phase 1, split over output columns: activation gradient, bias sum, and
+  // the weight-gradient strip for those columns (K = batch, nothing shared).
+  run_parallel(threads, [&](int thread, int nthreads) {
+    int c0 = 0, c1 = d.D_out;
+    if (nthreads > 1) split_range(d.D_out, nthreads, thread, kColumnAlign, &c0, &c1);
+    int cols = c1 - c0;
+    if (cols <= 0) return;
+    activation_backward(dpre + c0, dbias + c0, dout + c0, out + c0, d.B, cols, d.D_out, d.act);
+    if (d.weight_transposed) {
+      // dW_stored[:, c0:c1] += inp^T . dpre[:, c0:c1]
+      sgemm(true, false, d.D_in, cols, d.B, 1.0f, inp, d.D_in, dpre + c0, d.D_out, 1.0f,
+            dweight + c0, d.D_out);
+    } else {
+      // dW[c0:c1, :] += dpre[:, c0:c1]^T . inp
+      sgemm(true, false, cols, d.D_in, d.B, 1.0f, dpre + c0, d.D_out, inp, d.D_in, 1.0f,
+            dweight + static_cast<std::size_t>(c0) * d.D_in, d.D_in);
+    }
+  });
+  if (dinp == nullptr) return;
+  // Phase 2: dinp += dpre . W_eff, split like a forward over (B, D_in).
+  run_parallel(threads, [&](int thread, int nthreads) {
+    Tile t = tile_for(d.B, d.D_in, thread, nthreads);
+    int rows = t.r1 - t.r0, cols = t.c1 - t.c0;
+    if (rows <= 0 || cols <= 0) return;
+    const float* dp = dpre + static_cast<std::size_t>(t.r0) * d.D_out;
+    float* di = dinp + static_cast<std::size_t>(t.r0) * d.D_in + t.c0;
+    if (d.weight_transposed) {
+      sgemm(false, true, rows, cols, d.D_out, 1.0f, dp, d.D_out,
+            weight + static_cast<std::size_t>(t.c0) * d.D_out, d.D_out, 1.0f, di, d.D_in);
+    } else {
+      sgemm(false, false, rows, cols, d.D_out, 1.0f, dp, d.D_out, weight + t.c0, d.D_in, 1.0f,
+            di, d.D_in);
+    }
+  });
+}
+
+}  // namespace pyae

@@ -1,0 +1,46 @@
+// Fused dense layer: out = act(inp . W^T + b).
+//
+// Shapes: B batch, D_in inputs, D_out outputs. The weight is (D_out, D_in)
+// row-major, or, when weight_transposed, stored as (D_in, D_out) -- the
+// layout a tied decoder uses to share its encoder's matrix.
+//
+// Gradients are ACCUMULATED into dinp, dweight and dbias (see common.h).
+#pragma once
+
+#include "common.h"
+
+namespace pyae {
+
+struct DenseDims {
+  int B;
+  int D_in;
+  int D_out;
+  Activation act;
+  bool weight_transposed;
+};
+
+void dense_forward(float* out,           // (B, D_out)
+                   const float* inp,     // (B, D_in)
+                   const float* weight,  // (D_out, D_in), or (D_in, D_out) if transposed
+                   const float* bias,    // (D_out)
+                   const DenseDims& dims);
+
+// dpre receives dout * act'(out) and may alias dout (the training step does
+// this to save a buffer). dinp may be null when the input gradient is unused.
+void dense_backward(float* dinp,          // (B, D_in) or null, accumulated
+                    float* dweight,       // same layout as weight, accumulated
+                    float* dbias,         // (D_out), accumulated
+                    float* dpre,          // (B, D_out) scratch, may alias dout
+                    const float* dout,    // (B, D_out)
+                    const float* out,     // (B, D_out) saved forward output
+                    const float* inp,     // (B, D_in)
+                    const float* weight,  // as in forward
+                    const DenseDims& dims);
+
+// Element-wise pieces, exposed for the ops layer and the tests.
+void bias_activation(float* out,         // (rows, ld) tile, cols used
+                     const float* bias,  // (cols)
+                     int rows, int cols, int ld, Activation act);
+void activation_forward(float* out, const float* inp, std::size_t n, Activation act);  // (n)
+
+}  // namespace pyae

@@ -1,0 +1,71 @@
+#include "loss.h"
+
+#include <vector>
+
+#include "elementwise_math.h"
+#include "parallel.h"
+
+namespace pyae {
+
+namespace {
+
+// One row: optional gradient, returns the sum over features in double.
+PYAE_MULTIVERSION double mse_row(float* dpred, const float* pred, const float* target, int D,
+                                 float grad_scale) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < D; ++j) {
+    float diff = pred[j] - target[j];
+    sum += static_cast<double>(diff * diff);
+  }
+  if (dpred != nullptr) {
+    for (int j = 0; j < D; ++j) dpred[j] += grad_scale * (pred[j] - target[j]);
+  }
+  return sum;
+}
+
+PYAE_MULTIVERSION double bce_row(float* dlogits, const float* logits, const float* target, int D,
+                                 float grad_scale) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < D; ++j) sum += static_cast<double>(bce_with_logits(logits[j], target[j]));
+  if (dlogits != nullptr) {
+    for (int j = 0; j < D; ++j) dlogits[j] += grad_scale * (sigmoid(logits[j]) - target[j]);
+  }
+  return sum;
+}
+
+// Rows in parallel; per-row sums are added serially afterwards so the total
+// does not depend on the thread count.
+template <class RowFn>
+double rowwise_loss(float* grad, float* row_loss, const float* a, const float* target, int B,
+                    int D, float grad_scale, RowFn row_fn) {
+  run_parallel(threads_for_work(static_cast<double>(B) * D * 8.0), [&](int thread, int threads) {
+    int r0 = 0, r1 = B;
+    if (threads > 1) split_range(B, threads, thread, 1, &r0, &r1);
+    for (int r = r0; r < r1; ++r) {
+      std::size_t o = static_cast<std::size_t>(r) * D;
+      double s = row_fn(grad == nullptr ? nullptr : grad + o, a + o, target + o, D, grad_scale);
+      row_loss[r] = static_cast<float>(s / D);
+    }
+  });
+  double total = 0.0;
+  for (int r = 0; r < B; ++r) total += static_cast<double>(row_loss[r]);
+  return total / B;
+}
+
+}  // namespace
+
+double mse_loss_backward(float* dpred, float* row_loss, const float* pred, const float* target,
+                         int B, int D) {
+  float scale = 2.0f / (static_cast<float>(B) * static_cast<float>(D));
+  return rowwise_loss(dpred, row_loss, pred, target, B, D, scale, mse_row);
+}
+
+double bce_logits_loss_backward(float* dlogits, float* row_loss, const float* logits,
+                                const float* target, int B, int D) {
+  float scale = 1.0f / (static_cast<float>(B) * static_cast<float>(D));
+  return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row);
+}
+
+}  // namespace pyae

@@ -1,0 +1,31 @@
+// Fused reconstruction losses and their gradients.
+//
+// Shapes: B samples, D features. Both losses are means over all B*D
+// elements (PyTorch's default reduction), so their gradients carry 1/(B*D).
+// Gradients are ACCUMULATED into dpred / dlogits (see common.h).
+#pragma once
+
+#include "common.h"
+
+namespace pyae {
+
+enum class Loss : int { mse = 0, bce = 1 };
+
+// Mean squared error. row_loss receives each sample's mean over features
+// (the anomaly score); the return value is the mean over all elements.
+double mse_loss_backward(float* dpred,         // (B, D) or null, accumulated
+                         float* row_loss,      // (B) overwritten
+                         const float* pred,    // (B, D)
+                         const float* target,  // (B, D)
+                         int B, int D);
+
+// Binary cross-entropy from logits z: the output is sigmoid(z), but the loss
+// and gradient (sigmoid(z) - t) never form log(sigmoid), so saturated
+// outputs stay finite. Same row_loss / return conventions as MSE.
+double bce_logits_loss_backward(float* dlogits,       // (B, D) or null, accumulated
+                                float* row_loss,      // (B) overwritten
+                                const float* logits,  // (B, D)
+                                const float* target,  // (B, D)
+                                int B, int D);
+
+}  // namespace pyae

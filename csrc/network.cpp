@@ -1,0 +1,187 @@
+#include "network.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "dense.h"
+#include "parallel.h"
+
+namespace pyae {
+
+namespace {
+
+DenseDims dims_of(const LayerSpec& l, int B, Activation act) {
+  return DenseDims{B, l.d_in, l.d_out, act, l.weight_transposed};
+}
+
+}  // namespace
+
+Network::Network(std::vector<int> widths, std::vector<Activation> activations, bool tied,
+                 Loss loss, OptimizerConfig optimizer)
+    : widths_(std::move(widths)), loss_(loss), opt_(optimizer) {
+  const int L = static_cast<int>(widths_.size()) - 1;
+  if (L < 1) throw std::invalid_argument("a network needs at least one layer");
+  if (static_cast<int>(activations.size()) != L)
+    throw std::invalid_argument("need one activation per layer");
+  for (int w : widths_)
+    if (w < 1) throw std::invalid_argument("layer widths must be >= 1");
+  if (tied) {
+    if (L % 2 != 0) throw std::invalid_argument("tied weights need an even number of layers");
+    for (int l = 0; l <= L; ++l)
+      if (widths_[l] != widths_[L - l])
+        throw std::invalid_argument("tied weights need mirrored widths");
+  }
+  code_layer_ = (L + 1) / 2;  // activation index of the code (innermost layer)
+  std::size_t cursor = 0;
+  for (int l = 0; l < L; ++l) {
+    LayerSpec s{};
+    s.d_in = widths_[l];
+    s.d_out = widths_[l + 1];
+    s.act = activations[l];
+    s.owns_weight = !(tied && l >= L / 2);
+    s.weight_transposed = !s.owns_weight;
+    if (s.owns_weight) {
+      s.weight_offset = cursor;
+      cursor += static_cast<std::size_t>(s.d_in) * s.d_out;
+    } else {
+      s.weight_offset = layers_[L - 1 - l].weight_offset;
+    }
+    s.bias_offset = cursor;
+    cursor += s.d_out;
+    layers_.push_back(s);
+  }
+  params_.resize(cursor);
+  grads_.resize(cursor);
+  opt_state_[0].resize(cursor);
+  if (opt_.kind == OptimizerKind::adam) opt_state_[1].resize(cursor);
+}
+
+float* Network::optimizer_state(int which) {
+  if (which < 0 || which > 1 || opt_state_[which].size() == 0) return nullptr;
+  return opt_state_[which].data();
+}
+
+void Network::reserve(int max_batch) {
+  if (max_batch <= capacity_) return;
+  const int L = static_cast<int>(layers_.size());
+  acts_.clear();
+  dacts_.clear();
+  acts_ = std::vector<FloatBuffer>(L + 1);
+  dacts_ = std::vector<FloatBuffer>(L + 1);
+  for (int l = 0; l <= L; ++l) {
+    std::size_t n = static_cast<std::size_t>(max_batch) * widths_[l];
+    acts_[l].resize(n);
+    if (l > 0) dacts_[l].resize(n);
+  }
+  row_loss_.resize(max_batch);
+  capacity_ = max_batch;
+}
+
+double Network::train_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
+                           int B) {
+  if (B < 1) throw std::invalid_argument("empty batch");
+  for (int b = 0; b < B; ++b)
+    if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
+      throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
+                              " outside the data");
+  reserve(B);
+  const int D = widths_[0];
+  float* x = acts_[0].data();
+  for (int b = 0; b < B; ++b)
+    std::memcpy(x + static_cast<std::size_t>(b) * D, data + batch_rows[b] * D, D * sizeof(float));
+  forward_train(B);
+  const int L = static_cast<int>(layers_.size());
+  grads_.zero();
+  for (int l = 1; l <= L; ++l)
+    std::memset(dacts_[l].data(), 0, sizeof(float) * static_cast<std::size_t>(B) * widths_[l]);
+  double loss = loss_ == Loss::bce
+                    ? bce_logits_loss_backward(dacts_[L].data(), row_loss_.data(),
+                                               acts_[L].data(), x, B, D)
+                    : mse_loss_backward(dacts_[L].data(), row_loss_.data(), acts_[L].data(), x,
+                                        B, D);
+  backward(B);
+  optimizer_step();
+  return loss;
+}
+
+void Network::forward_train(int B) {
+  const int L = static_cast<int>(layers_.size());
+  const float* p = params_.data();
+  for (int l = 0; l < L; ++l) {
+    const LayerSpec& s = layers_[l];
+    // With BCE the last layer keeps its logits; the loss applies the sigmoid.
+    Activation act = (l == L - 1 && loss_ == Loss::bce) ? Activation::identity : s.act;
+    dense_forward(acts_[l + 1].data(), acts_[l].data(), p + s.weight_offset, p + s.bias_offset,
+                  dims_of(s, B, act));
+  }
+}
+
+void Network::backward(int B) {
+  const int L = static_cast<int>(layers_.size());
+  const float* p = params_.data();
+  float* g = grads_.data();
+  for (int l = L - 1; l >= 0; --l) {
+    const LayerSpec& s = layers_[l];
+    Activation act = (l == L - 1 && loss_ == Loss::bce) ? Activation::identity : s.act;
+    float* dout = dacts_[l + 1].data();
+    dense_backward(l > 0 ? dacts_[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
+                   dout, dout, acts_[l + 1].data(), acts_[l].data(), p + s.weight_offset,
+                   dims_of(s, B, act));
+  }
+}
+
+void Network::optimizer_step() {
+  ++step_;
+  if (opt_.kind == OptimizerKind::adam) {
+    adam_update(params_.data(), opt_state_[0].data(), opt_state_[1].data(), grads_.data(),
+                params_.size(), AdamConfig{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps}, step_);
+  } else {
+    sgd_momentum_update(params_.data(), opt_state_[0].data(), grads_.data(), params_.size(),
+                        opt_.lr, opt_.momentum);
+  }
+}
+
+void Network::forward(const float* x, float* out, int B, int first, int last) const {
+  const int L = static_cast<int>(layers_.size());
+  if (first < 0 || last > L || first >= last) throw std::out_of_range("bad layer range");
+  if (B < 1) return;
+  int widest = 0;
+  for (int l = first + 1; l < last; ++l) widest = std::max(widest, widths_[l]);
+  FloatBuffer scratch[2];
+  if (last - first > 1) {
+    scratch[0].resize(static_cast<std::size_t>(B) * widest);
+    if (last - first > 2) scratch[1].resize(static_cast<std::size_t>(B) * widest);
+  }
+  const float* p = params_.data();
+  const float* cur = x;
+  for (int l = first; l < last; ++l) {
+    const LayerSpec& s = layers_[l];
+    float* dst = (l == last - 1) ? out : scratch[(l - first) % 2].data();
+    dense_forward(dst, cur, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act));
+    cur = dst;
+  }
+}
+
+void Network::score_samples(const float* x, float* scores, int B) const {
+  const int L = static_cast<int>(layers_.size());
+  const int D = widths_[0];
+  if (B < 1) return;
+  FloatBuffer recon(static_cast<std::size_t>(B) * D);
+  if (loss_ == Loss::bce) {
+    // Stable BCE needs the logits: run all but the last layer, then the last
+    // one without its sigmoid.
+    const LayerSpec& s = layers_[L - 1];
+    FloatBuffer hidden(static_cast<std::size_t>(B) * s.d_in);
+    if (L > 1) forward(x, hidden.data(), B, 0, L - 1);
+    const float* h = L > 1 ? hidden.data() : x;
+    dense_forward(recon.data(), h, params_.data() + s.weight_offset,
+                  params_.data() + s.bias_offset, dims_of(s, B, Activation::identity));
+    bce_logits_loss_backward(nullptr, scores, recon.data(), x, B, D);
+  } else {
+    forward(x, recon.data(), B, 0, L);
+    mse_loss_backward(nullptr, scores, recon.data(), x, B, D);
+  }
+}
+
+}  // namespace pyae

@@ -1,0 +1,96 @@
+// A dense autoencoder as one C++ object: parameters in one flat buffer,
+// a training step that runs forward, loss, backward and the optimiser in a
+// single call, and a forward pass for inference.
+//
+// Shapes: widths = {D, H1, ..., Hk, ..., D}; layer l maps widths[l] to
+// widths[l+1]. B is the batch, N the number of parameters.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "buffer.h"
+#include "common.h"
+#include "loss.h"
+#include "optim.h"
+
+namespace pyae {
+
+struct LayerSpec {
+  int d_in, d_out;
+  Activation act;
+  std::size_t weight_offset;  // into params; (d_out, d_in), or (d_in, d_out) if transposed
+  std::size_t bias_offset;    // into params; (d_out)
+  bool weight_transposed;     // tied decoder layer reusing an encoder weight
+  bool owns_weight;           // false for tied decoder layers
+};
+
+enum class OptimizerKind : int { adam = 0, sgd = 1 };
+
+struct OptimizerConfig {
+  OptimizerKind kind;
+  float lr, beta1, beta2, eps, momentum;
+};
+
+class Network {
+ public:
+  // activations has one entry per layer. tied: decoder layers use the
+  // mirrored encoder weights transposed (widths must be a palindrome).
+  Network(std::vector<int> widths, std::vector<Activation> activations, bool tied, Loss loss,
+          OptimizerConfig optimizer);
+
+  const std::vector<LayerSpec>& layers() const { return layers_; }
+  const std::vector<int>& widths() const { return widths_; }
+  int code_layer() const { return code_layer_; }  // index of the innermost layer's output
+  std::size_t num_params() const { return params_.size(); }
+  float* params() { return params_.data(); }
+  float* optimizer_state(int which);  // 0: Adam m / SGD momentum, 1: Adam v
+  long long step_count() const { return step_; }
+  void set_step_count(long long s) { step_ = s; }
+  void set_learning_rate(float lr) { opt_.lr = lr; }
+
+  // Allocates every training buffer for batches of up to max_batch rows.
+  void reserve(int max_batch);
+
+  // One optimisation step on the rows `batch_rows` of `data`; returns the
+  // mean loss of the batch before the update. Allocates nothing once
+  // reserve(B) has run.
+  double train_step(const float* data,             // (n_rows, D)
+                    std::int64_t n_rows,
+                    const std::int64_t* batch_rows,  // (B) row indices into data
+                    int B);
+
+  // Runs layers [first, last) on x. Thread-safe (scratch is per call).
+  void forward(const float* x,  // (B, widths[first])
+               float* out,      // (B, widths[last])
+               int B, int first, int last) const;
+
+  // Per-sample loss (mean over features) of reconstructing x.
+  void score_samples(const float* x,  // (B, D)
+                     float* scores,   // (B)
+                     int B) const;
+
+ private:
+  void forward_train(int B);
+  void backward(int B);
+  void optimizer_step();
+
+  std::vector<int> widths_;
+  std::vector<LayerSpec> layers_;
+  int code_layer_;
+  Loss loss_;
+  OptimizerConfig opt_;
+  long long step_ = 0;
+
+  FloatBuffer params_;     // (N)
+  FloatBuffer grads_;      // (N)
+  FloatBuffer opt_state_[2];  // (N) each
+
+  // Training workspace, sized by reserve(): acts_[l] is (B, widths[l]).
+  int capacity_ = 0;
+  std::vector<FloatBuffer> acts_;
+  std::vector<FloatBuffer> dacts_;
+  FloatBuffer row_loss_;  // (B)
+};
+
+}  // namespace pyae

@@ -1,0 +1,20 @@
+#include "common.h"
+
+namespace pyae {
+
+// Mirrors the ifunc choice of PYAE_MULTIVERSION so tests can see which
+// clone runs.
+const char* simd_level() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PYAE_NO_MULTIVERSION)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
+  if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+  return "x86-64 baseline (SSE2)";
+#elif defined(__aarch64__)
+  return "aarch64 (NEON)";
+#else
+  return "portable (compiler default)";
+#endif
+}
+
+}  // namespace pyae

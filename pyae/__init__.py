@@ -1,0 +1,49 @@
+"""pyae: fast dense autoencoders with a C++ core.
+
+>>> import pyae
+>>> ae = pyae.Autoencoder(hidden=(256, 64), epochs=10).fit(X)
+>>> Z = ae.transform(X)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _core, ops
+from ._io import ModelFileError
+from .autoencoder import Autoencoder, NotFittedError, load
+
+__all__ = [
+    "Autoencoder",
+    "ModelFileError",
+    "NotFittedError",
+    "load",
+    "ops",
+    "set_num_threads",
+    "get_num_threads",
+    "simd_level",
+    "__version__",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for pyae's kernels and its OpenBLAS (OpenMP and OpenBLAS both).
+
+    The default comes from OMP_NUM_THREADS, else the core count.
+    threadpoolctl sees and can limit both pools too.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+def simd_level() -> str:
+    """The instruction set pyae's element-wise loops dispatch to on this CPU."""
+    return _core.simd_level()
+
+
+_core.get_num_threads()  # applies the default to OpenMP and OpenBLAS now

@@ -1,0 +1,365 @@
+"""Dense autoencoders with a scikit-learn style API.
+
+The network is a pyae._core.Network: parameters live in one flat C++
+buffer, and each mini-batch is one C++ call (forward, loss, backward and
+optimiser update) with the GIL released.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+
+import numpy as np
+
+from . import _core
+from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ._io import ModelFileError, expect_tensor, read_model_file, write_model_file
+from ._validation import as_float32_matrix, choice, positive_float, positive_int
+
+__all__ = ["Autoencoder", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError):
+    """The model is used before fit / partial_fit / load."""
+
+
+class Autoencoder:
+    """Dense autoencoder: encoder D -> hidden..., decoder mirrors it back to D.
+
+    ``hidden=(3, 2)`` on 4 features gives the 4-3-2-3-4 network; the code is
+    the output of the innermost layer. Losses are means over all elements
+    ("mse", or "bce" computed from logits, which needs a sigmoid output and
+    data in [0, 1]). With ``tied_weights`` each decoder layer uses the
+    transpose of its mirrored encoder weight.
+
+    Early stopping: with ``patience=k`` training stops after k epochs without
+    an improvement larger than ``tol`` of the monitored loss (``val_loss``
+    when validation data is given, else ``loss``), and the weights of the
+    best epoch are restored.
+    """
+
+    def __init__(self, hidden=(256, 64), activation="sigmoid", output_activation="sigmoid",
+                 loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
+                 batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
+                 shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0):
+        self.hidden = hidden
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.shuffle = shuffle
+        self.patience = patience
+        self.tol = tol
+        self.verbose = verbose
+        self.seed = seed
+
+    # ----------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = set(self._param_names())
+        for name in params:
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _checked_config(self) -> dict:
+        """Validates every hyperparameter; raises before any state changes."""
+        hidden = self.hidden
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
+        if not hidden:
+            raise ValueError("hidden must name at least one layer width")
+        hidden = tuple(positive_int(h, "every hidden width") for h in hidden)
+        cfg = dict(
+            hidden=hidden,
+            activation=choice(self.activation, "activation", ACTIVATIONS),
+            output_activation=choice(self.output_activation, "output_activation", ACTIVATIONS),
+            loss=choice(self.loss, "loss", LOSSES),
+            optimizer=choice(self.optimizer, "optimizer", OPTIMIZERS),
+            learning_rate=positive_float(self.learning_rate, "learning_rate"),
+            batch_size=positive_int(self.batch_size, "batch_size"),
+            epochs=positive_int(self.epochs, "epochs"),
+            beta1=float(self.beta1), beta2=float(self.beta2),
+            eps=positive_float(self.eps, "eps"), momentum=float(self.momentum),
+            tied_weights=bool(self.tied_weights),
+        )
+        if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
+            raise ValueError("loss='bce' needs output_activation='sigmoid'")
+        for name in ("beta1", "beta2", "momentum"):
+            if not 0.0 <= cfg[name] < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {cfg[name]!r}")
+        if self.patience is not None:
+            positive_int(self.patience, "patience")
+        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        return cfg
+
+    # ------------------------------------------------------------ building
+    def _widths(self, n_features, hidden):
+        return [n_features, *hidden, *reversed(hidden[:-1]), n_features]
+
+    def _build(self, n_features: int, cfg: dict) -> None:
+        widths = self._widths(n_features, cfg["hidden"])
+        n_layers = len(widths) - 1
+        acts = [cfg["activation"]] * (n_layers - 1) + [cfg["output_activation"]]
+        net = _core.Network(
+            widths, [ACTIVATIONS[a] for a in acts], cfg["tied_weights"], LOSSES[cfg["loss"]],
+            OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"], cfg["beta1"], cfg["beta2"],
+            cfg["eps"], cfg["momentum"])
+        rng = np.random.default_rng(self.seed)
+        params = net.params
+        for spec, act in zip(net.layer_specs(), acts):
+            if spec["owns_weight"]:
+                fan_in, fan_out = spec["d_in"], spec["d_out"]
+                # Glorot uniform (He uniform for ReLU); biases start at zero.
+                gain = 2.0 if act == "relu" else 1.0
+                limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
+                n = fan_in * fan_out
+                off = spec["weight_offset"]
+                params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
+        self.network_ = net
+        self.n_features_in_ = n_features
+        self.layer_widths_ = widths
+        self.activations_ = acts
+        self.history_ = {"loss": [], "val_loss": []}
+        self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
+
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit or partial_fit first")
+
+    # ------------------------------------------------------------ training
+    def fit(self, X, y=None, *, validation_data=None):
+        """Trains from a fresh initialisation; returns self."""
+        cfg = self._checked_config()
+        X = self._check_training_data(as_float32_matrix(X), cfg)
+        X_val = self._validation_array(validation_data, X.shape[1], cfg)
+        self._build(X.shape[1], cfg)
+        self._train(X, X_val, cfg["epochs"], cfg)
+        return self
+
+    def partial_fit(self, X, y=None, *, validation_data=None):
+        """One more epoch over X, building the model on first use."""
+        cfg = self._checked_config()
+        fitted = hasattr(self, "network_")
+        X = as_float32_matrix(X, n_features=self.n_features_in_ if fitted else None)
+        X = self._check_training_data(X, cfg)
+        X_val = self._validation_array(validation_data, X.shape[1], cfg)
+        if not fitted:
+            self._build(X.shape[1], cfg)
+        else:
+            self._check_same_architecture(cfg)
+            self.network_.set_learning_rate(cfg["learning_rate"])
+        self._train(X, X_val, 1, cfg)
+        return self
+
+    def _check_same_architecture(self, cfg):
+        if self._widths(self.n_features_in_, cfg["hidden"]) != self.layer_widths_:
+            raise ValueError("hidden changed since the model was built; call fit to rebuild")
+
+    def _check_training_data(self, X, cfg):
+        if cfg["loss"] == "bce" and (X.min() < 0.0 or X.max() > 1.0):
+            raise ValueError(
+                f"loss='bce' needs data in [0, 1]; got values in [{X.min()}, {X.max()}] "
+                "(rescale the data or use loss='mse')")
+        return X
+
+    def _validation_array(self, validation_data, n_features, cfg):
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple):
+            validation_data = validation_data[0]
+        X_val = as_float32_matrix(validation_data, "validation_data", n_features)
+        return self._check_training_data(X_val, cfg)
+
+    def _progress(self, epochs):
+        verbose = self.verbose
+        show = sys.stderr.isatty() if verbose == "auto" else bool(verbose)
+        from tqdm.auto import tqdm
+
+        return tqdm(range(epochs), desc=type(self).__name__, unit="epoch", disable=not show,
+                    leave=True)
+
+    def _train(self, X, X_val, epochs, cfg):
+        net = self.network_
+        batch = cfg["batch_size"]
+        net.reserve(min(batch, X.shape[0]))
+        n = X.shape[0]
+        monitor = "val_loss" if X_val is not None else "loss"
+        best, best_params, stale = math.inf, None, 0
+        bar = self._progress(epochs)
+        for _ in bar:
+            order = self._shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
+            order = order.astype(np.int64)
+            total = 0.0
+            for start in range(0, n, batch):
+                rows = order[start:start + batch]
+                total += self._train_batch(X, rows) * len(rows)
+            loss = total / n
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged (loss {loss}); lower learning_rate")
+            self.history_["loss"].append(loss)
+            if X_val is not None:
+                self.history_["val_loss"].append(float(self.score_samples(X_val).mean()))
+            bar.set_postfix({k: f"{v[-1]:.5f}" for k, v in self.history_.items() if v})
+            if self.patience is not None:
+                current = self.history_[monitor][-1]
+                if current < best - self.tol:
+                    best, best_params, stale = current, net.params.copy(), 0
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
+        bar.close()
+        if best_params is not None:
+            net.params[:] = best_params
+
+    def _train_batch(self, X, rows):
+        return self.network_.train_step(X, rows)
+
+    # ----------------------------------------------------------- inference
+    def _run(self, X, first, last, n_features, name="X"):
+        self._check_fitted()
+        X = as_float32_matrix(X, name, n_features)
+        out = np.empty((X.shape[0], self.layer_widths_[last]), dtype=np.float32)
+        self.network_.forward(X, out, first, last)
+        return out
+
+    def transform(self, X):
+        """The code: output of the innermost hidden layer, (n, hidden[-1])."""
+        self._check_fitted()
+        return self._run(X, 0, self.network_.code_layer, self.n_features_in_)
+
+    def inverse_transform(self, Z):
+        """Decodes codes (n, hidden[-1]) back to (n, n_features)."""
+        self._check_fitted()
+        code = self.network_.code_layer
+        return self._run(Z, code, self.network_.num_layers, self.layer_widths_[code], "Z")
+
+    def fit_transform(self, X, y=None, **kwargs):
+        return self.fit(X, **kwargs).transform(X)
+
+    def reconstruct(self, X):
+        """Encode then decode: (n, n_features) -> (n, n_features)."""
+        self._check_fitted()
+        return self._run(X, 0, self.network_.num_layers, self.n_features_in_)
+
+    def score_samples(self, X):
+        """Per-sample reconstruction error: the training loss averaged over
+        each sample's features. Higher means more anomalous."""
+        self._check_fitted()
+        X = as_float32_matrix(X, "X", self.n_features_in_)
+        scores = np.empty(X.shape[0], dtype=np.float32)
+        self.network_.score_samples(X, scores)
+        return scores
+
+    # ---------------------------------------------------------------- files
+    def _tensors(self):
+        net = self.network_
+        params = net.params
+        tensors = {}
+        for i, spec in enumerate(net.layer_specs()):
+            if spec["owns_weight"]:
+                o = spec["weight_offset"]
+                tensors[f"layers.{i}.weight"] = params[o:o + spec["d_in"] * spec["d_out"]] \
+                    .reshape(spec["d_out"], spec["d_in"])
+            o = spec["bias_offset"]
+            tensors[f"layers.{i}.bias"] = params[o:o + spec["d_out"]]
+        for k in (0, 1):
+            state = net.optimizer_state(k)
+            if state is not None:
+                tensors[f"optimizer.state{k}"] = state
+        return tensors
+
+    def save(self, path):
+        """Writes one .safetensors file (weights, optimiser state, config)."""
+        self._check_fitted()
+        from . import __version__
+
+        params = self.get_params()
+        params["hidden"] = list(self._checked_config()["hidden"])
+        meta = {
+            "model": type(self).__name__,
+            "config": params,
+            "n_features": self.n_features_in_,
+            "pyae_version": __version__,
+            "training": {
+                "history": self.history_,
+                "step_count": self.network_.step_count,
+                "shuffle_rng": self._shuffle_rng.bit_generator.state,
+            },
+        }
+        write_model_file(path, self._tensors(), meta)
+
+    @classmethod
+    def _from_file(cls, tensors, meta, path):
+        model = cls(**{k: v for k, v in meta["config"].items() if k in cls._param_names()})
+        try:
+            cfg = model._checked_config()
+            n_features = positive_int(meta["n_features"], "n_features")
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelFileError(f"{path!r} has an invalid config: {e}") from None
+        model._build(n_features, cfg)
+        expected = {k: v.shape for k, v in model._tensors().items()}
+        extra = set(tensors) - set(expected)
+        if extra:
+            raise ModelFileError(f"{path!r} has unexpected tensors {sorted(extra)}")
+        for name, shape in expected.items():
+            if name.startswith("optimizer.") and name not in tensors:
+                continue  # a file may omit the optimiser state
+            model._tensors()[name][...] = expect_tensor(tensors, name, shape, path)
+        training = meta.get("training", {})
+        try:
+            model.history_ = {k: [float(x) for x in training.get("history", {}).get(k, [])]
+                              for k in ("loss", "val_loss")}
+            model.network_.step_count = int(training.get("step_count", 0))
+            if "shuffle_rng" in training:
+                model._shuffle_rng.bit_generator.state = training["shuffle_rng"]
+        except (TypeError, ValueError, KeyError) as e:
+            raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
+        return model
+
+
+MODEL_CLASSES = {"Autoencoder": Autoencoder}
+
+
+def load(path):
+    """Loads a model saved with ``save``; raises ModelFileError on a bad file."""
+    tensors, meta = read_model_file(path)
+    kind = meta.get("model")
+    if kind not in MODEL_CLASSES:
+        raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
+    if not isinstance(meta.get("config"), dict):
+        raise ModelFileError(f"{path!r} lacks its model config")
+    return MODEL_CLASSES[kind]._from_file(tensors, meta, path)

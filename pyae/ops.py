@@ -1,0 +1,121 @@
+"""pyae.ops: the fused C++ kernels on NumPy arrays, for custom models.
+
+All arrays are float32 and C-contiguous; nothing is silently converted.
+Gradient convention (every backward op): gradients are *accumulated* into
+the buffers you pass (``dinp``, ``dweight``, ``dbias``, ``grad``); buffers
+pyae allocates for you start at zero. Weights are (D_out, D_in) as in
+``out = act(inp @ weight.T + bias)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._enums import ACTIVATIONS, LOSSES
+from ._validation import check_kernel_array, choice
+
+__all__ = [
+    "dense_forward",
+    "dense_backward",
+    "activation",
+    "mse_loss",
+    "bce_with_logits_loss",
+    "adam_update",
+    "sgd_momentum_update",
+]
+
+
+def _act(name: str) -> int:
+    return ACTIVATIONS[choice(name, "activation", ACTIVATIONS)]
+
+
+def _out_buffer(buf, shape, name):
+    if buf is None:
+        return np.zeros(shape, dtype=np.float32)
+    check_kernel_array(buf, name)
+    if buf.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {buf.shape}, expected {tuple(shape)}")
+    return buf
+
+
+def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None):
+    """out (B, D_out) = activation(inp (B, D_in) @ weight.T (D_out, D_in) + bias (D_out))."""
+    check_kernel_array(inp, "inp", 2)
+    check_kernel_array(weight, "weight", 2)
+    check_kernel_array(bias, "bias", 1)
+    out = _out_buffer(out, (inp.shape[0], bias.shape[0]), "out")
+    _core.dense_forward(out, inp, weight, bias, _act(activation), False)
+    return out
+
+
+def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, dweight=None,
+                   dbias=None, need_dinp=True):
+    """Gradients of dense_forward given dout = dL/dout and the saved out.
+
+    Returns (dinp, dweight, dbias), accumulated into the given buffers.
+    dinp is None when need_dinp is False (first layer of a network).
+    """
+    for a, n, d in ((dout, "dout", 2), (out, "out", 2), (inp, "inp", 2), (weight, "weight", 2)):
+        check_kernel_array(a, n, d)
+    B, D_in = inp.shape
+    D_out = dout.shape[1]
+    dweight = _out_buffer(dweight, weight.shape, "dweight")
+    dbias = _out_buffer(dbias, (D_out,), "dbias")
+    dinp = _out_buffer(dinp, (B, D_in), "dinp") if need_dinp else None
+    dpre = np.empty((B, D_out), dtype=np.float32)
+    _core.dense_backward(dinp, dweight, dbias, dpre, dout, out, inp, weight, _act(activation),
+                         False)
+    return dinp, dweight, dbias
+
+
+def activation(x, name="sigmoid", *, out=None):
+    """Element-wise activation (sigmoid is the stable form)."""
+    check_kernel_array(x, "x")
+    out = _out_buffer(out, x.shape, "out")
+    _core.activation_forward(out, x, _act(name))
+    return out
+
+
+def _loss(kind, pred, target, grad, name):
+    check_kernel_array(pred, name, 2)
+    check_kernel_array(target, "target", 2)
+    if target.shape != pred.shape:
+        raise ValueError(f"target has shape {target.shape}, {name} has {pred.shape}")
+    grad = _out_buffer(grad, pred.shape, "grad")
+    row_loss = np.empty(pred.shape[0], dtype=np.float32)
+    loss = _core.loss_backward(LOSSES[kind], grad, row_loss, pred, target)
+    return loss, grad, row_loss
+
+
+def mse_loss(pred, target, *, grad=None):
+    """Mean squared error over all elements.
+
+    Returns (loss, grad, per_sample) with grad = dL/dpred accumulated into
+    ``grad`` and per_sample the mean over features of each row.
+    """
+    return _loss("mse", pred, target, grad, "pred")
+
+
+def bce_with_logits_loss(logits, target, *, grad=None):
+    """Binary cross-entropy of sigmoid(logits) against target, from logits.
+
+    Stable for saturated outputs. Returns (loss, dL/dlogits, per_sample).
+    """
+    return _loss("bce", logits, target, grad, "logits")
+
+
+def adam_update(params, grads, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """In-place Adam (torch.optim.Adam formula); step counts from 1."""
+    for a, n in ((params, "params"), (grads, "grads"), (m, "m"), (v, "v")):
+        check_kernel_array(a, n)
+    _core.adam_update(params.reshape(-1), m.reshape(-1), v.reshape(-1), grads.reshape(-1),
+                      lr, beta1, beta2, eps, int(step))
+
+
+def sgd_momentum_update(params, grads, momentum_buffer, *, lr, momentum=0.9):
+    """In-place SGD with momentum (torch.optim.SGD formula, no dampening)."""
+    for a, n in ((params, "params"), (grads, "grads"), (momentum_buffer, "momentum_buffer")):
+        check_kernel_array(a, n)
+    _core.sgd_momentum_update(params.reshape(-1), momentum_buffer.reshape(-1), grads.reshape(-1),
+                              lr, momentum)
