@@ -1,5 +1,6 @@
 #include "network.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -80,19 +81,36 @@ void Network::reserve(int max_batch) {
 
 double Network::train_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
                            int B) {
+  double loss = forward_backward(data, n_rows, batch_rows, B);
+  optimizer_step();
+  return loss;
+}
+
+double Network::compute_gradients(const float* data, std::int64_t n_rows,
+                                  const std::int64_t* batch_rows, int B) {
+  double loss = forward_backward(data, n_rows, batch_rows, B);
+  grads_dirty_ = true;
+  return loss;
+}
+
+double Network::forward_backward(const float* data, std::int64_t n_rows,
+                                 const std::int64_t* batch_rows, int B) {
   if (B < 1) throw std::invalid_argument("empty batch");
   for (int b = 0; b < B; ++b)
     if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
       throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
                               " outside the data");
   reserve(B);
+  if (grads_dirty_) {
+    grads_.zero();
+    grads_dirty_ = false;
+  }
   const int D = widths_[0];
   float* x = acts_[0].data();
   for (int b = 0; b < B; ++b)
     std::memcpy(x + static_cast<std::size_t>(b) * D, data + batch_rows[b] * D, D * sizeof(float));
   forward_train(B);
   const int L = static_cast<int>(layers_.size());
-  grads_.zero();
   for (int l = 1; l <= L; ++l)
     std::memset(dacts_[l].data(), 0, sizeof(float) * static_cast<std::size_t>(B) * widths_[l]);
   double loss = loss_ == Loss::bce
@@ -101,7 +119,6 @@ double Network::train_step(const float* data, std::int64_t n_rows, const std::in
                     : mse_loss_backward(dacts_[L].data(), row_loss_.data(), acts_[L].data(), x,
                                         B, D);
   backward(B);
-  optimizer_step();
   return loss;
 }
 
@@ -135,10 +152,11 @@ void Network::optimizer_step() {
   ++step_;
   if (opt_.kind == OptimizerKind::adam) {
     adam_update(params_.data(), opt_state_[0].data(), opt_state_[1].data(), grads_.data(),
-                params_.size(), AdamConfig{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps}, step_);
+                params_.size(), AdamConfig{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps}, step_,
+                /*consume_grads=*/true);
   } else {
     sgd_momentum_update(params_.data(), opt_state_[0].data(), grads_.data(), params_.size(),
-                        opt_.lr, opt_.momentum);
+                        opt_.lr, opt_.momentum, /*consume_grads=*/true);
   }
 }
 

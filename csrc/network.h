@@ -29,7 +29,7 @@ enum class OptimizerKind : int { adam = 0, sgd = 1 };
 
 struct OptimizerConfig {
   OptimizerKind kind;
-  float lr, beta1, beta2, eps, momentum;
+  double lr, beta1, beta2, eps, momentum;
 };
 
 class Network {
@@ -47,7 +47,7 @@ class Network {
   float* optimizer_state(int which);  // 0: Adam m / SGD momentum, 1: Adam v
   long long step_count() const { return step_; }
   void set_step_count(long long s) { step_ = s; }
-  void set_learning_rate(float lr) { opt_.lr = lr; }
+  void set_learning_rate(double lr) { opt_.lr = lr; }
 
   // Allocates every training buffer for batches of up to max_batch rows.
   void reserve(int max_batch);
@@ -60,6 +60,14 @@ class Network {
                     const std::int64_t* batch_rows,  // (B) row indices into data
                     int B);
 
+  // Forward, loss and backward on the batch without updating anything; the
+  // gradient is left in grads() (for gradient checks). Returns the loss.
+  double compute_gradients(const float* data,  // (n_rows, D)
+                           std::int64_t n_rows,
+                           const std::int64_t* batch_rows,  // (B)
+                           int B);
+  const float* grads() const { return grads_.data(); }
+
   // Runs layers [first, last) on x. Thread-safe (scratch is per call).
   void forward(const float* x,  // (B, widths[first])
                float* out,      // (B, widths[last])
@@ -71,6 +79,8 @@ class Network {
                      int B) const;
 
  private:
+  double forward_backward(const float* data, std::int64_t n_rows,
+                          const std::int64_t* batch_rows, int B);
   void forward_train(int B);
   void backward(int B);
   void optimizer_step();
@@ -83,7 +93,8 @@ class Network {
   long long step_ = 0;
 
   FloatBuffer params_;     // (N)
-  FloatBuffer grads_;      // (N)
+  FloatBuffer grads_;      // (N) zero between steps: the optimiser zeroes what it reads
+  bool grads_dirty_ = false;  // compute_gradients left a gradient in grads_
   FloatBuffer opt_state_[2];  // (N) each
 
   // Training workspace, sized by reserve(): acts_[l] is (B, widths[l]).

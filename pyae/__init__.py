@@ -9,7 +9,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _core, ops
+try:
+    from . import _core
+except ImportError as e:  # e.g. running from a source checkout without building
+    raise ImportError(
+        "pyae's compiled core (pyae._core) is missing or broken: install the package with "
+        f"'pip install .' and import it from outside the source folder ({e})") from e
+
+from . import datasets, ops
 from ._io import ModelFileError
 from .autoencoder import Autoencoder, NotFittedError, load
 
@@ -19,6 +26,7 @@ __all__ = [
     "NotFittedError",
     "load",
     "ops",
+    "datasets",
     "set_num_threads",
     "get_num_threads",
     "simd_level",

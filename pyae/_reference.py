@@ -10,8 +10,9 @@ import numpy as np
 
 def activation(x, name):
     x = np.asarray(x, dtype=np.float64)
-    if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for any |x|
+    if name == "sigmoid":  # exp of -|x| only: no overflow, no cancellation
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     if name == "relu":
         return np.maximum(x, 0.0)
     if name == "tanh":

@@ -14,13 +14,19 @@ FloatArray view(float* ptr, std::size_t n, py::handle owner) {
                     owner);
 }
 
+void check_batch(const Network& n, const FloatArray& data, const IndexArray& rows) {
+  if (data.ndim() != 2 || data.shape(1) != n.widths().front())
+    throw py::value_error("data must be (n_samples, n_features)");
+  if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D, non-empty");
+}
+
 }  // namespace
 
 void register_network(py::module_& m) {
   py::class_<Network>(m, "Network")
       .def(py::init([](std::vector<int> widths, std::vector<int> acts, bool tied, int loss,
-                       int optimizer, float lr, float beta1, float beta2, float eps,
-                       float momentum) {
+                       int optimizer, double lr, double beta1, double beta2, double eps,
+                       double momentum) {
              std::vector<Activation> a;
              for (int x : acts) a.push_back(static_cast<Activation>(x));
              OptimizerConfig opt{static_cast<OptimizerKind>(optimizer), lr, beta1, beta2, eps,
@@ -68,14 +74,26 @@ void register_network(py::module_& m) {
       .def(
           "train_step",
           [](Network& n, const FloatArray& data, const IndexArray& rows) {
-            if (data.ndim() != 2 || data.shape(1) != n.widths().front())
-              throw py::value_error("data must be (n_samples, n_features)");
-            if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D, non-empty");
+            check_batch(n, data, rows);
             py::gil_scoped_release nogil;
             return n.train_step(data.data(), data.shape(0), rows.data(),
                                 static_cast<int>(rows.size()));
           },
           py::arg("data").noconvert(), py::arg("rows").noconvert())
+      .def(
+          "compute_gradients",
+          [](Network& n, const FloatArray& data, const IndexArray& rows) {
+            check_batch(n, data, rows);
+            py::gil_scoped_release nogil;
+            return n.compute_gradients(data.data(), data.shape(0), rows.data(),
+                                       static_cast<int>(rows.size()));
+          },
+          py::arg("data").noconvert(), py::arg("rows").noconvert())
+      .def_property_readonly("grads",
+                             [](py::object self) {
+                               Network& n = self.cast<Network&>();
+                               return view(const_cast<float*>(n.grads()), n.num_params(), self);
+                             })
       .def(
           "forward",
           [](const Network& n, const FloatArray& x, FloatArray out, int first, int last) {

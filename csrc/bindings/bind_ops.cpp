@@ -108,16 +108,16 @@ void register_ops(py::module_& m) {
 
   m.def(
       "adam_update",
-      [](FloatArray params, FloatArray m1, FloatArray m2, const FloatArray& grads, float lr,
-         float beta1, float beta2, float eps, long long step) {
+      [](FloatArray params, FloatArray m1, FloatArray m2, FloatArray grads, double lr,
+         double beta1, double beta2, double eps, long long step) {
         py::ssize_t n = params.size();
         check_shape(m1, {n}, "m");
         check_shape(m2, {n}, "v");
         check_shape(grads, {n}, "grads");
         if (step < 1) throw py::value_error("step counts from 1");
         py::gil_scoped_release nogil;
-        adam_update(params.mutable_data(), m1.mutable_data(), m2.mutable_data(), grads.data(),
-                    static_cast<std::size_t>(n), AdamConfig{lr, beta1, beta2, eps}, step);
+        adam_update(params.mutable_data(), m1.mutable_data(), m2.mutable_data(), grads.mutable_data(),
+                    static_cast<std::size_t>(n), AdamConfig{lr, beta1, beta2, eps}, step, false);
       },
       py::arg("params").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(),
       py::arg("grads").noconvert(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
@@ -125,13 +125,13 @@ void register_ops(py::module_& m) {
 
   m.def(
       "sgd_momentum_update",
-      [](FloatArray params, FloatArray buf, const FloatArray& grads, float lr, float momentum) {
+      [](FloatArray params, FloatArray buf, FloatArray grads, double lr, double momentum) {
         py::ssize_t n = params.size();
         check_shape(buf, {n}, "momentum_buffer");
         check_shape(grads, {n}, "grads");
         py::gil_scoped_release nogil;
-        sgd_momentum_update(params.mutable_data(), buf.mutable_data(), grads.data(),
-                            static_cast<std::size_t>(n), lr, momentum);
+        sgd_momentum_update(params.mutable_data(), buf.mutable_data(), grads.mutable_data(),
+                            static_cast<std::size_t>(n), lr, momentum, false);
       },
       py::arg("params").noconvert(), py::arg("momentum_buffer").noconvert(),
       py::arg("grads").noconvert(), py::arg("lr"), py::arg("momentum"));

@@ -1,0 +1,148 @@
+"""Training throughput and batch-1 latency: pyae vs PyTorch eager, same run.
+
+Model: the 784-256-64-256-784 sigmoid autoencoder, MSE, Adam(1e-3).
+Both frameworks get the same data, batch size and thread count (pyae via
+pyae.set_num_threads, PyTorch via torch.set_num_threads). Medians of
+repeated epochs are printed with the ratio pyae / PyTorch.
+
+    python benchmarks/bench_train.py [--threads 1 2] [--batches 128 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import pyae
+
+WIDTHS = [784, 256, 64, 256, 784]
+
+
+def load_data(n):
+    data_dir = os.environ.get("PYAE_DATA_DIR")
+    if data_dir:
+        from pyae.datasets import load_mnist
+
+        X, _ = load_mnist("test", data_dir=data_dir)
+        return X[:n], "MNIST t10k"
+    return np.random.default_rng(0).random((n, 784), dtype=np.float32), "uniform random"
+
+
+def torch_model(torch):
+    layers = []
+    for a, b in zip(WIDTHS[:-1], WIDTHS[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.Sigmoid()]
+    return torch.nn.Sequential(*layers)
+
+
+def time_pyae_epochs(X, batch, repeats):
+    ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False, seed=0)
+    ae.partial_fit(X[: batch * 2])  # build + warm up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        ae.partial_fit(X)
+        times.append(time.perf_counter() - t)
+    return len(X) / statistics.median(times)
+
+
+def time_torch_epochs(torch, X, batch, repeats):
+    torch.manual_seed(0)
+    model = torch_model(torch)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    Xt = torch.from_numpy(X)
+    gen = torch.Generator().manual_seed(0)
+
+    def epoch():
+        perm = torch.randperm(len(Xt), generator=gen)
+        for s in range(0, len(Xt), batch):
+            xb = Xt[perm[s:s + batch]]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), xb)
+            loss.backward()
+            opt.step()
+
+    epoch()  # warm up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - t)
+    return len(X) / statistics.median(times)
+
+
+def median_latency(fn, calls):
+    for _ in range(50):
+        fn()
+    samples = []
+    for _ in range(calls):
+        t = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - t)
+    return statistics.median(samples) / 1e3  # microseconds
+
+
+def latency(torch, X, calls):
+    ae = pyae.Autoencoder(hidden=(256, 64), epochs=1, verbose=False).fit(X[:256])
+    x1 = X[:1].copy()
+    out = np.empty_like(x1)
+    net, L = ae.network_, ae.network_.num_layers
+    pyae_api = median_latency(lambda: ae.reconstruct(x1), calls)
+    pyae_raw = median_latency(lambda: net.forward(x1, out, 0, L), calls)
+    model = torch_model(torch).eval()
+    xt = torch.from_numpy(x1)
+    with torch.inference_mode():
+        torch_us = median_latency(lambda: model(xt), calls)
+    return pyae_api, pyae_raw, torch_us
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--batches", type=int, nargs="+", default=[128, 256])
+    p.add_argument("--samples", type=int, default=8192)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--calls", type=int, default=3000)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+
+    import torch
+
+    X, source = load_data(args.samples)
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"pyae {pyae.__version__} ({pyae.simd_level()}), torch {torch.__version__}, "
+          f"numpy {np.__version__}; data: {source}, {len(X)} samples")
+    print("# training: 784-256-64-256-784 sigmoid AE, MSE, Adam; median of "
+          f"{args.repeats} epochs")
+    rows = []
+    print(f"{'threads':>7} {'batch':>5} {'pyae samples/s':>15} {'torch samples/s':>16} {'ratio':>6}")
+    for t in args.threads:
+        pyae.set_num_threads(t)
+        torch.set_num_threads(t)
+        for b in args.batches:
+            ours = time_pyae_epochs(X, b, args.repeats)
+            theirs = time_torch_epochs(torch, X, b, args.repeats)
+            rows.append(dict(kind="train", threads=t, batch=b, pyae=ours, torch=theirs))
+            print(f"{t:>7} {b:>5} {ours:>15.0f} {theirs:>16.0f} {ours / theirs:>5.2f}x")
+    print(f"# batch-1 full forward (encoder+decoder), median of {args.calls} calls, microseconds")
+    print(f"{'threads':>7} {'pyae reconstruct':>17} {'pyae raw forward':>17} {'torch eager':>12} {'ratio':>6}")
+    for t in args.threads:
+        pyae.set_num_threads(t)
+        torch.set_num_threads(t)
+        api, raw, th = latency(torch, X, args.calls)
+        rows.append(dict(kind="latency_b1_us", threads=t, pyae=api, pyae_raw=raw, torch=th))
+        print(f"{t:>7} {api:>17.1f} {raw:>17.1f} {th:>12.1f} {th / api:>5.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
