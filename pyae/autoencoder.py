@@ -324,7 +324,10 @@ class Autoencoder:
 
     @classmethod
     def _from_file(cls, tensors, meta, path):
-        model = cls(**{k: v for k, v in meta["config"].items() if k in cls._param_names()})
+        params = {k: v for k, v in meta["config"].items() if k in cls._param_names()}
+        if isinstance(params.get("hidden"), list):  # JSON has no tuples
+            params["hidden"] = tuple(params["hidden"])
+        model = cls(**params)
         try:
             cfg = model._checked_config()
             n_features = positive_int(meta["n_features"], "n_features")

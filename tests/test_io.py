@@ -1,0 +1,143 @@
+"""Model files: exact round trips, and clear errors for bad files."""
+
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+import pyae
+
+
+@pytest.fixture
+def model(rng):
+    X = rng.random((200, 10), dtype=np.float32)
+    return pyae.Autoencoder(hidden=(6, 3), epochs=2, batch_size=32, verbose=False).fit(X), X
+
+
+@pytest.mark.parametrize("kw", [{}, {"tied_weights": True}, {"loss": "bce"},
+                                {"optimizer": "sgd", "learning_rate": 0.1}])
+def test_round_trip_is_exact(tmp_path, rng, kw):
+    X = rng.random((200, 10), dtype=np.float32)
+    ae = pyae.Autoencoder(hidden=(6, 3), epochs=2, batch_size=32, verbose=False, **kw).fit(X)
+    path = tmp_path / "m.safetensors"
+    ae.save(path)
+    back = pyae.load(path)
+    assert type(back) is pyae.Autoencoder
+    assert back.get_params() == ae.get_params()
+    np.testing.assert_array_equal(back.network_.params, ae.network_.params)
+    np.testing.assert_array_equal(back.reconstruct(X), ae.reconstruct(X))
+    assert back.history_ == ae.history_
+    assert back.network_.step_count == ae.network_.step_count
+
+
+def test_training_resumes_exactly_after_load(tmp_path, rng):
+    X = rng.random((200, 10), dtype=np.float32)
+    kw = dict(hidden=(6, 3), epochs=1, batch_size=32, verbose=False)
+    straight = pyae.Autoencoder(**kw)
+    straight.partial_fit(X)
+    straight.partial_fit(X)
+    first = pyae.Autoencoder(**kw)
+    first.partial_fit(X)
+    first.save(tmp_path / "m.safetensors")
+    resumed = pyae.load(tmp_path / "m.safetensors")
+    resumed.partial_fit(X)
+    np.testing.assert_array_equal(resumed.network_.params, straight.network_.params)
+
+
+def test_file_is_safetensors_not_pickle(tmp_path, model):
+    ae, _ = model
+    ae.save(tmp_path / "m.safetensors")
+    raw = (tmp_path / "m.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    assert header["__metadata__"]["format"] == "pyae"
+    assert b"\x80\x04" not in raw[:2]  # no pickle protocol marker
+
+
+def test_truncated_file_raises(tmp_path, model):
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    raw = p.read_bytes()
+    for cut in (0, 4, 20, len(raw) // 2, len(raw) - 1):
+        p.write_bytes(raw[:cut])
+        with pytest.raises(pyae.ModelFileError):
+            pyae.load(p)
+
+
+def test_corrupt_header_raises(tmp_path, model):
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    raw = bytearray(p.read_bytes())
+    raw[10:30] = b"#" * 20
+    p.write_bytes(bytes(raw))
+    with pytest.raises(pyae.ModelFileError):
+        pyae.load(p)
+
+
+def test_foreign_and_missing_files_raise(tmp_path):
+    from safetensors.numpy import save_file
+
+    p = tmp_path / "other.safetensors"
+    save_file({"w": np.zeros(3, np.float32)}, str(p))
+    with pytest.raises(pyae.ModelFileError, match="not a pyae model"):
+        pyae.load(p)
+    (tmp_path / "junk").write_bytes(os.urandom(1000))
+    with pytest.raises(pyae.ModelFileError):
+        pyae.load(tmp_path / "junk")
+    with pytest.raises(pyae.ModelFileError, match="no model file"):
+        pyae.load(tmp_path / "absent.safetensors")
+
+
+def _rewrite(path, tensors=None, meta_update=None):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata())
+        ts = {k: f.get_tensor(k) for k in f.keys()}
+    ts.update(tensors or {})
+    meta.update(meta_update or {})
+    save_file(ts, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("change,msg", [
+    (dict(meta_update={"format_version": "99"}), "version"),
+    (dict(meta_update={"model": '"Transformer"'}), "unknown model"),
+    (dict(meta_update={"config": "{broken"}), "corrupt metadata"),
+    (dict(tensors={"layers.0.weight": np.zeros((5, 5), np.float32)}), "expected float32"),
+    (dict(tensors={"layers.0.bias": np.zeros(6, np.float64)}), "expected float32"),
+    (dict(tensors={"layers.0.bias": np.full(6, np.nan, np.float32)}), "NaN"),
+    (dict(tensors={"extra": np.zeros(1, np.float32)}), "unexpected"),
+])
+def test_inconsistent_files_raise(tmp_path, model, change, msg):
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    _rewrite(p, **change)
+    with pytest.raises(pyae.ModelFileError, match=msg):
+        pyae.load(p)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    before = p.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ae.save(p)
+    assert p.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["m.safetensors"]  # no temp left
+
+
+def test_saving_unfitted_model_raises(tmp_path):
+    with pytest.raises(pyae.NotFittedError):
+        pyae.Autoencoder().save(tmp_path / "m.safetensors")
