@@ -13,4 +13,11 @@ inline void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
                     ldc);
 }
 
+// y(M or N) = alpha * op(A) x + beta * y, A row-major (M, N) before op.
+inline void sgemv(bool trans_a, int M, int N, float alpha, const float* A, int lda,
+                  const float* x, float beta, float* y) {
+  scipy_cblas_sgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1,
+                    beta, y, 1);
+}
+
 }  // namespace pyae

@@ -79,6 +79,17 @@ void activation_forward(float* out, const float* inp, std::size_t n, Activation 
   }
 }
 
+PYAE_MULTIVERSION static bool all_finite_impl(const float* x, std::size_t n) {
+  // x - x is 0 for finite x and NaN otherwise; one branch-free pass.
+  // Every term is 0 or NaN, so summation order cannot change the answer.
+  float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+  for (std::size_t i = 0; i < n; ++i) acc += x[i] - x[i];
+  return acc == 0.0f;
+}
+
+bool all_finite(const float* x, std::size_t n) { return all_finite_impl(x, n); }
+
 static void activation_backward(float* dpre, float* dbias, const float* dout, const float* out,
                                 int rows, int cols, int ld, Activation act) {
   switch (act) {
@@ -107,8 +118,15 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
     for (int r = t.r0; r < t.r1; r += block) {
       int rows = std::min(block, t.r1 - r);
       float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
-      sgemm(false, !d.weight_transposed, rows, cols, d.D_in, 1.0f,
-            inp + static_cast<std::size_t>(r) * d.D_in, d.D_in, w, ldw, 0.0f, o, d.D_out);
+      const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
+      if (rows == 1) {
+        // One row: gemv streams the weights once; sgemm would first pack them.
+        if (d.weight_transposed) sgemv(true, d.D_in, cols, 1.0f, w, ldw, x, 0.0f, o);
+        else sgemv(false, cols, d.D_in, 1.0f, w, ldw, x, 0.0f, o);
+      } else {
+        sgemm(false, !d.weight_transposed, rows, cols, d.D_in, 1.0f, x, d.D_in, w, ldw, 0.0f, o,
+              d.D_out);
+      }
       bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act);
     }
   });

@@ -43,4 +43,7 @@ void bias_activation(float* out,         // (rows, ld) tile, cols used
                      int rows, int cols, int ld, Activation act);
 void activation_forward(float* out, const float* inp, std::size_t n, Activation act);  // (n)
 
+// True when no element of x (n) is NaN or infinite.
+bool all_finite(const float* x, std::size_t n);
+
 }  // namespace pyae

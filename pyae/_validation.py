@@ -11,9 +11,18 @@ import numbers
 
 import numpy as np
 
+from . import _core
+
 
 def as_float32_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     """Return X as a C-contiguous float32 (n_samples, n_features) array."""
+    if (type(X) is np.ndarray and X.dtype == np.float32 and X.ndim == 2
+            and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
+            and (n_features is None or X.shape[1] == n_features)):
+        # Fast path for data already in the kernels' layout (low-latency calls).
+        if not _core.all_finite(X):
+            _raise_not_finite(X, name)
+        return X
     if hasattr(X, "__cuda_array_interface__"):
         raise TypeError(f"{name} is a GPU array; this model runs on the CPU, pass a NumPy array")
     arr = np.asarray(X)
@@ -35,10 +44,14 @@ def as_float32_matrix(X, name: str = "X", n_features: int | None = None) -> np.n
             f"{name} has {arr.shape[1]} features, but the model expects {n_features}"
         )
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+    if not _core.all_finite(arr):
+        _raise_not_finite(arr, name)
     return arr
+
+
+def _raise_not_finite(arr, name):
+    bad = int(np.count_nonzero(~np.isfinite(arr)))
+    raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
 
 def check_kernel_array(a, name: str, ndim: int | None = None) -> np.ndarray:

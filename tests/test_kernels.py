@@ -213,3 +213,14 @@ def test_ops_reject_bad_arrays(rng):
         ops.dense_forward(x.tolist(), W, b)
     with pytest.raises(ValueError, match="shape"):
         ops.mse_loss(x, f32(rng, 3, 5))
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1000, 100003])
+def test_all_finite(n):
+    x = np.full(n, 3e38, np.float32)
+    assert _core.all_finite(x)
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in {0, n // 2, n - 1}:
+            y = x.copy()
+            y[pos] = bad
+            assert not _core.all_finite(y)

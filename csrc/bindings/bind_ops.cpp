@@ -70,6 +70,14 @@ void register_ops(py::module_& m) {
       py::arg("weight_transposed"));
 
   m.def(
+      "all_finite",
+      [](const FloatArray& x) {
+        py::gil_scoped_release nogil;
+        return all_finite(x.data(), static_cast<std::size_t>(x.size()));
+      },
+      py::arg("x").noconvert());
+
+  m.def(
       "activation_forward",
       [](FloatArray out, const FloatArray& inp, int act) {
         if (out.size() != inp.size()) throw py::value_error("out and inp differ in size");
