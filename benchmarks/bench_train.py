@@ -41,18 +41,13 @@ def torch_model(torch):
     return torch.nn.Sequential(*layers)
 
 
-def time_pyae_epochs(X, batch, repeats):
+def pyae_epoch_runner(X, batch):
     ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False, seed=0)
     ae.partial_fit(X[: batch * 2])  # build + warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        ae.partial_fit(X)
-        times.append(time.perf_counter() - t)
-    return len(X) / statistics.median(times)
+    return lambda: ae.partial_fit(X)
 
 
-def time_torch_epochs(torch, X, batch, repeats):
+def torch_epoch_runner(torch, X, batch):
     torch.manual_seed(0)
     model = torch_model(torch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -70,23 +65,34 @@ def time_torch_epochs(torch, X, batch, repeats):
             opt.step()
 
     epoch()  # warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        epoch()
-        times.append(time.perf_counter() - t)
-    return len(X) / statistics.median(times)
+    return epoch
 
 
-def median_latency(fn, calls):
-    for _ in range(50):
-        fn()
-    samples = []
-    for _ in range(calls):
-        t = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t)
-    return statistics.median(samples) / 1e3  # microseconds
+def interleaved_throughput(runners, n_samples, rounds):
+    """Times one epoch of each runner per round, alternating, so machine noise
+    hits both alike; returns the median samples/s of each."""
+    times = [[] for _ in runners]
+    for _ in range(rounds):
+        for i, run in enumerate(runners):
+            t = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - t)
+    return [n_samples / statistics.median(ts) for ts in times]
+
+
+def median_latencies(fns, calls, block=100):
+    """Median microseconds per call of each fn, timed in alternating blocks."""
+    for fn in fns:
+        for _ in range(50):
+            fn()
+    samples = [[] for _ in fns]
+    for _ in range(calls // block):
+        for i, fn in enumerate(fns):
+            for _ in range(block):
+                t = time.perf_counter_ns()
+                fn()
+                samples[i].append(time.perf_counter_ns() - t)
+    return [statistics.median(s) / 1e3 for s in samples]
 
 
 def latency(torch, X, calls):
@@ -94,13 +100,15 @@ def latency(torch, X, calls):
     x1 = X[:1].copy()
     out = np.empty_like(x1)
     net, L = ae.network_, ae.network_.num_layers
-    pyae_api = median_latency(lambda: ae.reconstruct(x1), calls)
-    pyae_raw = median_latency(lambda: net.forward(x1, out, 0, L), calls)
     model = torch_model(torch).eval()
     xt = torch.from_numpy(x1)
-    with torch.inference_mode():
-        torch_us = median_latency(lambda: model(xt), calls)
-    return pyae_api, pyae_raw, torch_us
+
+    def torch_forward():
+        with torch.inference_mode():
+            model(xt)
+
+    return median_latencies([lambda: ae.reconstruct(x1), lambda: net.forward(x1, out, 0, L),
+                             torch_forward], calls)
 
 
 def main():
@@ -108,7 +116,7 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--batches", type=int, nargs="+", default=[128, 256])
     p.add_argument("--samples", type=int, default=8192)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=7, help="interleaved epochs per framework")
     p.add_argument("--calls", type=int, default=3000)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
@@ -120,15 +128,15 @@ def main():
           f"pyae {pyae.__version__} ({pyae.simd_level()}), torch {torch.__version__}, "
           f"numpy {np.__version__}; data: {source}, {len(X)} samples")
     print("# training: 784-256-64-256-784 sigmoid AE, MSE, Adam; median of "
-          f"{args.repeats} epochs")
+          f"{args.repeats} epochs each, pyae and PyTorch epochs alternating")
     rows = []
     print(f"{'threads':>7} {'batch':>5} {'pyae samples/s':>15} {'torch samples/s':>16} {'ratio':>6}")
     for t in args.threads:
         pyae.set_num_threads(t)
         torch.set_num_threads(t)
         for b in args.batches:
-            ours = time_pyae_epochs(X, b, args.repeats)
-            theirs = time_torch_epochs(torch, X, b, args.repeats)
+            ours, theirs = interleaved_throughput(
+                [pyae_epoch_runner(X, b), torch_epoch_runner(torch, X, b)], len(X), args.repeats)
             rows.append(dict(kind="train", threads=t, batch=b, pyae=ours, torch=theirs))
             print(f"{t:>7} {b:>5} {ours:>15.0f} {theirs:>16.0f} {ours / theirs:>5.2f}x")
     print(f"# batch-1 full forward (encoder+decoder), median of {args.calls} calls, microseconds")
