@@ -108,6 +108,13 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
                    const DenseDims& d) {
   const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
   run_parallel(threads_for_work(work), [&](int thread, int threads) {
+    dense_forward_tile(out, inp, weight, bias, d, thread, threads);
+  });
+}
+
+void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
+                        const DenseDims& d, int thread, int threads) {
+  {
     Tile t = tile_for(d.B, d.D_out, thread, threads);
     int cols = t.c1 - t.c0;
     if (cols <= 0 || t.r1 <= t.r0) return;
@@ -129,7 +136,7 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
       }
       bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act);
     }
-  });
+  }
 }
 
 void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, const float* dout,

@@ -25,6 +25,11 @@ void dense_forward(float* out,           // (B, D_out)
                    const float* bias,    // (D_out)
                    const DenseDims& dims);
 
+// The part of dense_forward that thread `thread` of `threads` computes; for
+// callers that run several layers inside one parallel region.
+void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
+                        const DenseDims& dims, int thread, int threads);
+
 // dpre receives dout * act'(out) and may alias dout (the training step does
 // this to save a buffer). dinp may be null when the input gradient is unused.
 void dense_backward(float* dinp,          // (B, D_in) or null, accumulated

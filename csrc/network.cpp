@@ -172,12 +172,31 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     if (last - first > 2) scratch[1].resize(static_cast<std::size_t>(B) * widest);
   }
   const float* p = params_.data();
-  const float* cur = x;
-  for (int l = first; l < last; ++l) {
-    const LayerSpec& s = layers_[l];
-    float* dst = (l == last - 1) ? out : scratch[(l - first) % 2].data();
-    dense_forward(dst, cur, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act));
-    cur = dst;
+  auto run_layers = [&](auto&& run_layer) {
+    const float* cur = x;
+    for (int l = first; l < last; ++l) {
+      float* dst = (l == last - 1) ? out : scratch[(l - first) % 2].data();
+      run_layer(dst, cur, layers_[l]);
+      cur = dst;
+    }
+  };
+  double work = 0.0;
+  for (int l = first; l < last; ++l) work += static_cast<double>(B) * widths_[l] * widths_[l + 1];
+  const int threads = threads_for_work(work);
+  if (threads > 1 && B < 16 * threads) {
+    // Small batches split every layer's outputs across threads: one parallel
+    // region with a barrier per layer costs far less than a region per layer.
+    run_parallel(threads, [&](int thread, int nthreads) {
+      run_layers([&](float* dst, const float* src, const LayerSpec& s) {
+        dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset,
+                           dims_of(s, B, s.act), thread, nthreads);
+#pragma omp barrier
+      });
+    });
+  } else {
+    run_layers([&](float* dst, const float* src, const LayerSpec& s) {
+      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act));
+    });
   }
 }
 
