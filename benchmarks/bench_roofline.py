@@ -1,0 +1,75 @@
+"""What this machine allows for the 784-256-64-256-784 autoencoder.
+
+Measures, with NumPy's OpenBLAS: sgemm GFLOP/s at 1 and 2 threads, and the
+time to stream the model's weights through gemv (batch-1 inference is a
+chain of matrix-vector products, bound by memory bandwidth, not FLOPs).
+Prints the resulting ceilings (best of the repeats: what the machine can do)
+next to what pyae reaches in the same run (medians).
+
+    python benchmarks/bench_roofline.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import pyae
+
+WIDTHS = [784, 256, 64, 256, 784]
+MACS = sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:]))  # per sample, one forward
+# Training per sample: forward + backward (dW and dinp, no dinp for layer 0).
+TRAIN_FLOP = 2 * MACS * 3 - 2 * WIDTHS[0] * WIDTHS[1]
+
+
+def seconds(fn, repeats, inner=1, stat=statistics.median):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t) / inner)
+    return stat(times)
+
+
+def main():
+    rng = np.random.default_rng(0)
+    a = rng.random((2048, 2048), dtype=np.float32)
+    weights = [rng.random((b, a_), dtype=np.float32) for a_, b in zip(WIDTHS[:-1], WIDTHS[1:])]
+    x = rng.random(784, dtype=np.float32)
+    weight_bytes = sum(w.nbytes for w in weights)
+
+    def gemv_chain():
+        h = x
+        for w in weights:
+            h = w @ h
+
+    X = rng.random((8192, 784), dtype=np.float32)
+    print(f"# model weights {weight_bytes / 1e6:.2f} MB; training {TRAIN_FLOP / 1e6:.2f} "
+          f"MFLOP/sample; pyae {pyae.__version__} ({pyae.simd_level()})")
+    print(f"{'threads':>7} {'sgemm GFLOP/s':>14} {'max train samples/s':>20} "
+          f"{'pyae train samples/s':>21} {'% of max':>9} {'gemv chain us':>14} "
+          f"{'pyae batch-1 us':>16}")
+    for t in (1, 2):
+        with threadpool_limits(t):
+            # Ceilings are what the machine can do: the best of the repeats.
+            gflops = 2 * 2048**3 / seconds(lambda: a @ a, 10, stat=min) / 1e9
+            chain_us = seconds(gemv_chain, 200, inner=10, stat=min) * 1e6
+        pyae.set_num_threads(t)
+        ae = pyae.Autoencoder(hidden=(256, 64), batch_size=128, epochs=1, verbose=False)
+        ae.partial_fit(X[:256])
+        ours = len(X) / seconds(lambda: ae.partial_fit(X), 5)
+        x1, out = X[:1].copy(), np.empty((1, 784), np.float32)
+        net = ae.network_
+        b1_us = seconds(lambda: net.forward(x1, out, 0, 4), 200, inner=10) * 1e6
+        ceiling = gflops * 1e9 / TRAIN_FLOP
+        print(f"{t:>7} {gflops:>14.0f} {ceiling:>20.0f} {ours:>21.0f} {100 * ours / ceiling:>8.0f}% "
+              f"{chain_us:>14.1f} {b1_us:>16.1f}")
+
+
+if __name__ == "__main__":
+    main()
