@@ -75,6 +75,7 @@ void Network::reserve(int max_batch) {
     acts_[l].resize(n);
     if (l > 0) dacts_[l].resize(n);
   }
+  if (noise_.kind != NoiseKind::none) clean_.resize(static_cast<std::size_t>(max_batch) * widths_[0]);
   row_loss_.resize(max_batch);
   capacity_ = max_batch;
 }
@@ -106,9 +107,16 @@ double Network::forward_backward(const float* data, std::int64_t n_rows,
     grads_dirty_ = false;
   }
   const int D = widths_[0];
-  float* x = acts_[0].data();
+  const bool denoising = noise_.kind != NoiseKind::none;
+  if (denoising && clean_.size() < static_cast<std::size_t>(B) * D)
+    clean_.resize(static_cast<std::size_t>(capacity_) * D);
+  // x: the reconstruction target (clean rows); acts_[0]: the network input.
+  float* x = denoising ? clean_.data() : acts_[0].data();
   for (int b = 0; b < B; ++b)
     std::memcpy(x + static_cast<std::size_t>(b) * D, data + batch_rows[b] * D, D * sizeof(float));
+  if (denoising)
+    corrupt(acts_[0].data(), x, static_cast<std::size_t>(B) * D, noise_, noise_seed_,
+            static_cast<std::uint64_t>(step_), 0);
   forward_train(B);
   const int L = static_cast<int>(layers_.size());
   for (int l = 1; l <= L; ++l)

@@ -12,6 +12,7 @@
 #include "buffer.h"
 #include "common.h"
 #include "loss.h"
+#include "noise.h"
 #include "optim.h"
 
 namespace pyae {
@@ -48,6 +49,13 @@ class Network {
   long long step_count() const { return step_; }
   void set_step_count(long long s) { step_ = s; }
   void set_learning_rate(double lr) { opt_.lr = lr; }
+
+  // Denoising: every training batch is corrupted afresh inside the step,
+  // with noise keyed by (seed, step count, element index in the batch).
+  void set_noise(const NoiseConfig& noise, std::uint64_t seed) {
+    noise_ = noise;
+    noise_seed_ = seed;
+  }
 
   // Allocates every training buffer for batches of up to max_batch rows.
   void reserve(int max_batch);
@@ -91,6 +99,8 @@ class Network {
   Loss loss_;
   OptimizerConfig opt_;
   long long step_ = 0;
+  NoiseConfig noise_{NoiseKind::none, 0.0f, 0.0f, 0.0f, 1.0f};
+  std::uint64_t noise_seed_ = 0;
 
   FloatBuffer params_;     // (N)
   FloatBuffer grads_;      // (N) zero between steps: the optimiser zeroes what it reads
@@ -101,6 +111,7 @@ class Network {
   int capacity_ = 0;
   std::vector<FloatBuffer> acts_;
   std::vector<FloatBuffer> dacts_;
+  FloatBuffer clean_;     // (B, D) targets when the input is corrupted
   FloatBuffer row_loss_;  // (B)
 };
 

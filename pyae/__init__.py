@@ -1,4 +1,4 @@
-"""pyae: fast dense autoencoders with a C++ core.
+"""pyae: fast dense and denoising autoencoders with a C++ core.
 
 >>> import pyae
 >>> ae = pyae.Autoencoder(hidden=(256, 64), epochs=10).fit(X)
@@ -16,17 +16,20 @@ except ImportError as e:  # e.g. running from a source checkout without building
         "pyae's compiled core (pyae._core) is missing or broken: install the package with "
         f"'pip install .' and import it from outside the source folder ({e})") from e
 
-from . import datasets, ops
+from . import datasets, noise, ops
 from ._io import ModelFileError
 from .autoencoder import Autoencoder, NotFittedError, load
+from .denoising import DenoisingAutoencoder
 
 __all__ = [
     "Autoencoder",
+    "DenoisingAutoencoder",
     "ModelFileError",
     "NotFittedError",
     "load",
     "ops",
     "datasets",
+    "noise",
     "set_num_threads",
     "get_num_threads",
     "simd_level",

@@ -307,11 +307,9 @@ class Autoencoder:
         self._check_fitted()
         from . import __version__
 
-        params = self.get_params()
-        params["hidden"] = list(self._checked_config()["hidden"])
         meta = {
             "model": type(self).__name__,
-            "config": params,
+            "config": self._params_for_file(),
             "n_features": self.n_features_in_,
             "pyae_version": __version__,
             "training": {
@@ -322,13 +320,23 @@ class Autoencoder:
         }
         write_model_file(path, self._tensors(), meta)
 
+    def _params_for_file(self) -> dict:
+        """get_params() in JSON-ready form."""
+        params = self.get_params()
+        params["hidden"] = list(self._checked_config()["hidden"])
+        return params
+
     @classmethod
-    def _from_file(cls, tensors, meta, path):
-        params = {k: v for k, v in meta["config"].items() if k in cls._param_names()}
+    def _params_from_file(cls, params: dict) -> dict:
+        params = {k: v for k, v in params.items() if k in cls._param_names()}
         if isinstance(params.get("hidden"), list):  # JSON has no tuples
             params["hidden"] = tuple(params["hidden"])
-        model = cls(**params)
+        return params
+
+    @classmethod
+    def _from_file(cls, tensors, meta, path):
         try:
+            model = cls(**cls._params_from_file(meta["config"]))
             cfg = model._checked_config()
             n_features = positive_int(meta["n_features"], "n_features")
         except (ValueError, KeyError, TypeError) as e:

@@ -69,6 +69,13 @@ void register_network(py::module_& m) {
              }
              return out;
            })
+      .def(
+          "set_noise",
+          [](Network& n, int kind, float a, float b, float lo, float hi, std::uint64_t seed) {
+            n.set_noise(NoiseConfig{static_cast<NoiseKind>(kind), a, b, lo, hi}, seed);
+          },
+          py::arg("kind"), py::arg("a"), py::arg("b"), py::arg("lo"), py::arg("hi"),
+          py::arg("seed"))
       .def("reserve", &Network::reserve, py::arg("max_batch"),
            py::call_guard<py::gil_scoped_release>())
       .def(

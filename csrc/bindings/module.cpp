@@ -6,10 +6,12 @@ namespace py = pybind11;
 namespace pyae::bind {
 void register_ops(py::module_& m);
 void register_network(py::module_& m);
+void register_noise(py::module_& m);
 }  // namespace pyae::bind
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyae compiled kernels (private; use pyae and pyae.ops)";
   pyae::bind::register_ops(m);
   pyae::bind::register_network(m);
+  pyae::bind::register_noise(m);
 }
