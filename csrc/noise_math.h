@@ -1,9 +1,10 @@
 // Per-element noise formulas on Philox words (host and device).
 //
-// uniform:  u = (x >> 8 + 0.5) / 2^24, exactly representable, in (0, 1).
+// uniform:  u = (x >> 9 + 0.5) / 2^23: exact in float32 (24 significant
+//           bits), in [2^-24, 1 - 2^-24].
 // normal:   Box-Muller on a pair of words (x_a, x_b): r = sqrt(-2 ln u(x_a));
 //           the angle is uniform on the circle: quadrant = top 2 bits of
-//           x_b, offset in (-pi/4, pi/4) from its next 24 bits, so sin and
+//           x_b, offset in (-pi/4, pi/4) from its next 23 bits, so sin and
 //           cos need only short polynomials. Lanes (0, 1) and (2, 3) of a
 //           block form the two pairs; even lanes take cos, odd lanes sin.
 // All functions are branch-free so the CPU loops vectorise; pyae builds
@@ -19,7 +20,7 @@
 namespace pyae {
 
 PYAE_HD float uniform_open01(std::uint32_t x) {
-  return (static_cast<float>(x >> 8) + 0.5f) * 5.9604644775390625e-8f;  // 2^-24
+  return (static_cast<float>(x >> 9) + 0.5f) * 1.1920928955078125e-7f;  // 2^-23
 }
 
 // sin and cos of psi in [-pi/4, pi/4] (Cephes sinf/cosf polynomials).
@@ -41,7 +42,7 @@ PYAE_HD float normal_from_block(const Philox4& w, int lane) {
   std::uint32_t xa = w.v[(lane & 2) + 1];  // angle word of the pair
   float r = std::sqrt(-2.0f * fast_log(uniform_open01(xr)));
   std::uint32_t quadrant = xa >> 30;
-  float t = (static_cast<float>((xa >> 6) & 0xFFFFFFu) + 0.5f) * 5.9604644775390625e-8f;
+  float t = (static_cast<float>((xa >> 7) & 0x7FFFFFu) + 0.5f) * 1.1920928955078125e-7f;
   float psi = (t - 0.5f) * 1.57079632679489662f;  // (-pi/4, pi/4)
   float s, c;
   sincos_quarter(psi, &s, &c);

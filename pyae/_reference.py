@@ -99,3 +99,70 @@ def network_loss(weights, biases, transposed, acts, x, loss):
         assert last == "sigmoid"
         return bce_with_logits_loss(out, x)[0]
     return mse_loss(out, x)[0]
+
+
+# ---------------------------------------------------------------- noise
+_PHILOX_M = (0xD2511F53, 0xCD9E8D57)
+_PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+
+
+def philox4x32_10(counter, key):
+    """Philox4x32-10 on arrays: counter (4, n) and key (2, n) of uint32."""
+    c = [np.asarray(x, dtype=np.uint64) for x in counter]
+    k = [np.asarray(x, dtype=np.uint64) for x in key]
+    mask = np.uint64(0xFFFFFFFF)
+    for _ in range(10):
+        p0 = np.uint64(_PHILOX_M[0]) * c[0]
+        p1 = np.uint64(_PHILOX_M[1]) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k[0], p1 & mask,
+             (p0 >> np.uint64(32)) ^ c[3] ^ k[1], p0 & mask]
+        k = [(k[0] + np.uint64(_PHILOX_W[0])) & mask, (k[1] + np.uint64(_PHILOX_W[1])) & mask]
+    return [x.astype(np.uint32) for x in c]
+
+
+def philox_words(n, seed, stream, first_index=0):
+    """The Philox word pyae uses for elements first_index .. first_index + n - 1,
+    plus the words of the same block needed by Box-Muller (all four lanes)."""
+    idx = np.arange(first_index, first_index + n, dtype=np.uint64)
+    block = idx >> np.uint64(2)
+    m = np.uint64(0xFFFFFFFF)
+    words = philox4x32_10(
+        [block & m, block >> np.uint64(32), np.full(n, stream & 0xFFFFFFFF, np.uint64),
+         np.full(n, stream >> 32, np.uint64)],
+        [np.full(n, seed & 0xFFFFFFFF, np.uint64), np.full(n, seed >> 32, np.uint64)])
+    return np.stack(words), (idx & np.uint64(3)).astype(np.int64)
+
+
+def uniform_open01(x):
+    return ((np.asarray(x, np.uint32) >> 9).astype(np.float64) + 0.5) * 2.0**-23
+
+
+def philox_uniform(n, seed, stream, first_index=0):
+    words, lane = philox_words(n, seed, stream, first_index)
+    return uniform_open01(words[lane, np.arange(n)])
+
+
+def philox_normal(n, seed, stream, first_index=0):
+    """Box-Muller with pyae's angle mapping (see csrc/noise_math.h), float64."""
+    words, lane = philox_words(n, seed, stream, first_index)
+    cols = np.arange(n)
+    xr = words[lane & 2, cols]
+    xa = words[(lane & 2) + 1, cols]
+    r = np.sqrt(-2.0 * np.log(uniform_open01(xr)))
+    quadrant = xa >> np.uint32(30)
+    t = (((xa >> np.uint32(7)) & np.uint32(0x7FFFFF)).astype(np.float64) + 0.5) * 2.0**-23
+    theta = (t - 0.5) * np.pi / 2 + quadrant * np.pi / 2
+    return r * np.where(lane & 1, np.sin(theta), np.cos(theta))
+
+
+def gaussian_corrupt(x, eps, std, lo, hi):
+    return np.clip(np.asarray(x, np.float64) + std * np.asarray(eps, np.float64), lo, hi)
+
+
+def salt_and_pepper_corrupt(x, u, amount, salt_ratio, lo, hi):
+    x = np.asarray(x, np.float64)
+    return np.where(u < amount * salt_ratio, hi, np.where(u < amount, lo, x))
+
+
+def masking_corrupt(x, u, fraction):
+    return np.where(u < fraction, 0.0, np.asarray(x, np.float64))
