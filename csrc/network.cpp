@@ -208,7 +208,7 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
   }
 }
 
-void Network::score_samples(const float* x, float* scores, int B) const {
+void Network::score_samples(const float* x, const float* target, float* scores, int B) const {
   const int L = static_cast<int>(layers_.size());
   const int D = widths_[0];
   if (B < 1) return;
@@ -222,10 +222,10 @@ void Network::score_samples(const float* x, float* scores, int B) const {
     const float* h = L > 1 ? hidden.data() : x;
     dense_forward(recon.data(), h, params_.data() + s.weight_offset,
                   params_.data() + s.bias_offset, dims_of(s, B, Activation::identity));
-    bce_logits_loss_backward(nullptr, scores, recon.data(), x, B, D);
+    bce_logits_loss_backward(nullptr, scores, recon.data(), target, B, D);
   } else {
     forward(x, recon.data(), B, 0, L);
-    mse_loss_backward(nullptr, scores, recon.data(), x, B, D);
+    mse_loss_backward(nullptr, scores, recon.data(), target, B, D);
   }
 }
 

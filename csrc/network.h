@@ -81,9 +81,11 @@ class Network {
                float* out,      // (B, widths[last])
                int B, int first, int last) const;
 
-  // Per-sample loss (mean over features) of reconstructing x.
-  void score_samples(const float* x,  // (B, D)
-                     float* scores,   // (B)
+  // Per-sample loss (mean over features) of the network's output for x
+  // against target (x itself for plain reconstruction).
+  void score_samples(const float* x,       // (B, D)
+                     const float* target,  // (B, D)
+                     float* scores,        // (B)
                      int B) const;
 
  private:

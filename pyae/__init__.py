@@ -16,7 +16,7 @@ except ImportError as e:  # e.g. running from a source checkout without building
         "pyae's compiled core (pyae._core) is missing or broken: install the package with "
         f"'pip install .' and import it from outside the source folder ({e})") from e
 
-from . import datasets, noise, ops
+from . import datasets, noise, ops, plot
 from ._io import ModelFileError
 from .autoencoder import Autoencoder, NotFittedError, load
 from .denoising import DenoisingAutoencoder
@@ -30,6 +30,7 @@ __all__ = [
     "ops",
     "datasets",
     "noise",
+    "plot",
     "set_num_threads",
     "get_num_threads",
     "simd_level",

@@ -231,7 +231,7 @@ class Autoencoder:
                     f"training diverged (loss {loss}); lower learning_rate")
             self.history_["loss"].append(loss)
             if X_val is not None:
-                self.history_["val_loss"].append(float(self.score_samples(X_val).mean()))
+                self.history_["val_loss"].append(self._validation_loss(X_val))
             bar.set_postfix({k: f"{v[-1]:.5f}" for k, v in self.history_.items() if v})
             if self.patience is not None:
                 current = self.history_[monitor][-1]
@@ -244,6 +244,10 @@ class Autoencoder:
         bar.close()
         if best_params is not None:
             net.params[:] = best_params
+
+    def _validation_loss(self, X_val):
+        """The training loss on held-out data (comparable across epochs)."""
+        return float(self.score_samples(X_val).mean())
 
     def _train_batch(self, X, rows):
         return self.network_.train_step(X, rows)
@@ -281,7 +285,7 @@ class Autoencoder:
         self._check_fitted()
         X = as_float32_matrix(X, "X", self.n_features_in_)
         scores = np.empty(X.shape[0], dtype=np.float32)
-        self.network_.score_samples(X, scores)
+        self.network_.score_samples(X, X, scores)
         return scores
 
     # ---------------------------------------------------------------- files

@@ -1,9 +1,12 @@
 """The ``pyae`` command.
 
-    pyae demo [--epochs N] [--out DIR]   train an autoencoder on MNIST (or the
-                                         bundled 8x8 digits offline), report
-                                         held-out error, save the model
-    pyae info MODEL                      architecture and training metadata
+    pyae demo [--epochs N] [--out DIR]       denoising autoencoder on MNIST (or,
+                                             offline, the bundled 8x8 digits):
+                                             figure, loss curve, model, MSE/PSNR
+    pyae train {ae,dae} --dataset D ...      train and save a model
+    pyae denoise MODEL --dataset D --out F   corrupt held-out images, denoise
+                                             them, write the figure
+    pyae info MODEL                          architecture and training metadata
 
 Bad arguments exit non-zero with a one-line message, never a traceback.
 """
@@ -11,6 +14,7 @@ Bad arguments exit non-zero with a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -27,65 +31,208 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
+# ------------------------------------------------------------------ parsing
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _hidden(text):
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 256,64, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 256,64, got {text!r}")
+    return widths
+
+
+def _noise(text):
+    """gaussian:STD | salt_and_pepper:AMOUNT | masking:FRACTION"""
+    from . import noise
+
+    kinds = {"gaussian": noise.Gaussian, "salt_and_pepper": noise.SaltAndPepper,
+             "masking": noise.Masking}
+    kind, _, value = text.partition(":")
+    if kind not in kinds or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected gaussian:STD, salt_and_pepper:AMOUNT or masking:FRACTION, got {text!r}")
+    try:
+        return kinds[kind](float(value))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# ----------------------------------------------------------------- data
+def _load_dataset(spec, seed):
+    """(X_train, X_test, description) from a dataset name or a file path."""
+    from . import datasets
+
+    if spec in ("mnist", "fashion-mnist"):
+        X_tr, _, X_te, _, desc = datasets.load_train_test(spec, seed=seed)
+        return X_tr, X_te, desc
+    if not os.path.exists(spec):
+        raise CliError(f"--dataset must be mnist, fashion-mnist or an existing file, got {spec!r}")
+    if spec.endswith(".npy"):
+        X = np.load(spec, allow_pickle=False)
+    else:
+        X = datasets.read_idx(spec)
+        X = X.reshape(len(X), -1).astype(np.float32)
+        if X.max() > 1:
+            X /= 255.0
+    X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+    order = np.random.default_rng(seed).permutation(len(X))
+    cut = max(1, int(0.8 * len(X)))
+    return X[order[:cut]], X[order[cut:]] if cut < len(X) else X[order[:1]], \
+        f"{spec}: {cut} train / {len(X) - cut} held out (seed {seed})"
+
+
 def _demo_data(seed):
-    """MNIST's 10k test digits split 8000 train / 2000 held out, or the
-    scikit-learn 8x8 digits when MNIST is absent."""
     from . import datasets
 
     try:
-        X, _ = datasets.load_mnist("test")
-        source = "MNIST t10k (8000 train / 2000 held out)"
+        return _load_dataset("mnist", seed)
     except datasets.DatasetNotFound:
         try:
             X, _ = datasets.load_digits()
         except ImportError as e:
             raise CliError(f"MNIST not found and no fallback: {e}") from None
-        source = "scikit-learn 8x8 digits (MNIST not found; set PYAE_DATA_DIR)"
-    order = np.random.default_rng(seed).permutation(len(X))
-    n_train = int(0.8 * len(X))
-    return X[order[:n_train]], X[order[n_train:]], source
+        order = np.random.default_rng(seed).permutation(len(X))
+        cut = int(0.8 * len(X))
+        return X[order[:cut]], X[order[cut:]], (
+            f"scikit-learn 8x8 digits, {cut} train / {len(X) - cut} held out "
+            "(MNIST not found: set PYAE_DATA_DIR or connect to download it)")
 
 
+def _psnr(mse):
+    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+def _report(clean, corrupted, denoised):
+    mse_c = float(((corrupted - clean) ** 2).mean())
+    mse_d = float(((denoised - clean) ** 2).mean())
+    print(f"held-out MSE to the clean images: corrupted {mse_c:.5f} "
+          f"(PSNR {_psnr(mse_c):.2f} dB) -> denoised {mse_d:.5f} (PSNR {_psnr(mse_d):.2f} dB)")
+
+
+def _save_figure(fig, path):
+    fig.savefig(path, dpi=120)
+    print(f"figure written to {path}")
+
+
+# ------------------------------------------------------------- commands
 def cmd_demo(args):
     import pyae
 
     X_train, X_test, source = _demo_data(args.seed)
     D = X_train.shape[1]
     hidden = (256, 64) if D >= 256 else (max(D // 2, 2), max(D // 4, 2))
-    print(f"data: {source}; {len(X_train)} x {D} train, {len(X_test)} held out")
-    print(f"model: {D}-{'-'.join(map(str, hidden + hidden[-2::-1]))}-{D} sigmoid autoencoder, "
-          f"MSE, Adam; {pyae.get_num_threads()} threads ({pyae.simd_level()})")
-    ae = pyae.Autoencoder(hidden=hidden, epochs=1, batch_size=128, seed=args.seed,
-                          verbose=args.verbose)
-    ae.partial_fit(X_train[:1])  # builds the untrained model
-    before = float(ae.score_samples(X_test).mean())
+    noise = pyae.noise.Gaussian(std=0.5)
+    print(f"data: {source}")
+    print(f"model: {D}-{'-'.join(map(str, hidden + hidden[-2::-1]))}-{D} denoising autoencoder, "
+          f"{noise}, MSE, Adam; {pyae.get_num_threads()} threads ({pyae.simd_level()})")
+    dae = pyae.DenoisingAutoencoder(hidden=hidden, noise=noise, epochs=args.epochs,
+                                    learning_rate=args.lr, seed=args.seed,
+                                    verbose=args.verbose)
     t = time.perf_counter()
-    ae.set_params(epochs=args.epochs).fit(X_train, validation_data=X_test)
+    dae.fit(X_train, validation_data=X_test)
     elapsed = time.perf_counter() - t
-    after = float(ae.score_samples(X_test).mean())
-    rate = args.epochs * len(X_train) / elapsed
-    print(f"trained {args.epochs} epochs in {elapsed:.2f} s ({rate:,.0f} samples/s)")
-    print(f"held-out reconstruction MSE: untrained {before:.5f} -> trained {after:.5f} "
-          f"({before / after:.1f}x lower)")
+    print(f"trained {args.epochs} epochs in {elapsed:.1f} s "
+          f"({args.epochs * len(X_train) / elapsed:,.0f} samples/s)")
+    corrupted = noise(X_test, seed=args.seed + 1)
+    denoised = dae.denoise(corrupted)
+    _report(X_test, corrupted, denoised)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "autoencoder.safetensors")
-    ae.save(path)
-    print(f"model saved to {path}")
+    model_path = os.path.join(args.out, "dae.safetensors")
+    dae.save(model_path)
+    print(f"model saved to {model_path}")
+    try:
+        from . import plot
+
+        _save_figure(plot.denoising_figure(X_test, corrupted, denoised, n=10),
+                     os.path.join(args.out, "denoising.png"))
+        _save_figure(plot.loss_curve(dae.history_, "Denoising autoencoder loss"),
+                     os.path.join(args.out, "loss.png"))
+    except ImportError as e:
+        print(f"figures skipped: {e}")
+    return 0
+
+
+def cmd_train(args):
+    import pyae
+
+    X_train, X_test, source = _load_dataset(args.dataset, args.seed)
+    common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+                  learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto")
+    if args.kind == "dae":
+        model = pyae.DenoisingAutoencoder(noise=args.noise or pyae.noise.Gaussian(0.5), **common)
+    else:
+        if args.noise is not None:
+            raise CliError("--noise applies to 'dae' models only")
+        model = pyae.Autoencoder(**common)
+    print(f"data: {source}")
+    t = time.perf_counter()
+    model.fit(X_train, validation_data=X_test)
+    print(f"trained in {time.perf_counter() - t:.1f} s; held-out loss "
+          f"{model.history_['val_loss'][-1]:.5f}")
+    model.save(args.out)
+    print(f"model saved to {args.out}")
+    return 0
+
+
+def _load_model(path):
+    import pyae
+
+    try:
+        return pyae.load(path)
+    except pyae.ModelFileError as e:
+        raise CliError(str(e)) from None
+
+
+def cmd_denoise(args):
+    import pyae
+
+    model = _load_model(args.model)
+    noise = args.noise or (model._noise() if isinstance(model, pyae.DenoisingAutoencoder)
+                           else pyae.noise.Gaussian(0.5))
+    _, X_test, source = _load_dataset(args.dataset, args.seed)
+    if X_test.shape[1] != model.n_features_in_:
+        raise CliError(f"the dataset has {X_test.shape[1]} features, the model expects "
+                       f"{model.n_features_in_}")
+    corrupted = noise(X_test, seed=args.seed + 1)
+    denoised = model.reconstruct(corrupted)
+    print(f"data: {source}; noise: {noise}")
+    _report(X_test, corrupted, denoised)
+    from . import plot
+
+    _save_figure(plot.denoising_figure(X_test, corrupted, denoised, n=args.n), args.out)
     return 0
 
 
 def cmd_info(args):
-    import pyae
-
-    try:
-        model = pyae.load(args.model)
-    except pyae.ModelFileError as e:
-        raise CliError(str(e)) from None
-    widths = "-".join(map(str, model.layer_widths_))
+    model = _load_model(args.model)
     hist = model.history_["loss"]
-    print(f"{type(model).__name__} {widths}")
+    print(f"{type(model).__name__} {'-'.join(map(str, model.layer_widths_))}")
     print(f"activations: {', '.join(model.activations_)}; loss: {model.loss}; "
-          f"tied weights: {model.tied_weights}; optimizer: {model.optimizer}")
+          f"tied weights: {model.tied_weights}; optimizer: {model.optimizer} "
+          f"(learning rate {model.learning_rate})")
+    if hasattr(model, "_noise"):
+        print(f"noise: {model._noise()}")
     print(f"parameters: {model.network_.params.size}; training steps: "
           f"{model.network_.step_count}; epochs: {len(hist)}"
           + (f"; last loss {hist[-1]:.6f}" if hist else ""))
@@ -95,12 +242,38 @@ def cmd_info(args):
 def build_parser():
     p = _Parser(prog="pyae", description="Fast autoencoders with a C++ core.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    d = sub.add_parser("demo", help="train an autoencoder on digits and report held-out error")
-    d.add_argument("--epochs", type=int, default=20)
+
+    d = sub.add_parser("demo", help="train a denoising autoencoder on digits; write figures")
+    d.add_argument("--epochs", type=_positive_int, default=60)
+    d.add_argument("--lr", type=_positive_float, default=3e-3)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", default="pyae-demo", help="folder for the model file")
+    d.add_argument("--out", default="pyae-demo", help="folder for the figures and model")
     d.add_argument("--verbose", action="store_true", help="show a progress bar")
     d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train and save a model")
+    t.add_argument("kind", choices=["ae", "dae"])
+    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a .npy/IDX file")
+    t.add_argument("--hidden", type=_hidden, default=(256, 64))
+    t.add_argument("--noise", type=_noise, default=None,
+                   help="gaussian:STD, salt_and_pepper:AMOUNT or masking:FRACTION (dae)")
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--batch-size", type=_positive_int, default=128)
+    t.add_argument("--lr", type=_positive_float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="model.safetensors")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    n = sub.add_parser("denoise", help="denoise held-out images with a model; write the figure")
+    n.add_argument("model")
+    n.add_argument("--dataset", default="mnist")
+    n.add_argument("--noise", type=_noise, default=None, help="default: the model's noise")
+    n.add_argument("--n", type=_positive_int, default=10, help="images per row")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--out", default="denoising.png")
+    n.set_defaults(func=cmd_denoise)
+
     i = sub.add_parser("info", help="describe a saved model")
     i.add_argument("model")
     i.set_defaults(func=cmd_info)
@@ -110,13 +283,11 @@ def build_parser():
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
-        if getattr(args, "epochs", 1) < 1:
-            raise CliError("--epochs must be >= 1")
         return args.func(args)
     except CliError as e:
         print(f"pyae: error: {e}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         print(f"pyae: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@ afresh inside the C++ step; the target is the clean batch."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import noise as noise_lib
 from .autoencoder import MODEL_CLASSES, Autoencoder
 
@@ -44,6 +46,14 @@ class DenoisingAutoencoder(Autoencoder):
         noise_seed = int(self._shuffle_rng.integers(2**63))
         self.network_.set_noise(*cfg["noise"]._kernel_args(), noise_seed)
         self._noise_seed = noise_seed
+
+    def _validation_loss(self, X_val):
+        """Loss of denoising one fixed corruption of X_val (the same noise
+        every epoch, so the values are comparable)."""
+        corrupted = self._noise()(X_val, seed=self._noise_seed, stream=2**63)
+        scores = np.empty(X_val.shape[0], dtype=np.float32)
+        self.network_.score_samples(corrupted, X_val, scores)
+        return float(scores.mean())
 
     def denoise(self, X):
         """The network's clean estimate of (corrupted) X; same as reconstruct."""

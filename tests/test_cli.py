@@ -1,10 +1,11 @@
-"""The pyae command: the demo (on the bundled digits when MNIST is absent),
-info, and one-line errors."""
+"""The pyae command: demo (offline fallback), train, denoise, info, and
+one-line errors for bad arguments."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -14,24 +15,80 @@ def run_cli(*args, env_extra=None, cwd=None):
                           text=True, env=env, cwd=cwd)
 
 
-def test_demo_offline_fallback_then_info(tmp_path):
+@pytest.fixture
+def offline(tmp_path):
+    """No MNIST anywhere pyae looks (and no network here anyway)."""
+    return {"PYAE_DATA_DIR": str(tmp_path / "none"), "HOME": str(tmp_path),
+            "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def test_demo_offline_falls_back_to_bundled_digits(tmp_path, offline):
     pytest.importorskip("sklearn")
-    env = {"PYAE_DATA_DIR": str(tmp_path / "none"), "HOME": str(tmp_path)}
-    r = run_cli("demo", "--epochs", "3", "--out", str(tmp_path / "out"), env_extra=env,
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    r = run_cli("demo", "--epochs", "3", "--out", str(out), env_extra=offline, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "scikit-learn 8x8 digits" in r.stdout and "MNIST not found" in r.stdout
+    assert "corrupted" in r.stdout and "PSNR" in r.stdout
+    for name in ("dae.safetensors", "denoising.png", "loss.png"):
+        assert (out / name).stat().st_size > 0
+    r = run_cli("info", str(out / "dae.safetensors"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "DenoisingAutoencoder 64-32-16-32-64" in r.stdout and "Gaussian" in r.stdout
+
+
+@pytest.fixture
+def npy_data(tmp_path):
+    rng = np.random.default_rng(0)
+    X = (1 / (1 + np.exp(-rng.standard_normal((300, 3)) @ rng.standard_normal((3, 16)))))
+    path = tmp_path / "data.npy"
+    np.save(path, X.astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("kind,extra", [("ae", []), ("dae", ["--noise", "masking:0.3"])])
+def test_train_then_denoise(tmp_path, npy_data, kind, extra):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / f"{kind}.safetensors"
+    r = run_cli("train", kind, "--dataset", str(npy_data), "--hidden", "8,4", "--epochs", "2",
+                "--batch-size", "32", "--lr", "0.01", "--seed", "1", "--out", str(model),
+                "--quiet", *extra, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert model.is_file()
+    fig = tmp_path / "fig.png"
+    r = run_cli("denoise", str(model), "--dataset", str(npy_data), "--n", "4", "--out", str(fig),
                 cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "scikit-learn 8x8 digits" in r.stdout
-    assert "held-out reconstruction MSE" in r.stdout
-    model = tmp_path / "out" / "autoencoder.safetensors"
-    assert model.is_file()
-    r = run_cli("info", str(model), cwd=tmp_path)
-    assert r.returncode == 0 and "Autoencoder 64-32-16-32-64" in r.stdout
+    assert "PSNR" in r.stdout and fig.stat().st_size > 0
+    if kind == "dae":
+        assert "Masking(fraction=0.3)" in r.stdout
 
 
-@pytest.mark.parametrize("args", [["demo", "--epochs", "zero"], ["demo", "--epochs", "0"],
-                                  ["info", "/no/such/model"], ["frobnicate"], []])
+@pytest.mark.parametrize("args", [
+    ["demo", "--epochs", "zero"], ["demo", "--epochs", "0"], ["demo", "--lr", "-1"],
+    ["info", "/no/such/model"], ["frobnicate"], [],
+    ["train", "vae"], ["train", "dae", "--hidden", "256,x"], ["train", "dae", "--hidden", "0"],
+    ["train", "dae", "--noise", "uniform:0.3"], ["train", "dae", "--noise", "gaussian:-1"],
+    ["train", "dae", "--noise", "masking:2"], ["train", "ae", "--dataset", "/no/such/file"],
+    ["train", "ae", "--batch-size", "0"], ["denoise", "/no/such/model"],
+])
 def test_bad_arguments_give_one_line_errors(tmp_path, args):
     r = run_cli(*args, cwd=tmp_path)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("pyae: error:")
+
+
+def test_noise_only_for_dae(tmp_path, npy_data):
+    r = run_cli("train", "ae", "--dataset", str(npy_data), "--noise", "gaussian:0.1", cwd=tmp_path)
+    assert r.returncode == 2 and "dae" in r.stderr
+
+
+def test_denoise_rejects_mismatched_dataset(tmp_path, npy_data):
+    model = tmp_path / "m.safetensors"
+    assert run_cli("train", "ae", "--dataset", str(npy_data), "--hidden", "4", "--epochs", "1",
+                   "--out", str(model), "--quiet", cwd=tmp_path).returncode == 0
+    other = tmp_path / "other.npy"
+    np.save(other, np.zeros((10, 5), np.float32))
+    r = run_cli("denoise", str(model), "--dataset", str(other), cwd=tmp_path)
+    assert r.returncode == 2 and "features" in r.stderr

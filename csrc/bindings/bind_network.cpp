@@ -118,16 +118,17 @@ void register_network(py::module_& m) {
           py::arg("x").noconvert(), py::arg("out").noconvert(), py::arg("first"), py::arg("last"))
       .def(
           "score_samples",
-          [](const Network& n, const FloatArray& x, FloatArray scores) {
+          [](const Network& n, const FloatArray& x, const FloatArray& target, FloatArray scores) {
             if (x.ndim() != 2) throw py::value_error("x must be 2-D");
             int B = static_cast<int>(x.shape(0));
             check_shape(x, {B, n.widths().front()}, "x");
+            check_shape(target, {B, n.widths().front()}, "target");
             check_shape(scores, {B}, "scores");
             check_writeable(scores, "scores");
             py::gil_scoped_release nogil;
-            n.score_samples(x.data(), scores.mutable_data(), B);
+            n.score_samples(x.data(), target.data(), scores.mutable_data(), B);
           },
-          py::arg("x").noconvert(), py::arg("scores").noconvert());
+          py::arg("x").noconvert(), py::arg("target").noconvert(), py::arg("scores").noconvert());
 }
 
 }  // namespace pyae::bind
