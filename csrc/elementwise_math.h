@@ -3,6 +3,7 @@
 // it. fast_exp/fast_log follow Cephes expf/logf (max error ~2 ulp).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -32,21 +33,26 @@ PYAE_HD std::int32_t float_to_bits(float f) {
 
 PYAE_HD float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
+// a * b + c rounded once. Polynomials use it explicitly (pyae builds with
+// -ffp-contract=off): one instruction where the CPU has FMA, and the same
+// correctly rounded result on every ISA and on GPUs.
+PYAE_HD float fmadd(float a, float b, float c) { return fmaf(a, b, c); }
+
 // exp(x); inputs are clamped to [-87.3, 88] so the result stays a normal float.
 PYAE_HD float fast_exp(float x) {
   x = clampf(x, -87.3f, 88.0f);
   // n = round(x / ln2) without a libm call: add and subtract 1.5 * 2^23.
   const float shifter = 12582912.0f;
   float n = (x * 1.44269504088896341f + shifter) - shifter;
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
+  float r = fmadd(n, -0.693359375f, x);
+  r = fmadd(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.0f;
+  p = fmadd(p, r, 1.3981999507e-3f);
+  p = fmadd(p, r, 8.3334519073e-3f);
+  p = fmadd(p, r, 4.1665795894e-2f);
+  p = fmadd(p, r, 1.6666665459e-1f);
+  p = fmadd(p, r, 5.0000001201e-1f);
+  float y = fmadd(p, r * r, r) + 1.0f;
   return y * bits_to_float((static_cast<std::int32_t>(n) + 127) << 23);
 }
 
@@ -60,18 +66,18 @@ PYAE_HD float fast_log(float x) {
   m = small ? m + m - 1.0f : m - 1.0f;
   float z = m * m;
   float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
+  y = fmadd(y, m, -1.1514610310e-1f);
+  y = fmadd(y, m, 1.1676998740e-1f);
+  y = fmadd(y, m, -1.2420140846e-1f);
+  y = fmadd(y, m, 1.4249322787e-1f);
+  y = fmadd(y, m, -1.6668057665e-1f);
+  y = fmadd(y, m, 2.0000714765e-1f);
+  y = fmadd(y, m, -2.4999993993e-1f);
+  y = fmadd(y, m, 3.3333331174e-1f);
   y = y * m * z;
-  y += -2.12194440e-4f * e;
-  y += -0.5f * z;
-  return m + y + 0.693359375f * e;
+  y = fmadd(e, -2.12194440e-4f, y);
+  y = fmadd(z, -0.5f, y);
+  return fmadd(e, 0.693359375f, m + y);
 }
 
 // Stable sigmoid: only ever exponentiates -|x|, so nothing overflows.
@@ -86,11 +92,11 @@ PYAE_HD float tanh_approx(float x) {
   float ax = x < 0.0f ? -x : x;
   float z = x * x;
   float poly = -5.70498872745e-3f;
-  poly = poly * z + 2.06390887954e-2f;
-  poly = poly * z - 5.37397155531e-2f;
-  poly = poly * z + 1.33314422036e-1f;
-  poly = poly * z - 3.33332819422e-1f;
-  float near_zero = poly * z * x + x;
+  poly = fmadd(poly, z, 2.06390887954e-2f);
+  poly = fmadd(poly, z, -5.37397155531e-2f);
+  poly = fmadd(poly, z, 1.33314422036e-1f);
+  poly = fmadd(poly, z, -3.33332819422e-1f);
+  float near_zero = fmadd(poly * z, x, x);
   float e = fast_exp(-2.0f * ax);
   float far = (1.0f - e) / (1.0f + e);
   far = x < 0.0f ? -far : far;

@@ -27,13 +27,13 @@ PYAE_HD float uniform_open01(std::uint32_t x) {
 PYAE_HD void sincos_quarter(float psi, float* s, float* c) {
   float z = psi * psi;
   float sp = -1.9515295891e-4f;
-  sp = sp * z + 8.3321608736e-3f;
-  sp = sp * z - 1.6666654611e-1f;
-  *s = psi + psi * z * sp;
+  sp = fmadd(sp, z, 8.3321608736e-3f);
+  sp = fmadd(sp, z, -1.6666654611e-1f);
+  *s = fmadd(psi * z, sp, psi);
   float cp = 2.443315711809948e-5f;
-  cp = cp * z - 1.388731625493765e-3f;
-  cp = cp * z + 4.166664568298827e-2f;
-  *c = 1.0f - 0.5f * z + z * z * cp;
+  cp = fmadd(cp, z, -1.388731625493765e-3f);
+  cp = fmadd(cp, z, 4.166664568298827e-2f);
+  *c = fmadd(z * z, cp, fmadd(z, -0.5f, 1.0f));
 }
 
 // The standard normal for `lane` (0..3) of a Philox block.
@@ -46,10 +46,16 @@ PYAE_HD float normal_from_block(const Philox4& w, int lane) {
   float psi = (t - 0.5f) * 1.57079632679489662f;  // (-pi/4, pi/4)
   float s, c;
   sincos_quarter(psi, &s, &c);
-  // Rotate (cos psi, sin psi) by quadrant * pi/2.
-  float cos_theta = quadrant == 0 ? c : (quadrant == 1 ? -s : (quadrant == 2 ? -c : s));
-  float sin_theta = quadrant == 0 ? s : (quadrant == 1 ? c : (quadrant == 2 ? -s : -c));
-  return r * ((lane & 1) ? sin_theta : cos_theta);
+  // Rotate (cos psi, sin psi) by quadrant * pi/2: odd quadrants swap sin
+  // and cos; cos is negated in quadrants 1 and 2, sin in 2 and 3.
+  bool odd = (quadrant & 1u) != 0;
+  float cos_abs = odd ? s : c;
+  float sin_abs = odd ? c : s;
+  std::uint32_t cos_sign = ((quadrant ^ (quadrant >> 1)) & 1u) << 31;
+  std::uint32_t sin_sign = (quadrant >> 1) << 31;
+  float value = (lane & 1) ? bits_to_float(float_to_bits(sin_abs) ^ static_cast<std::int32_t>(sin_sign))
+                           : bits_to_float(float_to_bits(cos_abs) ^ static_cast<std::int32_t>(cos_sign));
+  return r * value;
 }
 
 PYAE_HD float gaussian_corrupt(float x, float eps, float std, float lo, float hi) {

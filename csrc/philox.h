@@ -1,10 +1,12 @@
 // Philox4x32-10 counter-based generator (Salmon et al., SC'11), as plain
 // per-element functions for host and device code.
 //
-// pyae's keying: key = seed (64 bits), counter = (block, stream) with
-// block = element_index / 4 and stream = e.g. the training step. Element i
-// takes lane i % 4 of its block, so a value depends only on (seed, stream,
-// i): identical for any thread count and any split into batches.
+// pyae's keying: key = seed (64 bits), counter = (block, stream), stream
+// being e.g. the training step. Elements go in chunks of 256 = 64 blocks x
+// 4 lanes, laid out lane-major so that each lane's values are contiguous:
+// element i has chunk c = i / 256, e = i % 256, lane e / 64 and block
+// 64 c + e % 64. A value depends only on (seed, stream, i): identical for
+// any thread count and any split into batches.
 #pragma once
 
 #include <cstdint>
@@ -48,5 +50,8 @@ PYAE_HD Philox4 philox_block(std::uint64_t seed, std::uint64_t stream, std::uint
                        static_cast<std::uint32_t>(stream >> 32),
                        static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
+
+constexpr int kPhiloxChunkBlocks = 64;
+constexpr int kPhiloxChunkElems = 4 * kPhiloxChunkBlocks;
 
 }  // namespace pyae

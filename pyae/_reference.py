@@ -121,16 +121,19 @@ def philox4x32_10(counter, key):
 
 
 def philox_words(n, seed, stream, first_index=0):
-    """The Philox word pyae uses for elements first_index .. first_index + n - 1,
-    plus the words of the same block needed by Box-Muller (all four lanes)."""
+    """All four Philox words of the block of each element first_index ..
+    first_index + n - 1, and the element's lane (csrc/philox.h: chunks of
+    256 elements, lane-major)."""
     idx = np.arange(first_index, first_index + n, dtype=np.uint64)
-    block = idx >> np.uint64(2)
+    e = idx % np.uint64(256)
+    block = (idx // np.uint64(256)) * np.uint64(64) + e % np.uint64(64)
+    lane = (e // np.uint64(64)).astype(np.int64)
     m = np.uint64(0xFFFFFFFF)
     words = philox4x32_10(
         [block & m, block >> np.uint64(32), np.full(n, stream & 0xFFFFFFFF, np.uint64),
          np.full(n, stream >> 32, np.uint64)],
         [np.full(n, seed & 0xFFFFFFFF, np.uint64), np.full(n, seed >> 32, np.uint64)])
-    return np.stack(words), (idx & np.uint64(3)).astype(np.int64)
+    return np.stack(words), lane
 
 
 def uniform_open01(x):
