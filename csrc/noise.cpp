@@ -1,6 +1,7 @@
 #include "noise.h"
 
 #include <algorithm>
+#include <atomic>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -85,9 +86,19 @@ bool cpu_has_avx512() {
 }
 #endif
 
+std::atomic<bool> g_force_portable{false};
+
+bool use_avx512() {
+#ifdef PYAE_AVX512_PHILOX
+  return cpu_has_avx512() && !g_force_portable;
+#else
+  return false;
+#endif
+}
+
 void philox_chunk(ChunkWords* out, std::uint64_t seed, std::uint64_t stream, std::uint64_t b0) {
 #ifdef PYAE_AVX512_PHILOX
-  if (cpu_has_avx512()) return philox_chunk_avx512(out, seed, stream, b0);
+  if (use_avx512()) return philox_chunk_avx512(out, seed, stream, b0);
 #endif
   philox_chunk_portable(out, seed, stream, b0);
 }
@@ -170,6 +181,10 @@ void corrupt(float* out, const float* inp, std::size_t N, const NoiseConfig& cfg
       if (out != inp) std::copy(inp, inp + N, out);
   }
 }
+
+const char* philox_path() { return use_avx512() ? "avx512" : "portable"; }
+
+void force_portable_philox(bool on) { g_force_portable = on; }
 
 void philox_uniform(float* out, std::size_t N, std::uint64_t seed, std::uint64_t stream,
                     std::uint64_t first_index) {

@@ -30,6 +30,11 @@ void philox_uniform(float* out, std::size_t N, std::uint64_t seed, std::uint64_t
 void philox_normal(float* out, std::size_t N, std::uint64_t seed, std::uint64_t stream,
                    std::uint64_t first_index);  // out (N)
 
+// Which Philox implementation runs ("avx512" or "portable"); tests can
+// force the portable one to check both give the same bits.
+const char* philox_path();
+void force_portable_philox(bool on);
+
 // Exact, randomness-injected forms: out = f(inp, draws).
 void gaussian_corrupt_with(float* out, const float* inp, const float* eps,  // (N) each
                            std::size_t N, float std, float lo, float hi);

@@ -30,6 +30,22 @@ def draws(n, normal, seed=7, stream=3, first=0):
     return out
 
 
+def test_vector_philox_is_used_and_matches_the_portable_one():
+    with open("/proc/cpuinfo") as f:
+        has_avx512 = all(f" {flag} " in f.read() for flag in ("avx512f",))
+    if has_avx512:
+        assert _core.philox_path() == "avx512"  # the fast path is the one that runs
+    fast = draws(100_003, False, first=77), draws(100_003, True, first=77)
+    _core.force_portable_philox(True)
+    try:
+        assert _core.philox_path() == "portable"
+        slow = draws(100_003, False, first=77), draws(100_003, True, first=77)
+    finally:
+        _core.force_portable_philox(False)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+
+
 @pytest.mark.parametrize("first", [0, 1, 5, 255, 256, 1001, 2**40 + 3])
 def test_uniforms_match_reference_exactly(first):
     got = draws(1000, False, first=first)

@@ -60,6 +60,8 @@ void register_noise(py::module_& m) {
       },
       py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("draws").noconvert(),
       py::arg("kind"), py::arg("a"), py::arg("b"), py::arg("lo"), py::arg("hi"));
+  m.def("philox_path", &philox_path);
+  m.def("force_portable_philox", &force_portable_philox, py::arg("on"));
   m.def("philox4x32_10", [](std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
                             std::uint32_t c3, std::uint32_t k0, std::uint32_t k1) {
     Philox4 w = philox4x32_10(c0, c1, c2, c3, k0, k1);
