@@ -54,13 +54,7 @@ Network::Network(std::vector<int> widths, std::vector<Activation> activations, b
   }
   params_.resize(cursor);
   grads_.resize(cursor);
-  opt_state_[0].resize(cursor);
-  if (opt_.kind == OptimizerKind::adam) opt_state_[1].resize(cursor);
-}
-
-float* Network::optimizer_state(int which) {
-  if (which < 0 || which > 1 || opt_state_[which].size() == 0) return nullptr;
-  return opt_state_[which].data();
+  opt_.allocate(cursor);
 }
 
 void Network::reserve(int max_batch) {
@@ -83,7 +77,7 @@ void Network::reserve(int max_batch) {
 double Network::train_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
                            int B) {
   double loss = forward_backward(data, n_rows, batch_rows, B);
-  optimizer_step();
+  opt_.step(params_.data(), grads_.data(), params_.size());
   return loss;
 }
 
@@ -116,7 +110,7 @@ double Network::forward_backward(const float* data, std::int64_t n_rows,
     std::memcpy(x + static_cast<std::size_t>(b) * D, data + batch_rows[b] * D, D * sizeof(float));
   if (denoising)
     corrupt(acts_[0].data(), x, static_cast<std::size_t>(B) * D, noise_, noise_seed_,
-            static_cast<std::uint64_t>(step_), 0);
+            static_cast<std::uint64_t>(opt_.step_count()), 0);
   forward_train(B);
   const int L = static_cast<int>(layers_.size());
   for (int l = 1; l <= L; ++l)
@@ -153,18 +147,6 @@ void Network::backward(int B) {
     dense_backward(l > 0 ? dacts_[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
                    dout, dout, acts_[l + 1].data(), acts_[l].data(), p + s.weight_offset,
                    dims_of(s, B, act));
-  }
-}
-
-void Network::optimizer_step() {
-  ++step_;
-  if (opt_.kind == OptimizerKind::adam) {
-    adam_update(params_.data(), opt_state_[0].data(), opt_state_[1].data(), grads_.data(),
-                params_.size(), AdamConfig{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps}, step_,
-                /*consume_grads=*/true);
-  } else {
-    sgd_momentum_update(params_.data(), opt_state_[0].data(), grads_.data(), params_.size(),
-                        opt_.lr, opt_.momentum, /*consume_grads=*/true);
   }
 }
 

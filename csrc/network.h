@@ -13,7 +13,7 @@
 #include "common.h"
 #include "loss.h"
 #include "noise.h"
-#include "optim.h"
+#include "optimizer.h"
 
 namespace pyae {
 
@@ -24,13 +24,6 @@ struct LayerSpec {
   std::size_t bias_offset;    // into params; (d_out)
   bool weight_transposed;     // tied decoder layer reusing an encoder weight
   bool owns_weight;           // false for tied decoder layers
-};
-
-enum class OptimizerKind : int { adam = 0, sgd = 1 };
-
-struct OptimizerConfig {
-  OptimizerKind kind;
-  double lr, beta1, beta2, eps, momentum;
 };
 
 class Network {
@@ -45,10 +38,7 @@ class Network {
   int code_layer() const { return code_layer_; }  // index of the innermost layer's output
   std::size_t num_params() const { return params_.size(); }
   float* params() { return params_.data(); }
-  float* optimizer_state(int which);  // 0: Adam m / SGD momentum, 1: Adam v
-  long long step_count() const { return step_; }
-  void set_step_count(long long s) { step_ = s; }
-  void set_learning_rate(double lr) { opt_.lr = lr; }
+  Optimizer& optimizer() { return opt_; }
 
   // Denoising: every training batch is corrupted afresh inside the step,
   // with noise keyed by (seed, step count, element index in the batch).
@@ -93,21 +83,18 @@ class Network {
                           const std::int64_t* batch_rows, int B);
   void forward_train(int B);
   void backward(int B);
-  void optimizer_step();
 
   std::vector<int> widths_;
   std::vector<LayerSpec> layers_;
   int code_layer_;
   Loss loss_;
-  OptimizerConfig opt_;
-  long long step_ = 0;
   NoiseConfig noise_{NoiseKind::none, 0.0f, 0.0f, 0.0f, 1.0f};
   std::uint64_t noise_seed_ = 0;
 
   FloatBuffer params_;     // (N)
   FloatBuffer grads_;      // (N) zero between steps: the optimiser zeroes what it reads
   bool grads_dirty_ = false;  // compute_gradients left a gradient in grads_
-  FloatBuffer opt_state_[2];  // (N) each
+  Optimizer opt_;
 
   // Training workspace, sized by reserve(): acts_[l] is (B, widths[l]).
   int capacity_ = 0;

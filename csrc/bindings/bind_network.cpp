@@ -45,12 +45,15 @@ void register_network(py::module_& m) {
       .def("optimizer_state",
            [](py::object self, int which) -> py::object {
              Network& n = self.cast<Network&>();
-             float* p = n.optimizer_state(which);
+             float* p = n.optimizer().state(which);
              if (p == nullptr) return py::none();
              return view(p, n.num_params(), self);
            })
-      .def_property("step_count", &Network::step_count, &Network::set_step_count)
-      .def("set_learning_rate", &Network::set_learning_rate)
+      .def_property(
+          "step_count", [](Network& n) { return n.optimizer().step_count(); },
+          [](Network& n, long long s) { n.optimizer().set_step_count(s); })
+      .def("set_learning_rate",
+           [](Network& n, double lr) { n.optimizer().set_learning_rate(lr); })
       .def_property_readonly("code_layer", &Network::code_layer)
       .def_property_readonly("num_layers",
                              [](const Network& n) { return static_cast<int>(n.layers().size()); })

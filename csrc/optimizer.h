@@ -1,0 +1,54 @@
+// Optimiser state for one flat parameter buffer of N floats: the update
+// rule, its hyperparameters, the step count and the moment buffers.
+#pragma once
+
+#include "buffer.h"
+#include "optim.h"
+
+namespace pyae {
+
+enum class OptimizerKind : int { adam = 0, sgd = 1 };
+
+struct OptimizerConfig {
+  OptimizerKind kind;
+  double lr, beta1, beta2, eps, momentum;
+};
+
+class Optimizer {
+ public:
+  explicit Optimizer(const OptimizerConfig& cfg) : cfg_(cfg) {}
+
+  // Sizes (and zeroes) the moment buffers for n parameters.
+  void allocate(std::size_t n) {
+    state_[0].resize(n);
+    if (cfg_.kind == OptimizerKind::adam) state_[1].resize(n);
+  }
+
+  // One update; grads (N) is read and zeroed for the next accumulation.
+  void step(float* params, float* grads, std::size_t n) {
+    ++step_;
+    if (cfg_.kind == OptimizerKind::adam) {
+      adam_update(params, state_[0].data(), state_[1].data(), grads, n,
+                  AdamConfig{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps}, step_,
+                  /*consume_grads=*/true);
+    } else {
+      sgd_momentum_update(params, state_[0].data(), grads, n, cfg_.lr, cfg_.momentum,
+                          /*consume_grads=*/true);
+    }
+  }
+
+  float* state(int which) {  // 0: Adam m / SGD momentum, 1: Adam v
+    if (which < 0 || which > 1 || state_[which].size() == 0) return nullptr;
+    return state_[which].data();
+  }
+  long long step_count() const { return step_; }
+  void set_step_count(long long s) { step_ = s; }
+  void set_learning_rate(double lr) { cfg_.lr = lr; }
+
+ private:
+  OptimizerConfig cfg_;
+  long long step_ = 0;
+  FloatBuffer state_[2];  // (N) each
+};
+
+}  // namespace pyae
