@@ -1,5 +1,6 @@
 #include "loss.h"
 
+#include <cmath>
 #include <vector>
 
 #include "elementwise_math.h"
@@ -36,17 +37,17 @@ PYAE_MULTIVERSION double bce_row(float* dlogits, const float* logits, const floa
 }
 
 // Rows in parallel; per-row sums are added serially afterwards so the total
-// does not depend on the thread count.
+// does not depend on the thread count. row_loss[r] = row sum / divisor.
 template <class RowFn>
 double rowwise_loss(float* grad, float* row_loss, const float* a, const float* target, int B,
-                    int D, float grad_scale, RowFn row_fn) {
+                    int D, float grad_scale, RowFn row_fn, double divisor) {
   run_parallel(threads_for_work(static_cast<double>(B) * D * 8.0), [&](int thread, int threads) {
     int r0 = 0, r1 = B;
     if (threads > 1) split_range(B, threads, thread, 1, &r0, &r1);
     for (int r = r0; r < r1; ++r) {
       std::size_t o = static_cast<std::size_t>(r) * D;
       double s = row_fn(grad == nullptr ? nullptr : grad + o, a + o, target + o, D, grad_scale);
-      row_loss[r] = static_cast<float>(s / D);
+      row_loss[r] = static_cast<float>(s / divisor);
     }
   });
   double total = 0.0;
@@ -59,13 +60,29 @@ double rowwise_loss(float* grad, float* row_loss, const float* a, const float* t
 double mse_loss_backward(float* dpred, float* row_loss, const float* pred, const float* target,
                          int B, int D) {
   float scale = 2.0f / (static_cast<float>(B) * static_cast<float>(D));
-  return rowwise_loss(dpred, row_loss, pred, target, B, D, scale, mse_row);
+  return rowwise_loss(dpred, row_loss, pred, target, B, D, scale, mse_row, D);
 }
 
 double bce_logits_loss_backward(float* dlogits, float* row_loss, const float* logits,
                                 const float* target, int B, int D) {
   float scale = 1.0f / (static_cast<float>(B) * static_cast<float>(D));
-  return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row);
+  return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row, D);
+}
+
+double reconstruction_nll_backward(float* grad, float* row_nll, const float* out,
+                                   const float* target, int B, int D, Loss kind,
+                                   float grad_scale) {
+  if (kind == Loss::bce)
+    return B * rowwise_loss(grad, row_nll, out, target, B, D, grad_scale, bce_row, 1.0);
+  // mse_row's gradient is grad_scale * (out - target) = grad_scale * dNLL/dout.
+  rowwise_loss(grad, row_nll, out, target, B, D, grad_scale, mse_row, 1.0);
+  const double log_norm = 0.5 * D * std::log(2.0 * 3.14159265358979323846);
+  double total = 0.0;
+  for (int r = 0; r < B; ++r) {
+    row_nll[r] = static_cast<float>(0.5 * row_nll[r] + log_norm);
+    total += row_nll[r];
+  }
+  return total;
 }
 
 }  // namespace pyae

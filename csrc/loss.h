@@ -28,4 +28,16 @@ double bce_logits_loss_backward(float* dlogits,       // (B, D) or null, accumul
                                 const float* target,  // (B, D)
                                 int B, int D);
 
+// Per-sample negative log-likelihood summed over features (VAE decoders):
+//   bce:  out are logits, Bernoulli NLL  sum_j BCE(sigmoid(out), target)
+//   mse:  out is the mean of a unit-variance Gaussian,
+//         NLL = 1/2 sum_j (target - out)^2 + D/2 log(2 pi)
+// grad (accumulated, unless null) gets grad_scale * dNLL/dout; row_nll (B)
+// is overwritten. Returns sum_b row_nll.
+double reconstruction_nll_backward(float* grad,          // (B, D) or null
+                                   float* row_nll,       // (B)
+                                   const float* out,     // (B, D)
+                                   const float* target,  // (B, D)
+                                   int B, int D, Loss kind, float grad_scale);
+
 }  // namespace pyae

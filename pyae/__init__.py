@@ -1,4 +1,4 @@
-"""pyae: fast dense and denoising autoencoders with a C++ core.
+"""pyae: fast dense, denoising and variational autoencoders with a C++ core.
 
 >>> import pyae
 >>> ae = pyae.Autoencoder(hidden=(256, 64), epochs=10).fit(X)
@@ -20,10 +20,12 @@ from . import datasets, noise, ops, plot
 from ._io import ModelFileError
 from .autoencoder import Autoencoder, NotFittedError, load
 from .denoising import DenoisingAutoencoder
+from .vae import VAE
 
 __all__ = [
     "Autoencoder",
     "DenoisingAutoencoder",
+    "VAE",
     "ModelFileError",
     "NotFittedError",
     "load",

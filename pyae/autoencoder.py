@@ -25,6 +25,19 @@ class NotFittedError(RuntimeError):
     """The model is used before fit / partial_fit / load."""
 
 
+def init_weights(net, activations, rng):
+    """Glorot uniform weights (He uniform before a ReLU); biases zero."""
+    params = net.params
+    for spec, act in zip(net.layer_specs(), activations):
+        if spec["owns_weight"]:
+            fan_in, fan_out = spec["d_in"], spec["d_out"]
+            gain = 2.0 if act == "relu" else 1.0
+            limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
+            n = fan_in * fan_out
+            off = spec["weight_offset"]
+            params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
+
+
 class Autoencoder:
     """Dense autoencoder: encoder D -> hidden..., decoder mirrors it back to D.
 
@@ -136,16 +149,7 @@ class Autoencoder:
             OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"], cfg["beta1"], cfg["beta2"],
             cfg["eps"], cfg["momentum"])
         rng = np.random.default_rng(self.seed)
-        params = net.params
-        for spec, act in zip(net.layer_specs(), acts):
-            if spec["owns_weight"]:
-                fan_in, fan_out = spec["d_in"], spec["d_out"]
-                # Glorot uniform (He uniform for ReLU); biases start at zero.
-                gain = 2.0 if act == "relu" else 1.0
-                limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
-                n = fan_in * fan_out
-                off = spec["weight_offset"]
-                params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
+        init_weights(net, acts, rng)
         self.network_ = net
         self.n_features_in_ = n_features
         self.layer_widths_ = widths
@@ -250,6 +254,7 @@ class Autoencoder:
         return float(self.score_samples(X_val).mean())
 
     def _train_batch(self, X, rows):
+        """One C++ step; returns the batch's mean loss."""
         return self.network_.train_step(X, rows)
 
     # ----------------------------------------------------------- inference

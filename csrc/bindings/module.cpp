@@ -7,6 +7,7 @@ namespace pyae::bind {
 void register_ops(py::module_& m);
 void register_network(py::module_& m);
 void register_noise(py::module_& m);
+void register_vae(py::module_& m);
 }  // namespace pyae::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   pyae::bind::register_ops(m);
   pyae::bind::register_network(m);
   pyae::bind::register_noise(m);
+  pyae::bind::register_vae(m);
 }

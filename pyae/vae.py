@@ -1,0 +1,240 @@
+"""Variational autoencoders.
+
+The encoder maps x to the mean and log-variance of a diagonal Gaussian
+q(z|x); training samples z = mu + exp(logvar / 2) * eps and minimises, per
+sample, the reconstruction negative log-likelihood plus beta times
+KL(q(z|x) || N(0, I)) -- for beta = 1 the negative evidence lower bound
+(ELBO), in nats. The whole step (encoder, reparameterisation with Philox
+noise, decoder, both losses, backward, Adam) is one C++ call per batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _core
+from ._enums import ACTIVATIONS, OPTIMIZERS
+from ._validation import as_float32_matrix, choice, positive_float, positive_int
+from .autoencoder import MODEL_CLASSES, Autoencoder, init_weights
+
+__all__ = ["VAE"]
+
+_RECONSTRUCTION = {"bce": 1, "gaussian": 0}  # C++ Loss codes
+_LOG_2PI = math.log(2 * math.pi)
+_EVAL_STREAM = 2**63  # Philox stream for evaluation draws (training uses step counts)
+
+
+class VAE(Autoencoder):
+    """Variational autoencoder: D -> hidden -> (mu, log sigma^2) of a
+    latent_dim Gaussian -> mirrored decoder -> D.
+
+    ``loss="bce"`` is a Bernoulli decoder (data in [0, 1], sigmoid output);
+    ``loss="gaussian"`` a unit-variance Gaussian decoder (squared error).
+    """
+
+    def __init__(self, hidden=(400,), latent_dim=20, activation="relu",
+                 output_activation="sigmoid", loss="bce", beta=1.0, optimizer="adam",
+                 learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
+                 beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
+                 seed=0):
+        self.hidden = hidden
+        self.latent_dim = latent_dim
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.beta = beta
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.shuffle = shuffle
+        self.patience = patience
+        self.tol = tol
+        self.verbose = verbose
+        self.seed = seed
+
+    tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
+
+    def _checked_config(self):
+        hidden = self.hidden
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        try:
+            hidden = tuple(positive_int(h, "every hidden width") for h in hidden)
+        except TypeError:
+            raise ValueError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or \
+                not math.isfinite(self.beta) or self.beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+        cfg = dict(
+            hidden=hidden,
+            latent_dim=positive_int(self.latent_dim, "latent_dim"),
+            activation=choice(self.activation, "activation", ACTIVATIONS),
+            output_activation=choice(self.output_activation, "output_activation", ACTIVATIONS),
+            loss=choice(self.loss, "loss", _RECONSTRUCTION),
+            beta=float(self.beta),
+            optimizer=choice(self.optimizer, "optimizer", OPTIMIZERS),
+            learning_rate=positive_float(self.learning_rate, "learning_rate"),
+            batch_size=positive_int(self.batch_size, "batch_size"),
+            epochs=positive_int(self.epochs, "epochs"),
+            beta1=float(self.beta1), beta2=float(self.beta2),
+            eps=positive_float(self.eps, "eps"), momentum=float(self.momentum),
+        )
+        if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
+            raise ValueError("loss='bce' needs output_activation='sigmoid'")
+        for name in ("beta1", "beta2", "momentum"):
+            if not 0.0 <= cfg[name] < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {cfg[name]!r}")
+        if self.patience is not None:
+            positive_int(self.patience, "patience")
+        return cfg
+
+    def _widths(self, n_features, hidden):
+        return [n_features, *hidden, self.latent_dim, *reversed(hidden), n_features]
+
+    def _build(self, n_features, cfg):
+        hidden, Z = cfg["hidden"], cfg["latent_dim"]
+        net = _core.VaeNetwork(
+            n_features, list(hidden), Z, ACTIVATIONS[cfg["activation"]],
+            ACTIVATIONS[cfg["output_activation"]], _RECONSTRUCTION[cfg["loss"]], cfg["beta"],
+            OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"], cfg["beta1"], cfg["beta2"],
+            cfg["eps"], cfg["momentum"])
+        acts = [cfg["activation"]] * len(hidden) + ["identity"] + \
+            [cfg["activation"]] * len(hidden) + [cfg["output_activation"]]
+        rng = np.random.default_rng(self.seed)
+        init_weights(net, acts, rng)
+        self.network_ = net
+        self.n_features_in_ = n_features
+        self.layer_widths_ = self._widths(n_features, hidden)
+        self.activations_ = acts
+        self.history_ = {"loss": [], "val_loss": []}
+        self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
+        self._eps_seed = int(self._shuffle_rng.integers(2**63))
+        net.set_seed(self._eps_seed)
+
+    def _train_batch(self, X, rows):
+        loss, _, _ = self.network_.train_step(X, rows)
+        return loss
+
+    def _validation_loss(self, X_val):
+        """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
+        mu, logvar = self._posterior(X_val)
+        z = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, 1, 0)
+        return float(np.mean(self._reconstruction_nll(z.astype(np.float32), X_val)
+                             + self._checked_config()["beta"] * _kl(mu, logvar)))
+
+    # ------------------------------------------------------------- helpers
+    def _normal(self, shape, seed, stream_offset):
+        out = np.empty(int(np.prod(shape)), dtype=np.float32)
+        _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset, 0)
+        return out.reshape(shape)
+
+    def _posterior(self, X):
+        ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
+        self.network_.encode(X, ml)
+        Z = self.latent_dim
+        return ml[:, :Z], ml[:, Z:]
+
+    def _reconstruction_nll(self, z, X):
+        out = np.empty(z.shape[0], dtype=np.float32)
+        self.network_.reconstruction_nll(np.ascontiguousarray(z), np.ascontiguousarray(X), out)
+        return out.astype(np.float64)
+
+    def _data(self, X, name="X"):
+        self._check_fitted()
+        X = as_float32_matrix(X, name, self.n_features_in_)
+        return self._check_training_data(X, self._checked_config())
+
+    # ------------------------------------------------------------------ API
+    def transform(self, X, sample=False, seed=0):
+        """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
+        self._check_fitted()
+        X = as_float32_matrix(X, "X", self.n_features_in_)
+        mu, logvar = self._posterior(X)
+        if not sample:
+            return mu.copy()
+        return (mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)).astype(np.float32)
+
+    def inverse_transform(self, Z):
+        """Decoder mean for codes Z (n, latent_dim)."""
+        self._check_fitted()
+        Z = as_float32_matrix(Z, "Z", self.latent_dim)
+        out = np.empty((Z.shape[0], self.n_features_in_), dtype=np.float32)
+        self.network_.decode(Z, out)
+        return out
+
+    def reconstruct(self, X):
+        """Decoder mean at the posterior mean."""
+        return self.inverse_transform(self.transform(X))
+
+    def sample(self, n, seed=0):
+        """n new samples: z ~ N(0, I) through the decoder (its mean)."""
+        self._check_fitted()
+        n = positive_int(n, "n")
+        return self.inverse_transform(self._normal((n, self.latent_dim), seed, 2))
+
+    def interpolate(self, x_a, x_b, steps=10):
+        """Decoded points on the line between the posterior means of x_a and x_b."""
+        steps = positive_int(steps, "steps")
+        x = np.stack([np.asarray(x_a).reshape(-1), np.asarray(x_b).reshape(-1)])
+        mu = self.transform(x)
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        return self.inverse_transform((1 - t) * mu[0] + t * mu[1])
+
+    def elbo(self, X, n_samples=1, seed=0):
+        """Per-sample evidence lower bound in nats: E_q[log p(x|z)] (Monte
+        Carlo over n_samples draws) minus the closed-form KL."""
+        X = self._data(X)
+        n_samples = positive_int(n_samples, "n_samples")
+        mu, logvar = self._posterior(X)
+        nll = np.zeros(X.shape[0])
+        eps = self._normal((n_samples, *mu.shape), seed, 3)
+        for s in range(n_samples):
+            z = (mu + np.exp(0.5 * logvar) * eps[s]).astype(np.float32)
+            nll += self._reconstruction_nll(z, X)
+        return -nll / n_samples - _kl(mu, logvar)
+
+    def log_likelihood(self, X, k=100, seed=0, batch_size=256):
+        """Per-sample importance-weighted estimate of log p(x) (IWAE, Burda et
+        al. 2016) with k samples from q(z|x); >= the ELBO in expectation and
+        non-decreasing in k."""
+        X = self._data(X)
+        k = positive_int(k, "k")
+        out = np.empty(X.shape[0])
+        for start in range(0, X.shape[0], batch_size):
+            xb = X[start:start + batch_size]
+            mu, logvar = (a.astype(np.float64) for a in self._posterior(xb))
+            eps = self._normal((k, *mu.shape), seed, 4 + start).astype(np.float64)
+            z = mu + np.exp(0.5 * logvar) * eps                        # (k, B, Z)
+            nll = self._reconstruction_nll(z.reshape(-1, self.latent_dim).astype(np.float32),
+                                           np.tile(xb, (k, 1))).reshape(k, -1)
+            log_prior = -0.5 * (z**2 + _LOG_2PI).sum(-1)
+            log_q = -0.5 * (eps**2 + _LOG_2PI + logvar).sum(-1)
+            log_w = -nll + log_prior - log_q                            # (k, B)
+            top = log_w.max(axis=0)
+            out[start:start + batch_size] = top + np.log(np.mean(np.exp(log_w - top), axis=0))
+        return out
+
+    def score_samples(self, X):
+        """Anomaly score: the negative ELBO (10 fixed Monte Carlo draws), in
+        nats per sample; higher means less likely under the model."""
+        return (-self.elbo(X, n_samples=10)).astype(np.float32)
+
+    def _params_for_file(self):
+        params = self.get_params()
+        params["hidden"] = list(self._checked_config()["hidden"])
+        return params
+
+
+def _kl(mu, logvar):
+    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    return -0.5 * np.sum(1 + logvar - mu**2 - np.exp(logvar), axis=1)
+
+
+MODEL_CLASSES["VAE"] = VAE
