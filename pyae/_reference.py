@@ -169,3 +169,42 @@ def salt_and_pepper_corrupt(x, u, amount, salt_ratio, lo, hi):
 
 def masking_corrupt(x, u, fraction):
     return np.where(u < fraction, 0.0, np.asarray(x, np.float64))
+
+
+# ------------------------------------------------------------------ VAE
+def reparameterize(mu_logvar, eps):
+    ml = np.asarray(mu_logvar, np.float64)
+    Z = ml.shape[1] // 2
+    return ml[:, :Z] + np.exp(0.5 * ml[:, Z:]) * np.asarray(eps, np.float64)
+
+
+def kl_divergence(mu_logvar):
+    """Per-sample KL(N(mu, sigma^2) || N(0, I))."""
+    ml = np.asarray(mu_logvar, np.float64)
+    Z = ml.shape[1] // 2
+    mu, lv = ml[:, :Z], ml[:, Z:]
+    return -0.5 * np.sum(1 + lv - mu**2 - np.exp(lv), axis=1)
+
+
+def reconstruction_nll(out, target, kind):
+    """Per-sample NLL summed over features: 'bce' (out = logits) or
+    'gaussian' (unit variance, out = mean)."""
+    out, t = np.asarray(out, np.float64), np.asarray(target, np.float64)
+    if kind == "bce":
+        return (np.maximum(out, 0) - out * t + np.log1p(np.exp(-np.abs(out)))).sum(axis=1)
+    return 0.5 * ((t - out) ** 2).sum(axis=1) + 0.5 * out.shape[1] * np.log(2 * np.pi)
+
+
+def vae_loss(weights, biases, acts, head, x, eps, kind, beta):
+    """Mean over the batch of NLL + beta * KL for a VAE given as a list of
+    layers (the head layer outputs [mu | logvar])."""
+    h = np.asarray(x, np.float64)
+    for l in range(head):
+        h = dense_forward(h, weights[l], biases[l], acts[l])
+    ml = dense_forward(h, weights[head], biases[head], "identity")
+    h = reparameterize(ml, eps)
+    last = len(weights) - 1
+    for l in range(head + 1, len(weights)):
+        act = "identity" if (l == last and kind == "bce") else acts[l]
+        h = dense_forward(h, weights[l], biases[l], act)
+    return np.mean(reconstruction_nll(h, x, kind) + beta * kl_divergence(ml))

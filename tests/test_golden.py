@@ -35,3 +35,19 @@ def test_trajectory_matches_pytorch(name):
     # Same float32 arithmetic up to summation order: agreement to ~1e-6.
     np.testing.assert_allclose(losses, GOLDEN[f"{name}/losses"], rtol=2e-6)
     np.testing.assert_allclose(net.params, GOLDEN[f"{name}/final"], rtol=1e-4, atol=2e-6)
+
+
+def test_vae_trajectory_matches_pytorch():
+    g = np.load(Path(__file__).parent / "reference" / "golden_vae.npz")
+    D, H, Z, steps, batch = (int(v) for v in g["dims"])
+    net = _core.VaeNetwork(D, [H], Z, 2, 1, LOSSES["bce"], 1.0, OPTIMIZERS["adam"],
+                           float(g["lr"]), 0.9, 0.999, 1e-8, 0.0)
+    net.params[:] = g["init"]
+    X = g["X"]
+    losses = []
+    for step in range(steps):
+        start = (step * batch) % len(X)
+        rows = np.arange(start, start + batch, dtype=np.int64)
+        losses.append(net.train_step(X, rows, g["eps"][step])[0])
+    np.testing.assert_allclose(losses, g["losses"], rtol=1e-5)
+    np.testing.assert_allclose(net.params, g["final"], rtol=1e-4, atol=1e-5)
