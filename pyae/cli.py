@@ -3,7 +3,8 @@
     pyae demo [--epochs N] [--out DIR]       denoising autoencoder on MNIST (or,
                                              offline, the bundled 8x8 digits):
                                              figure, loss curve, model, MSE/PSNR
-    pyae train {ae,dae} --dataset D ...      train and save a model
+    pyae train {ae,dae,vae} --dataset D ...  train and save a model
+    pyae sample MODEL --n 64 --out F         generated samples of a VAE
     pyae denoise MODEL --dataset D --out F   corrupt held-out images, denoise
                                              them, write the figure
     pyae info MODEL                          architecture and training metadata
@@ -49,6 +50,16 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
@@ -179,11 +190,15 @@ def cmd_train(args):
     X_train, X_test, source = _load_dataset(args.dataset, args.seed)
     common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto")
+    if args.noise is not None and args.kind != "dae":
+        raise CliError("--noise applies to 'dae' models only")
+    if args.latent_dim is not None and args.kind != "vae":
+        raise CliError("--latent-dim applies to 'vae' models only")
     if args.kind == "dae":
         model = pyae.DenoisingAutoencoder(noise=args.noise or pyae.noise.Gaussian(0.5), **common)
+    elif args.kind == "vae":
+        model = pyae.VAE(latent_dim=args.latent_dim or 20, beta=args.beta, **common)
     else:
-        if args.noise is not None:
-            raise CliError("--noise applies to 'dae' models only")
         model = pyae.Autoencoder(**common)
     print(f"data: {source}")
     t = time.perf_counter()
@@ -224,15 +239,33 @@ def cmd_denoise(args):
     return 0
 
 
+def cmd_sample(args):
+    import pyae
+
+    model = _load_model(args.model)
+    if not isinstance(model, pyae.VAE):
+        raise CliError(f"{args.model} holds a {type(model).__name__}; sampling needs a VAE")
+    samples = model.sample(args.n, seed=args.seed)
+    from . import plot
+
+    side = int(round(model.n_features_in_ ** 0.5))
+    shape = (side, side) if side * side == model.n_features_in_ else (1, model.n_features_in_)
+    _save_figure(plot.image_grid(samples, cols=min(8, args.n), image_shape=shape,
+                                 title=f"{args.n} samples from the VAE"), args.out)
+    return 0
+
+
 def cmd_info(args):
     model = _load_model(args.model)
     hist = model.history_["loss"]
     print(f"{type(model).__name__} {'-'.join(map(str, model.layer_widths_))}")
     print(f"activations: {', '.join(model.activations_)}; loss: {model.loss}; "
-          f"tied weights: {model.tied_weights}; optimizer: {model.optimizer} "
+          f"tied weights: {bool(model.tied_weights)}; optimizer: {model.optimizer} "
           f"(learning rate {model.learning_rate})")
     if hasattr(model, "_noise"):
         print(f"noise: {model._noise()}")
+    if hasattr(model, "latent_dim"):
+        print(f"latent_dim: {model.latent_dim}; beta: {model.beta}")
     print(f"parameters: {model.network_.params.size}; training steps: "
           f"{model.network_.step_count}; epochs: {len(hist)}"
           + (f"; last loss {hist[-1]:.6f}" if hist else ""))
@@ -252,11 +285,13 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train and save a model")
-    t.add_argument("kind", choices=["ae", "dae"])
+    t.add_argument("kind", choices=["ae", "dae", "vae"])
     t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a .npy/IDX file")
     t.add_argument("--hidden", type=_hidden, default=(256, 64))
     t.add_argument("--noise", type=_noise, default=None,
                    help="gaussian:STD, salt_and_pepper:AMOUNT or masking:FRACTION (dae)")
+    t.add_argument("--latent-dim", type=_positive_int, default=None, help="vae (default 20)")
+    t.add_argument("--beta", type=_nonnegative_float, default=1.0, help="vae KL weight")
     t.add_argument("--epochs", type=_positive_int, default=10)
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
@@ -273,6 +308,13 @@ def build_parser():
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--out", default="denoising.png")
     n.set_defaults(func=cmd_denoise)
+
+    s = sub.add_parser("sample", help="draw samples from a VAE; write an image grid")
+    s.add_argument("model")
+    s.add_argument("--n", type=_positive_int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="samples.png")
+    s.set_defaults(func=cmd_sample)
 
     i = sub.add_parser("info", help="describe a saved model")
     i.add_argument("model")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["denoising_figure", "loss_curve"]
+__all__ = ["denoising_figure", "loss_curve", "image_grid", "latent_scatter", "manifold"]
 
 DENOISING_TITLE = ("Original images: top rows, Corrupted Input: middle rows, "
                    "Denoised Input: third rows")
@@ -81,4 +81,57 @@ def loss_curve(history, title="Training loss"):
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def image_grid(images, cols=8, image_shape=None, title=None):
+    """A grid of images, e.g. ``vae.sample(64)``."""
+    imgs = _as_images(images, "images", image_shape)
+    if len(imgs) < 1:
+        raise ValueError("need at least one image")
+    rows = max(1, math.ceil(len(imgs) / cols))
+    plt = _pyplot()
+    fig, axes = plt.subplots(rows, cols, figsize=(cols, rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(imgs):
+            ax.imshow(imgs[i], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def latent_scatter(vae, X, labels, title="Latent space (posterior means)"):
+    """Posterior means of X in a 2-D latent space, coloured by label."""
+    if vae.latent_dim != 2:
+        raise ValueError(f"latent_scatter needs latent_dim=2, the model has {vae.latent_dim}")
+    Z = vae.transform(X)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(Z[:, 0], Z[:, 1], c=np.asarray(labels), cmap="tab10", s=4)
+    fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def manifold(vae, n=15, image_shape=None, title="Decoded latent manifold"):
+    """Decoder means over an n x n grid of standard-normal quantiles (the
+    prior's equal-probability grid) of a 2-D latent space."""
+    from statistics import NormalDist
+
+    if vae.latent_dim != 2:
+        raise ValueError(f"manifold needs latent_dim=2, the model has {vae.latent_dim}")
+    q = np.array([NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)], dtype=np.float32)
+    grid = np.array([[x, y] for y in q[::-1] for x in q], dtype=np.float32)
+    imgs = _as_images(vae.inverse_transform(grid), "decoded", image_shape)
+    h, w = imgs.shape[1:]
+    canvas = imgs.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_axis_off()
+    ax.set_title(title)
     return fig

@@ -64,6 +64,24 @@ def test_train_then_denoise(tmp_path, npy_data, kind, extra):
         assert "Masking(fraction=0.3)" in r.stdout
 
 
+def test_train_vae_then_sample(tmp_path, npy_data):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / "v.safetensors"
+    r = run_cli("train", "vae", "--dataset", str(npy_data), "--hidden", "8", "--latent-dim", "2",
+                "--beta", "0.5", "--epochs", "2", "--out", str(model), "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("sample", str(model), "--n", "6", "--out", str(tmp_path / "s.png"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "s.png").stat().st_size > 0
+    r = run_cli("info", str(model), cwd=tmp_path)
+    assert "latent_dim: 2; beta: 0.5" in r.stdout
+    ae = tmp_path / "ae.safetensors"
+    run_cli("train", "ae", "--dataset", str(npy_data), "--hidden", "4", "--epochs", "1",
+            "--out", str(ae), "--quiet", cwd=tmp_path)
+    r = run_cli("sample", str(ae), cwd=tmp_path)
+    assert r.returncode == 2 and "needs a VAE" in r.stderr
+
+
 @pytest.mark.parametrize("args", [
     ["demo", "--epochs", "zero"], ["demo", "--epochs", "0"], ["demo", "--lr", "-1"],
     ["info", "/no/such/model"], ["frobnicate"], [],
@@ -71,6 +89,9 @@ def test_train_then_denoise(tmp_path, npy_data, kind, extra):
     ["train", "dae", "--noise", "uniform:0.3"], ["train", "dae", "--noise", "gaussian:-1"],
     ["train", "dae", "--noise", "masking:2"], ["train", "ae", "--dataset", "/no/such/file"],
     ["train", "ae", "--batch-size", "0"], ["denoise", "/no/such/model"],
+    ["train", "vae", "--latent-dim", "0"], ["train", "vae", "--beta", "-1"],
+    ["train", "ae", "--latent-dim", "3"], ["sample", "/no/such/model"],
+    ["sample", "m", "--n", "0"],
 ])
 def test_bad_arguments_give_one_line_errors(tmp_path, args):
     r = run_cli(*args, cwd=tmp_path)

@@ -50,3 +50,36 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pyae\[plot\]"):
         plot.loss_curve({"loss": [1.0]})
+
+
+@pytest.fixture(scope="module")
+def vae2():
+    import pyae
+
+    X = np.random.default_rng(0).random((200, 16), dtype=np.float32)
+    return pyae.VAE(hidden=(8,), latent_dim=2, epochs=2, verbose=False).fit(X), X
+
+
+def test_image_grid(rng):
+    fig = plot.image_grid(rng.random((10, 784)), cols=4)
+    assert len(fig.get_axes()) == 12
+    assert sum(len(ax.get_images()) for ax in fig.get_axes()) == 10
+
+
+def test_latent_scatter_and_manifold(vae2):
+    v, X = vae2
+    fig = plot.latent_scatter(v, X, np.arange(200) % 10)
+    offsets = fig.get_axes()[0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, v.transform(X), rtol=1e-6)
+    fig = plot.manifold(v, n=15)
+    canvas = fig.get_axes()[0].get_images()[0].get_array()
+    assert canvas.shape == (15 * 4, 15 * 4)
+
+
+def test_2d_plots_need_2d_latents(rng):
+    import pyae
+
+    v = pyae.VAE(hidden=(8,), latent_dim=3, epochs=1, verbose=False).fit(
+        rng.random((50, 16), dtype=np.float32))
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        plot.manifold(v)
