@@ -85,7 +85,7 @@ def test_train_vae_then_sample(tmp_path, npy_data):
 @pytest.mark.parametrize("args", [
     ["demo", "--epochs", "zero"], ["demo", "--epochs", "0"], ["demo", "--lr", "-1"],
     ["info", "/no/such/model"], ["frobnicate"], [],
-    ["train", "vae"], ["train", "dae", "--hidden", "256,x"], ["train", "dae", "--hidden", "0"],
+    ["train", "gan"], ["train", "dae", "--hidden", "256,x"], ["train", "dae", "--hidden", "0"],
     ["train", "dae", "--noise", "uniform:0.3"], ["train", "dae", "--noise", "gaussian:-1"],
     ["train", "dae", "--noise", "masking:2"], ["train", "ae", "--dataset", "/no/such/file"],
     ["train", "ae", "--batch-size", "0"], ["denoise", "/no/such/model"],
