@@ -7,6 +7,7 @@
 
 #include "dense.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace pyae {
 
@@ -156,16 +157,14 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
   if (B < 1) return;
   int widest = 0;
   for (int l = first + 1; l < last; ++l) widest = std::max(widest, widths_[l]);
-  FloatBuffer scratch[2];
-  if (last - first > 1) {
-    scratch[0].resize(static_cast<std::size_t>(B) * widest);
-    if (last - first > 2) scratch[1].resize(static_cast<std::size_t>(B) * widest);
-  }
+  float* scratch[2] = {nullptr, nullptr};
+  if (last - first > 1) scratch[0] = thread_scratch(kScratchA, static_cast<std::size_t>(B) * widest);
+  if (last - first > 2) scratch[1] = thread_scratch(kScratchB, static_cast<std::size_t>(B) * widest);
   const float* p = params_.data();
   auto run_layers = [&](auto&& run_layer) {
     const float* cur = x;
     for (int l = first; l < last; ++l) {
-      float* dst = (l == last - 1) ? out : scratch[(l - first) % 2].data();
+      float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
       run_layer(dst, cur, layers_[l]);
       cur = dst;
     }
@@ -194,20 +193,20 @@ void Network::score_samples(const float* x, const float* target, float* scores, 
   const int L = static_cast<int>(layers_.size());
   const int D = widths_[0];
   if (B < 1) return;
-  FloatBuffer recon(static_cast<std::size_t>(B) * D);
+  float* recon = thread_scratch(kScratchOut, static_cast<std::size_t>(B) * D);
   if (loss_ == Loss::bce) {
     // Stable BCE needs the logits: run all but the last layer, then the last
     // one without its sigmoid.
     const LayerSpec& s = layers_[L - 1];
-    FloatBuffer hidden(static_cast<std::size_t>(B) * s.d_in);
-    if (L > 1) forward(x, hidden.data(), B, 0, L - 1);
-    const float* h = L > 1 ? hidden.data() : x;
-    dense_forward(recon.data(), h, params_.data() + s.weight_offset,
-                  params_.data() + s.bias_offset, dims_of(s, B, Activation::identity));
-    bce_logits_loss_backward(nullptr, scores, recon.data(), target, B, D);
+    float* hidden = thread_scratch(kScratchHidden, static_cast<std::size_t>(B) * s.d_in);
+    if (L > 1) forward(x, hidden, B, 0, L - 1);
+    const float* h = L > 1 ? hidden : x;
+    dense_forward(recon, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
+                  dims_of(s, B, Activation::identity));
+    bce_logits_loss_backward(nullptr, scores, recon, target, B, D);
   } else {
-    forward(x, recon.data(), B, 0, L);
-    mse_loss_backward(nullptr, scores, recon.data(), target, B, D);
+    forward(x, recon, B, 0, L);
+    mse_loss_backward(nullptr, scores, recon, target, B, D);
   }
 }
 

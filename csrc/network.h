@@ -66,7 +66,8 @@ class Network {
                            int B);
   const float* grads() const { return grads_.data(); }
 
-  // Runs layers [first, last) on x. Thread-safe (scratch is per call).
+  // Runs layers [first, last) on x. Thread-safe; scratch is per thread and
+  // reused, so repeated calls allocate nothing.
   void forward(const float* x,  // (B, widths[first])
                float* out,      // (B, widths[last])
                int B, int first, int last) const;

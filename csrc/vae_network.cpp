@@ -7,6 +7,7 @@
 
 #include "dense.h"
 #include "noise.h"
+#include "scratch.h"
 #include "vae.h"
 
 namespace pyae {
@@ -146,14 +147,13 @@ void VaeNetwork::run_layers(const float* inp, float* out, int B, int first, int 
                             bool logits) const {
   int widest = 0;
   for (int l = first; l < last; ++l) widest = std::max(widest, layers_[l].d_out);
-  FloatBuffer scratch[2];
-  scratch[0].resize(static_cast<std::size_t>(B) * widest);
-  scratch[1].resize(static_cast<std::size_t>(B) * widest);
+  float* scratch[2] = {thread_scratch(kScratchA, static_cast<std::size_t>(B) * widest),
+                       thread_scratch(kScratchB, static_cast<std::size_t>(B) * widest)};
   const float* p = params_.data();
   const float* cur = inp;
   for (int l = first; l < last; ++l) {
     const VaeLayer& s = layers_[l];
-    float* dst = (l == last - 1) ? out : scratch[(l - first) % 2].data();
+    float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
     Activation act = (l == last - 1 && logits) ? Activation::identity : s.act;
     dense_forward(dst, cur, p + s.weight_offset, p + s.bias_offset,
                   DenseDims{B, s.d_in, s.d_out, act, false});
@@ -171,9 +171,9 @@ void VaeNetwork::decode(const float* z, float* out, int B) const {
 
 void VaeNetwork::reconstruction_nll(const float* z, const float* x, float* nll, int B) const {
   if (B < 1) return;
-  FloatBuffer out(static_cast<std::size_t>(B) * D_);
-  run_layers(z, out.data(), B, head_ + 1, static_cast<int>(layers_.size()), recon_ == Loss::bce);
-  reconstruction_nll_backward(nullptr, nll, out.data(), x, B, D_, recon_, 0.0f);
+  float* out = thread_scratch(kScratchOut, static_cast<std::size_t>(B) * D_);
+  run_layers(z, out, B, head_ + 1, static_cast<int>(layers_.size()), recon_ == Loss::bce);
+  reconstruction_nll_backward(nullptr, nll, out, x, B, D_, recon_, 0.0f);
 }
 
 }  // namespace pyae

@@ -53,7 +53,7 @@ class VaeNetwork {
   VaeStepResult compute_gradients(const float* data, std::int64_t n_rows,
                                   const std::int64_t* batch_rows, int B, const float* eps);
 
-  // Inference (thread-safe, scratch per call).
+  // Inference (thread-safe; per-thread scratch reused between calls).
   void encode(const float* x,     // (B, D)
               float* mu_logvar,   // (B, 2Z)
               int B) const;

@@ -258,38 +258,39 @@ class Autoencoder:
         return self.network_.train_step(X, rows)
 
     # ----------------------------------------------------------- inference
-    def _run(self, X, first, last, n_features, name="X"):
+    def _run(self, X, first, last, n_features, name="X", out=None):
         self._check_fitted()
         X = as_float32_matrix(X, name, n_features)
-        out = np.empty((X.shape[0], self.layer_widths_[last]), dtype=np.float32)
+        out = _output_array(out, (X.shape[0], self.layer_widths_[last]))
         self.network_.forward(X, out, first, last)
         return out
 
-    def transform(self, X):
-        """The code: output of the innermost hidden layer, (n, hidden[-1])."""
+    def transform(self, X, out=None):
+        """The code: output of the innermost hidden layer, (n, hidden[-1]).
+        ``out`` (float32, C-contiguous) receives it without an allocation."""
         self._check_fitted()
-        return self._run(X, 0, self.network_.code_layer, self.n_features_in_)
+        return self._run(X, 0, self.network_.code_layer, self.n_features_in_, out=out)
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, Z, out=None):
         """Decodes codes (n, hidden[-1]) back to (n, n_features)."""
         self._check_fitted()
         code = self.network_.code_layer
-        return self._run(Z, code, self.network_.num_layers, self.layer_widths_[code], "Z")
+        return self._run(Z, code, self.network_.num_layers, self.layer_widths_[code], "Z", out)
 
     def fit_transform(self, X, y=None, **kwargs):
         return self.fit(X, **kwargs).transform(X)
 
-    def reconstruct(self, X):
+    def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
-        return self._run(X, 0, self.network_.num_layers, self.n_features_in_)
+        return self._run(X, 0, self.network_.num_layers, self.n_features_in_, out=out)
 
-    def score_samples(self, X):
+    def score_samples(self, X, out=None):
         """Per-sample reconstruction error: the training loss averaged over
         each sample's features. Higher means more anomalous."""
         self._check_fitted()
         X = as_float32_matrix(X, "X", self.n_features_in_)
-        scores = np.empty(X.shape[0], dtype=np.float32)
+        scores = _output_array(out, (X.shape[0],))
         self.network_.score_samples(X, X, scores)
         return scores
 
@@ -369,6 +370,18 @@ class Autoencoder:
         except (TypeError, ValueError, KeyError) as e:
             raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
         return model
+
+
+def _output_array(out, shape):
+    """A new float32 array, or the caller's ``out`` after checking it."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or \
+            not out.flags.c_contiguous or not out.flags.writeable:
+        raise TypeError("out must be a writeable, C-contiguous float32 numpy.ndarray")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+    return out
 
 
 MODEL_CLASSES = {"Autoencoder": Autoencoder}

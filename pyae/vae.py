@@ -17,7 +17,7 @@ import numpy as np
 from . import _core
 from ._enums import ACTIVATIONS, OPTIMIZERS
 from ._validation import as_float32_matrix, choice, positive_float, positive_int
-from .autoencoder import MODEL_CLASSES, Autoencoder, init_weights
+from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array, init_weights
 
 __all__ = ["VAE"]
 
@@ -152,26 +152,28 @@ class VAE(Autoencoder):
         return self._check_training_data(X, self._checked_config())
 
     # ------------------------------------------------------------------ API
-    def transform(self, X, sample=False, seed=0):
+    def transform(self, X, sample=False, seed=0, out=None):
         """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
         self._check_fitted()
         X = as_float32_matrix(X, "X", self.n_features_in_)
         mu, logvar = self._posterior(X)
-        if not sample:
-            return mu.copy()
-        return (mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)).astype(np.float32)
+        if sample:
+            mu = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)
+        out = _output_array(out, mu.shape)
+        out[...] = mu
+        return out
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, Z, out=None):
         """Decoder mean for codes Z (n, latent_dim)."""
         self._check_fitted()
         Z = as_float32_matrix(Z, "Z", self.latent_dim)
-        out = np.empty((Z.shape[0], self.n_features_in_), dtype=np.float32)
+        out = _output_array(out, (Z.shape[0], self.n_features_in_))
         self.network_.decode(Z, out)
         return out
 
-    def reconstruct(self, X):
+    def reconstruct(self, X, out=None):
         """Decoder mean at the posterior mean."""
-        return self.inverse_transform(self.transform(X))
+        return self.inverse_transform(self.transform(X), out=out)
 
     def sample(self, n, seed=0):
         """n new samples: z ~ N(0, I) through the decoder (its mean)."""
@@ -221,10 +223,13 @@ class VAE(Autoencoder):
             out[start:start + batch_size] = top + np.log(np.mean(np.exp(log_w - top), axis=0))
         return out
 
-    def score_samples(self, X):
+    def score_samples(self, X, out=None):
         """Anomaly score: the negative ELBO (10 fixed Monte Carlo draws), in
         nats per sample; higher means less likely under the model."""
-        return (-self.elbo(X, n_samples=10)).astype(np.float32)
+        neg_elbo = -self.elbo(X, n_samples=10)
+        scores = _output_array(out, neg_elbo.shape)
+        scores[...] = neg_elbo
+        return scores
 
     def _params_for_file(self):
         params = self.get_params()

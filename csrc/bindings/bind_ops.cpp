@@ -3,6 +3,7 @@
 #include "../loss.h"
 #include "../optim.h"
 #include "../parallel.h"
+#include "../scratch.h"
 #include "checks.h"
 
 namespace pyae::bind {
@@ -12,6 +13,7 @@ void register_ops(py::module_& m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("kernel_threads", &kernel_threads);
   m.def("simd_level", &simd_level);
+  m.def("scratch_allocations", &scratch_allocations);
 
   m.def(
       "dense_forward",
