@@ -20,6 +20,7 @@ from . import datasets, noise, ops, plot
 from ._io import ModelFileError
 from .autoencoder import Autoencoder, NotFittedError, load
 from .denoising import DenoisingAutoencoder
+from .export import export_onnx
 from .vae import VAE
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "VAE",
     "ModelFileError",
+    "export_onnx",
     "NotFittedError",
     "load",
     "ops",
