@@ -8,6 +8,7 @@ void register_ops(py::module_& m);
 void register_network(py::module_& m);
 void register_noise(py::module_& m);
 void register_vae(py::module_& m);
+void register_infer(py::module_& m);
 }  // namespace pyae::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   pyae::bind::register_network(m);
   pyae::bind::register_noise(m);
   pyae::bind::register_vae(m);
+  pyae::bind::register_infer(m);
 }

@@ -1,0 +1,360 @@
+// pyae inference library: the model-file loader (untrusted input) and a
+// plain forward pass. Self-contained: no BLAS, no Python.
+#include "pyae_infer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../elementwise_math.h"
+#include "json.h"
+
+namespace {
+
+using pyae::Activation;
+using pyae::json::Value;
+
+constexpr std::size_t kMaxFileBytes = std::size_t(4) << 30;  // 4 GiB
+constexpr std::size_t kMaxHeaderBytes = std::size_t(16) << 20;  // 16 MiB
+constexpr long kMaxWidth = 1 << 24;
+constexpr int kMaxLayers = 256;
+
+struct LoadError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Layer {
+  int d_in, d_out;
+  Activation act;
+  std::vector<float> weight;  // (d_out, d_in), tied layers already transposed
+  std::vector<float> bias;    // (d_out)
+};
+
+Activation activation(const std::string& name) {
+  if (name == "sigmoid") return Activation::sigmoid;
+  if (name == "relu") return Activation::relu;
+  if (name == "tanh") return Activation::tanh;
+  if (name == "identity") return Activation::identity;
+  throw LoadError("unknown activation '" + name + "'");
+}
+
+long as_int(const Value& v, const char* what, long lo, long hi) {
+  if (!v.is(Value::Kind::number) || v.number != std::floor(v.number) || v.number < lo ||
+      v.number > hi)
+    throw LoadError(std::string("bad ") + what);
+  return static_cast<long>(v.number);
+}
+
+const std::string& as_string(const Value& v, const char* what) {
+  if (!v.is(Value::Kind::string)) throw LoadError(std::string(what) + " must be a string");
+  return v.string;
+}
+
+}  // namespace
+
+struct pyae_model {
+  std::vector<Layer> layers;
+  int code = 0;       // first decoder layer
+  int latent = 0;     // VAE latent_dim (0 for autoencoders)
+  bool vae = false;
+
+  static std::unique_ptr<pyae_model> from_bytes(const unsigned char* data, std::size_t size);
+  void run(int first, int last, const float* in, int batch, float* out) const;
+};
+
+namespace {
+
+// The tensors of a safetensors file: name -> (shape, bytes), bounds-checked.
+struct TensorTable {
+  const unsigned char* data = nullptr;
+  std::size_t data_size = 0;
+  Value header;
+
+  std::vector<float> get(const std::string& name, long rows, long cols) const {
+    const Value* t = header.find(name);
+    if (t == nullptr) throw LoadError("missing tensor '" + name + "'");
+    if (as_string(t->at("dtype"), "dtype") != "F32")
+      throw LoadError("tensor '" + name + "' is not float32");
+    const Value& shape = t->at("shape");
+    std::vector<long> want = cols > 0 ? std::vector<long>{rows, cols} : std::vector<long>{rows};
+    if (!shape.is(Value::Kind::array) || shape.array.size() != want.size())
+      throw LoadError("tensor '" + name + "' has the wrong rank");
+    for (std::size_t i = 0; i < want.size(); ++i)
+      if (as_int(shape.array[i], "shape", 0, kMaxWidth) != want[i])
+        throw LoadError("tensor '" + name + "' has the wrong shape");
+    const Value& off = t->at("data_offsets");
+    if (!off.is(Value::Kind::array) || off.array.size() != 2)
+      throw LoadError("tensor '" + name + "' has bad data_offsets");
+    long begin = as_int(off.array[0], "data_offsets", 0, static_cast<long>(data_size));
+    long end = as_int(off.array[1], "data_offsets", begin, static_cast<long>(data_size));
+    std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols > 0 ? cols : 1);
+    if (static_cast<std::size_t>(end - begin) != count * sizeof(float))
+      throw LoadError("tensor '" + name + "' has a size that does not match its shape");
+    std::vector<float> out(count);
+    if (count) std::memcpy(out.data(), data + begin, count * sizeof(float));  // little-endian
+    for (float v : out)
+      if (!std::isfinite(v)) throw LoadError("tensor '" + name + "' contains NaN or Inf");
+    return out;
+  }
+};
+
+// Checks every tensor entry of the header (not only those the model uses):
+// known dtype, sane shape, offsets inside the data section with a length
+// matching the shape, and the data section exactly covered.
+void validate_all_tensors(const TensorTable& t) {
+  static const std::pair<const char*, std::size_t> kSizes[] = {
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+      {"I16", 2}, {"I8", 1}, {"U8", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"BOOL", 1}};
+  std::size_t covered = 0;
+  for (const auto& [name, entry] : t.header.object) {
+    if (name == "__metadata__") continue;
+    if (!entry.is(Value::Kind::object)) throw LoadError("tensor '" + name + "' is not an object");
+    const std::string& dtype = as_string(entry.at("dtype"), "dtype");
+    std::size_t item = 0;
+    for (const auto& [n, s] : kSizes)
+      if (dtype == n) item = s;
+    if (item == 0) throw LoadError("tensor '" + name + "' has unknown dtype");
+    const Value& shape = entry.at("shape");
+    if (!shape.is(Value::Kind::array) || shape.array.size() > 8)
+      throw LoadError("tensor '" + name + "' has a bad shape");
+    std::size_t bytes = item;
+    for (const Value& d : shape.array) {
+      bytes *= static_cast<std::size_t>(as_int(d, "shape", 0, kMaxWidth));
+      if (bytes > t.data_size) throw LoadError("tensor '" + name + "' is larger than the file");
+    }
+    const Value& off = entry.at("data_offsets");
+    if (!off.is(Value::Kind::array) || off.array.size() != 2)
+      throw LoadError("tensor '" + name + "' has bad data_offsets");
+    long begin = as_int(off.array[0], "data_offsets", 0, static_cast<long>(t.data_size));
+    long end = as_int(off.array[1], "data_offsets", begin, static_cast<long>(t.data_size));
+    if (static_cast<std::size_t>(end - begin) != bytes)
+      throw LoadError("tensor '" + name + "' has a size that does not match its shape");
+    covered = std::max(covered, static_cast<std::size_t>(end));
+  }
+  if (covered != t.data_size)
+    throw LoadError("data section size does not match the header (truncated or padded file)");
+}
+
+// Metadata values are JSON texts themselves (pyae json.dumps them).
+Value metadata_json(const Value& meta, const std::string& key) {
+  const std::string& text = as_string(meta.at(key), key.c_str());
+  return pyae::json::parse(text.data(), text.size());
+}
+
+}  // namespace
+
+std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, std::size_t size) {
+  if (size > kMaxFileBytes) throw LoadError("file larger than the 4 GiB limit");
+  if (size < 8) throw LoadError("file too short to be a model (truncated?)");
+  std::uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | data[i];
+  if (header_len > kMaxHeaderBytes) throw LoadError("header larger than the 16 MiB limit");
+  if (header_len > size - 8) throw LoadError("header runs past the end of the file (truncated?)");
+  TensorTable table;
+  table.header = pyae::json::parse(reinterpret_cast<const char*>(data) + 8, header_len);
+  if (!table.header.is(Value::Kind::object)) throw LoadError("header is not a JSON object");
+  table.data = data + 8 + header_len;
+  table.data_size = size - 8 - header_len;
+  validate_all_tensors(table);
+
+  const Value& meta = table.header.at("__metadata__");
+  if (as_string(meta.at("format"), "format") != "pyae") throw LoadError("not a pyae model file");
+  if (as_string(meta.at("format_version"), "format_version") != "1")
+    throw LoadError("unsupported model format version");
+  std::string kind = as_string(metadata_json(meta, "model"), "model");
+  Value config = metadata_json(meta, "config");
+  long D = as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth);
+
+  std::vector<long> hidden;
+  const Value& h = config.at("hidden");
+  if (!h.is(Value::Kind::array) || h.array.size() > kMaxLayers)
+    throw LoadError("bad hidden widths");
+  for (const Value& w : h.array) hidden.push_back(as_int(w, "hidden width", 1, kMaxWidth));
+  Activation act = activation(as_string(config.at("activation"), "activation"));
+  Activation out_act = activation(as_string(config.at("output_activation"), "output_activation"));
+
+  auto model = std::make_unique<pyae_model>();
+  std::vector<long> widths{D};
+  std::vector<Activation> acts;
+  bool tied = false;
+  if (kind == "VAE") {
+    model->vae = true;
+    model->latent = static_cast<int>(as_int(config.at("latent_dim"), "latent_dim", 1, kMaxWidth));
+    widths.insert(widths.end(), hidden.begin(), hidden.end());
+    widths.push_back(2L * model->latent);  // head
+    for (std::size_t i = 0; i < hidden.size(); ++i) acts.push_back(act);
+    acts.push_back(Activation::identity);
+    model->code = static_cast<int>(hidden.size()) + 1;
+  } else if (kind == "Autoencoder" || kind == "DenoisingAutoencoder") {
+    if (hidden.empty()) throw LoadError("an autoencoder needs hidden layers");
+    const Value* t = config.find("tied_weights");
+    tied = t != nullptr && t->is(Value::Kind::boolean) && t->boolean;
+    widths.insert(widths.end(), hidden.begin(), hidden.end());
+    model->code = static_cast<int>(hidden.size());
+  } else {
+    throw LoadError("unknown model type '" + kind + "'");
+  }
+  // Decoder widths mirror the encoder.
+  std::vector<long> dec{model->vae ? model->latent : hidden.back()};
+  for (int i = static_cast<int>(hidden.size()) - (model->vae ? 1 : 2); i >= 0; --i)
+    dec.push_back(hidden[i]);
+  dec.push_back(D);
+  if (!model->vae) {
+    for (std::size_t i = 0; i + 1 < widths.size(); ++i) acts.push_back(act);
+  }
+  std::vector<std::pair<long, long>> dims;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) dims.push_back({widths[i], widths[i + 1]});
+  for (std::size_t i = 0; i + 1 < dec.size(); ++i) {
+    dims.push_back({dec[i], dec[i + 1]});
+    acts.push_back(i + 2 == dec.size() ? out_act : act);
+  }
+  if (dims.size() > static_cast<std::size_t>(kMaxLayers)) throw LoadError("too many layers");
+  const int L = static_cast<int>(dims.size());
+  for (int l = 0; l < L; ++l) {
+    Layer layer{static_cast<int>(dims[l].first), static_cast<int>(dims[l].second), acts[l], {}, {}};
+    bool is_tied = tied && l >= L / 2;
+    if (is_tied) {
+      // Tied decoder layer: W = (mirror encoder weight)^T.
+      const Layer& twin = model->layers[L - 1 - l];
+      layer.weight.resize(twin.weight.size());
+      for (int r = 0; r < layer.d_out; ++r)
+        for (int c = 0; c < layer.d_in; ++c)
+          layer.weight[static_cast<std::size_t>(r) * layer.d_in + c] =
+              twin.weight[static_cast<std::size_t>(c) * twin.d_in + r];
+    } else {
+      layer.weight = table.get("layers." + std::to_string(l) + ".weight", layer.d_out, layer.d_in);
+    }
+    layer.bias = table.get("layers." + std::to_string(l) + ".bias", layer.d_out, 0);
+    model->layers.push_back(std::move(layer));
+  }
+  return model;
+}
+
+void pyae_model::run(int first, int last, const float* in, int batch, float* out) const {
+  std::size_t widest = 0;
+  for (int l = first; l < last; ++l) widest = std::max<std::size_t>(widest, layers[l].d_out);
+  std::vector<float> buf[2] = {std::vector<float>(batch * widest), std::vector<float>(batch * widest)};
+  const float* cur = in;
+  for (int l = first; l < last; ++l) {
+    const Layer& s = layers[l];
+    float* dst = (l == last - 1) ? out : buf[(l - first) % 2].data();
+    for (int b = 0; b < batch; ++b) {
+      const float* x = cur + static_cast<std::size_t>(b) * s.d_in;
+      float* y = dst + static_cast<std::size_t>(b) * s.d_out;
+      for (int o = 0; o < s.d_out; ++o) {
+        const float* w = s.weight.data() + static_cast<std::size_t>(o) * s.d_in;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int k = 0; k < s.d_in; ++k) acc += w[k] * x[k];
+        y[o] = pyae::activate(acc + s.bias[o], s.act);
+      }
+    }
+    cur = dst;
+  }
+}
+
+namespace {
+
+void set_error(char* err, std::size_t len, const std::string& msg) {
+  if (err != nullptr && len > 0) std::snprintf(err, len, "%s", msg.c_str());
+}
+
+// (first, last) layer range of a part and its input/output widths.
+bool part_range(const pyae_model* m, pyae_part part, int* first, int* last) {
+  const int L = static_cast<int>(m->layers.size());
+  switch (part) {
+    case PYAE_PART_FULL: *first = 0; *last = L; return true;
+    case PYAE_PART_ENCODER: *first = 0; *last = m->code; return true;
+    case PYAE_PART_DECODER: *first = m->code; *last = L; return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" {
+
+pyae_model* pyae_model_load_bytes(const unsigned char* data, size_t size, char* err,
+                                  size_t err_len) {
+  try {
+    if (data == nullptr && size != 0) throw LoadError("no data");
+    return pyae_model::from_bytes(data, size).release();
+  } catch (const std::exception& e) {
+    set_error(err, err_len, std::string("pyae: cannot load model: ") + e.what());
+  } catch (...) {
+    set_error(err, err_len, "pyae: cannot load model: unknown error");
+  }
+  return nullptr;
+}
+
+pyae_model* pyae_model_load(const char* path, char* err, size_t err_len) {
+  try {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) throw LoadError(std::string("cannot open ") + path);
+    std::streamoff size = f.tellg();
+    if (size < 0 || static_cast<std::size_t>(size) > kMaxFileBytes)
+      throw LoadError("file size out of range");
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+    f.seekg(0);
+    if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size))
+      throw LoadError(std::string("cannot read ") + path);
+    return pyae_model_load_bytes(bytes.data(), bytes.size(), err, err_len);
+  } catch (const std::exception& e) {
+    set_error(err, err_len, std::string("pyae: cannot load model: ") + e.what());
+  }
+  return nullptr;
+}
+
+int pyae_model_input_dim(const pyae_model* m, pyae_part part) {
+  int first, last;
+  if (m == nullptr || !part_range(m, part, &first, &last)) return -1;
+  if (m->vae && part == PYAE_PART_DECODER) return m->latent;
+  return m->layers[first].d_in;
+}
+
+int pyae_model_output_dim(const pyae_model* m, pyae_part part) {
+  int first, last;
+  if (m == nullptr || !part_range(m, part, &first, &last)) return -1;
+  return m->layers[last - 1].d_out;
+}
+
+int pyae_model_forward(const pyae_model* m, pyae_part part, const float* input, int batch,
+                       float* output, char* err, size_t err_len) {
+  try {
+    int first, last;
+    if (m == nullptr) throw std::invalid_argument("model is NULL");
+    if (!part_range(m, part, &first, &last)) throw std::invalid_argument("unknown part");
+    if (batch < 0) throw std::invalid_argument("batch must be >= 0");
+    if (batch > 0 && (input == nullptr || output == nullptr))
+      throw std::invalid_argument("input and output must not be NULL");
+    if (batch == 0) return 0;
+    if (m->vae && part == PYAE_PART_FULL) {
+      // Encode, keep mu (the first half of each head row), decode.
+      const int Z = m->latent;
+      std::vector<float> ml(static_cast<std::size_t>(batch) * 2 * Z), mu(static_cast<std::size_t>(batch) * Z);
+      m->run(0, m->code, input, batch, ml.data());
+      for (int b = 0; b < batch; ++b)
+        std::copy_n(ml.data() + static_cast<std::size_t>(b) * 2 * Z, Z, mu.data() + static_cast<std::size_t>(b) * Z);
+      m->run(m->code, static_cast<int>(m->layers.size()), mu.data(), batch, output);
+    } else {
+      m->run(first, last, input, batch, output);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    set_error(err, err_len, std::string("pyae: forward failed: ") + e.what());
+  } catch (...) {
+    set_error(err, err_len, "pyae: forward failed: unknown error");
+  }
+  return -1;
+}
+
+void pyae_model_free(pyae_model* m) { delete m; }
+
+}  // extern "C"
