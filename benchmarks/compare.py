@@ -145,13 +145,17 @@ def interleaved(fns, rounds, calls_per_round=1, settle=0.15):
     """Median seconds per call of each fn, rounds alternating between them.
     Before each block of calls the process idles for `settle` seconds: the
     previous library's worker threads spin-wait after their work (OpenBLAS
-    for ~0.1 s) and would otherwise steal the cores from the next one."""
+    for ~0.1 s) and would otherwise steal the cores from the next one. The
+    order rotates every round so no library always goes first."""
     for fn in fns.values():
         fn()
     times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+            fn = fns[k]
             time.sleep(settle)
+            fn()  # one untimed call wakes this library's threads after the pause
             t = time.perf_counter()
             for _ in range(calls_per_round):
                 fn()
@@ -168,6 +172,12 @@ def main():
 
     import torch
     from threadpoolctl import threadpool_limits
+
+    # Every trainer compiles the same loss_fn code object for another model
+    # or batch size; without room for those recompilations Dynamo silently
+    # falls back to eager after 8 of them.
+    torch._dynamo.config.recompile_limit = 256
+    torch._dynamo.config.accumulated_recompile_limit = 1024
 
     try:
         import onnxruntime as ort

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "batch.h"
 #include "dense.h"
 #include "parallel.h"
 #include "scratch.h"
@@ -92,10 +93,6 @@ double Network::compute_gradients(const float* data, std::int64_t n_rows,
 double Network::forward_backward(const float* data, std::int64_t n_rows,
                                  const std::int64_t* batch_rows, int B) {
   if (B < 1) throw std::invalid_argument("empty batch");
-  for (int b = 0; b < B; ++b)
-    if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
-      throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
-                              " outside the data");
   reserve(B);
   if (grads_dirty_) {
     grads_.zero();
@@ -107,8 +104,7 @@ double Network::forward_backward(const float* data, std::int64_t n_rows,
     clean_.resize(static_cast<std::size_t>(capacity_) * D);
   // x: the reconstruction target (clean rows); acts_[0]: the network input.
   float* x = denoising ? clean_.data() : acts_[0].data();
-  for (int b = 0; b < B; ++b)
-    std::memcpy(x + static_cast<std::size_t>(b) * D, data + batch_rows[b] * D, D * sizeof(float));
+  gather_rows(x, data, n_rows, batch_rows, B, D);
   if (denoising)
     corrupt(acts_[0].data(), x, static_cast<std::size_t>(B) * D, noise_, noise_seed_,
             static_cast<std::uint64_t>(opt_.step_count()), 0);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "batch.h"
 #include "dense.h"
 #include "noise.h"
 #include "scratch.h"
@@ -78,10 +79,6 @@ VaeStepResult VaeNetwork::forward_backward(const float* data, std::int64_t n_row
                                            const std::int64_t* batch_rows, int B,
                                            const float* eps) {
   if (B < 1) throw std::invalid_argument("empty batch");
-  for (int b = 0; b < B; ++b)
-    if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
-      throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
-                              " outside the data");
   reserve(B);
   if (grads_dirty_) {
     grads_.zero();
@@ -91,9 +88,7 @@ VaeStepResult VaeNetwork::forward_backward(const float* data, std::int64_t n_row
   const float* p = params_.data();
   float* g = grads_.data();
   float* x = acts_[0].data();
-  for (int b = 0; b < B; ++b)
-    std::memcpy(x + static_cast<std::size_t>(b) * D_, data + batch_rows[b] * D_,
-                D_ * sizeof(float));
+  gather_rows(x, data, n_rows, batch_rows, B, D_);
   // Forward: encoder and head, reparameterisation, decoder (logits for BCE).
   auto dense = [&](int l, const float* in, float* out, Activation act) {
     const VaeLayer& s = layers_[l];

@@ -27,6 +27,12 @@ def write_model_file(path, tensors: dict, metadata: dict) -> None:
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update({k: json.dumps(v) for k, v in metadata.items()})
     blob = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
+    atomic_write_bytes(path, blob)
+
+
+def atomic_write_bytes(path, blob: bytes) -> None:
+    """Writes a temporary file next to path, then renames it over path: a
+    failure at any point leaves the previous file as it was."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".pyae-", suffix=".tmp", dir=folder)

@@ -98,8 +98,9 @@ class Autoencoder:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def _checked_config(self) -> dict:
-        """Validates every hyperparameter; raises before any state changes."""
+    def _common_config(self, losses) -> dict:
+        """Validates the hyperparameters every model shares; raises before
+        any state changes. `losses` are the loss names this model accepts."""
         hidden = self.hidden
         if isinstance(hidden, (int, np.integer)):
             hidden = (hidden,)
@@ -107,21 +108,17 @@ class Autoencoder:
             hidden = tuple(hidden)
         except TypeError:
             raise ValueError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
-        if not hidden:
-            raise ValueError("hidden must name at least one layer width")
-        hidden = tuple(positive_int(h, "every hidden width") for h in hidden)
         cfg = dict(
-            hidden=hidden,
+            hidden=tuple(positive_int(h, "every hidden width") for h in hidden),
             activation=choice(self.activation, "activation", ACTIVATIONS),
             output_activation=choice(self.output_activation, "output_activation", ACTIVATIONS),
-            loss=choice(self.loss, "loss", LOSSES),
+            loss=choice(self.loss, "loss", losses),
             optimizer=choice(self.optimizer, "optimizer", OPTIMIZERS),
             learning_rate=positive_float(self.learning_rate, "learning_rate"),
             batch_size=positive_int(self.batch_size, "batch_size"),
             epochs=positive_int(self.epochs, "epochs"),
             beta1=float(self.beta1), beta2=float(self.beta2),
             eps=positive_float(self.eps, "eps"), momentum=float(self.momentum),
-            tied_weights=bool(self.tied_weights),
         )
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
@@ -134,6 +131,13 @@ class Autoencoder:
             raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
         if self.seed is not None and not isinstance(self.seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        return cfg
+
+    def _checked_config(self) -> dict:
+        cfg = self._common_config(LOSSES)
+        if not cfg["hidden"]:
+            raise ValueError("hidden must name at least one layer width")
+        cfg["tied_weights"] = bool(self.tied_weights)
         return cfg
 
     # ------------------------------------------------------------ building

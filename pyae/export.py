@@ -12,10 +12,9 @@ with a dynamic batch dimension:
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
+
+from ._io import atomic_write_bytes
 
 __all__ = ["export_onnx"]
 
@@ -135,15 +134,4 @@ def export_onnx(model, path, part="full", opset=17):
                               producer_name="pyae", producer_version=__version__)
     proto.ir_version = min(proto.ir_version, 9)  # readable by older runtimes too
     onnx.checker.check_model(proto)
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    fd, tmp = tempfile.mkstemp(prefix=".pyae-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, proto.SerializeToString())

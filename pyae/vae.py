@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from ._enums import ACTIVATIONS, OPTIMIZERS
-from ._validation import as_float32_matrix, choice, positive_float, positive_int
+from ._validation import as_float32_matrix, positive_int
 from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array, init_weights
 
 __all__ = ["VAE"]
@@ -62,37 +62,12 @@ class VAE(Autoencoder):
     tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
 
     def _checked_config(self):
-        hidden = self.hidden
-        if isinstance(hidden, (int, np.integer)):
-            hidden = (hidden,)
-        try:
-            hidden = tuple(positive_int(h, "every hidden width") for h in hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of layer widths, got {self.hidden!r}")
+        cfg = self._common_config(_RECONSTRUCTION)
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or \
                 not math.isfinite(self.beta) or self.beta < 0:
             raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
-        cfg = dict(
-            hidden=hidden,
-            latent_dim=positive_int(self.latent_dim, "latent_dim"),
-            activation=choice(self.activation, "activation", ACTIVATIONS),
-            output_activation=choice(self.output_activation, "output_activation", ACTIVATIONS),
-            loss=choice(self.loss, "loss", _RECONSTRUCTION),
-            beta=float(self.beta),
-            optimizer=choice(self.optimizer, "optimizer", OPTIMIZERS),
-            learning_rate=positive_float(self.learning_rate, "learning_rate"),
-            batch_size=positive_int(self.batch_size, "batch_size"),
-            epochs=positive_int(self.epochs, "epochs"),
-            beta1=float(self.beta1), beta2=float(self.beta2),
-            eps=positive_float(self.eps, "eps"), momentum=float(self.momentum),
-        )
-        if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
-            raise ValueError("loss='bce' needs output_activation='sigmoid'")
-        for name in ("beta1", "beta2", "momentum"):
-            if not 0.0 <= cfg[name] < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {cfg[name]!r}")
-        if self.patience is not None:
-            positive_int(self.patience, "patience")
+        cfg["beta"] = float(self.beta)
+        cfg["latent_dim"] = positive_int(self.latent_dim, "latent_dim")
         return cfg
 
     def _widths(self, n_features, hidden):

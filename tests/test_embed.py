@@ -75,17 +75,12 @@ def test_example_reports_errors(tmp_path, example):
     assert r.returncode == 1 and "cannot load model" in r.stderr
 
 
-def test_binding_matches_python(X):
+def test_binding_matches_python(tmp_path, X):
     for m in models(X).values():
-        import io
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as d:
-            m.save(Path(d) / "m.safetensors")
-            c = _core.CModel((Path(d) / "m.safetensors").read_bytes())
+        m.save(tmp_path / "m.safetensors")
+        c = _core.CModel((tmp_path / "m.safetensors").read_bytes())
         for part, (inp, want) in python_outputs(m, X).items():
             np.testing.assert_allclose(c.forward(PARTS[part], inp), want, atol=2e-6)
-        del io
 
 
 def saved_bytes(X, tmp_path):

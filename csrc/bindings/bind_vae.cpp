@@ -28,7 +28,23 @@ const float* optional_eps(const py::object& eps_obj, FloatArray* holder, int B, 
   return holder->data();
 }
 
-py::tuple step_tuple(const VaeStepResult& r) { return py::make_tuple(r.loss, r.reconstruction, r.kl); }
+// A training step (update) or a gradient computation; (loss, recon, kl).
+py::tuple run_step(VaeNetwork& n, const FloatArray& data, const IndexArray& rows,
+                   const py::object& eps, bool update) {
+  if (data.ndim() != 2 || data.shape(1) != n.features())
+    throw py::value_error("data must be (n_samples, n_features)");
+  if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D, non-empty");
+  FloatArray holder;
+  int B = static_cast<int>(rows.size());
+  const float* e = optional_eps(eps, &holder, B, n.latent_dim());
+  VaeStepResult r;
+  {
+    py::gil_scoped_release nogil;
+    r = update ? n.train_step(data.data(), data.shape(0), rows.data(), B, e)
+               : n.compute_gradients(data.data(), data.shape(0), rows.data(), B, e);
+  }
+  return py::make_tuple(r.loss, r.reconstruction, r.kl);
+}
 
 }  // namespace
 
@@ -156,35 +172,13 @@ void register_vae(py::module_& m) {
       .def(
           "train_step",
           [](VaeNetwork& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
-            if (data.ndim() != 2 || data.shape(1) != n.features())
-              throw py::value_error("data must be (n_samples, n_features)");
-            if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D");
-            FloatArray holder;
-            int B = static_cast<int>(rows.size());
-            const float* e = optional_eps(eps, &holder, B, n.latent_dim());
-            VaeStepResult r;
-            {
-              py::gil_scoped_release nogil;
-              r = n.train_step(data.data(), data.shape(0), rows.data(), B, e);
-            }
-            return step_tuple(r);
+            return run_step(n, data, rows, eps, true);
           },
           py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
       .def(
           "compute_gradients",
           [](VaeNetwork& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
-            if (data.ndim() != 2 || data.shape(1) != n.features())
-              throw py::value_error("data must be (n_samples, n_features)");
-            if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D");
-            FloatArray holder;
-            int B = static_cast<int>(rows.size());
-            const float* e = optional_eps(eps, &holder, B, n.latent_dim());
-            VaeStepResult r;
-            {
-              py::gil_scoped_release nogil;
-              r = n.compute_gradients(data.data(), data.shape(0), rows.data(), B, e);
-            }
-            return step_tuple(r);
+            return run_step(n, data, rows, eps, false);
           },
           py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
       .def(
