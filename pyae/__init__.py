@@ -18,6 +18,7 @@ except ImportError as e:  # e.g. running from a source checkout without building
 
 from . import datasets, noise, ops, plot
 from ._io import ModelFileError
+from .cuda import cuda_available
 from .autoencoder import Autoencoder, NotFittedError, load
 from .denoising import DenoisingAutoencoder
 from .export import export_onnx
@@ -28,6 +29,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "VAE",
     "ModelFileError",
+    "cuda_available",
     "export_onnx",
     "NotFittedError",
     "load",
