@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 
 import numpy as np
@@ -21,13 +22,17 @@ class ModelFileError(ValueError):
     """A model file is missing, truncated, corrupt, foreign or incompatible."""
 
 
-def write_model_file(path, tensors: dict, metadata: dict) -> None:
+def encode_model(tensors: dict, metadata: dict) -> bytes:
+    """The bytes of a model file: safetensors with JSON-encoded metadata."""
     from safetensors.numpy import save
 
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update({k: json.dumps(v) for k, v in metadata.items()})
-    blob = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
-    atomic_write_bytes(path, blob)
+    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
+
+
+def write_model_file(path, tensors: dict, metadata: dict) -> None:
+    atomic_write_bytes(path, encode_model(tensors, metadata))
 
 
 def atomic_write_bytes(path, blob: bytes) -> None:
@@ -52,26 +57,37 @@ def atomic_write_bytes(path, blob: bytes) -> None:
 
 def read_model_file(path) -> tuple[dict, dict]:
     """Returns (tensors, metadata) after checking the container and version."""
-    from safetensors import SafetensorError, safe_open
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"no model file at {path!r}")
     try:
-        with safe_open(path, framework="numpy") as f:
-            raw_meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelFileError(f"{path!r} is not a readable safetensors file ({e})") from None
-    if raw_meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path!r} is a safetensors file but not a pyae model")
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        raise ModelFileError(f"cannot read {path!r} ({e})") from None
+    return decode_model(blob, path)
+
+
+def decode_model(blob: bytes, source) -> tuple[dict, dict]:
+    """(tensors, metadata) of model-file bytes; `source` names them in errors."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        tensors = load(blob)
+        (n,) = struct.unpack("<Q", blob[:8])
+        raw_meta = json.loads(blob[8:8 + n]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, struct.error, AttributeError) as e:
+        raise ModelFileError(f"{source!r} is not a readable safetensors file ({e})") from None
+    if not isinstance(raw_meta, dict) or raw_meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{source!r} is a safetensors file but not a pyae model")
     try:
         version = int(raw_meta.get("format_version", ""))
     except ValueError:
-        raise ModelFileError(f"{path!r} has an unreadable format version") from None
+        raise ModelFileError(f"{source!r} has an unreadable format version") from None
     if version != FORMAT_VERSION:
         raise ModelFileError(
-            f"{path!r} has model format version {version}; this pyae reads version "
+            f"{source!r} has model format version {version}; this pyae reads version "
             f"{FORMAT_VERSION}"
         )
     meta = {}
@@ -80,8 +96,8 @@ def read_model_file(path) -> tuple[dict, dict]:
             continue
         try:
             meta[k] = json.loads(v)
-        except json.JSONDecodeError:
-            raise ModelFileError(f"{path!r} has corrupt metadata field {k!r}") from None
+        except (json.JSONDecodeError, TypeError):
+            raise ModelFileError(f"{source!r} has corrupt metadata field {k!r}") from None
     return tensors, meta
 
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import _core
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
-from ._io import ModelFileError, expect_tensor, read_model_file, write_model_file
+from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
+                  write_model_file)
 from ._validation import as_float32_matrix, choice, positive_float, positive_int
 
 __all__ = ["Autoencoder", "NotFittedError"]
@@ -316,8 +317,8 @@ class Autoencoder:
                 tensors[f"optimizer.state{k}"] = state
         return tensors
 
-    def save(self, path):
-        """Writes one .safetensors file (weights, optimiser state, config)."""
+    def _file_payload(self):
+        """(tensors, metadata) of this model's file."""
         self._check_fitted()
         from . import __version__
 
@@ -332,7 +333,24 @@ class Autoencoder:
                 "shuffle_rng": self._shuffle_rng.bit_generator.state,
             },
         }
-        write_model_file(path, self._tensors(), meta)
+        return self._tensors(), meta
+
+    def save(self, path):
+        """Writes one .safetensors file (weights, optimiser state, config)."""
+        write_model_file(path, *self._file_payload())
+
+    # Pickling (joblib, multiprocessing, GridSearchCV(n_jobs=...)) goes through
+    # the same safetensors bytes as a saved file, never through the C++ object.
+    def __getstate__(self):
+        if not hasattr(self, "network_"):
+            return {"params": self.get_params()}
+        return {"params": self.get_params(), "model_file": encode_model(*self._file_payload())}
+
+    def __setstate__(self, state):
+        if "model_file" in state:
+            tensors, meta = decode_model(state["model_file"], "pickled model")
+            self.__dict__.update(type(self)._from_file(tensors, meta, "pickled model").__dict__)
+        self.set_params(**state["params"])
 
     def _params_for_file(self) -> dict:
         """get_params() in JSON-ready form."""

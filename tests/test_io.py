@@ -141,3 +141,26 @@ def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
 def test_saving_unfitted_model_raises(tmp_path):
     with pytest.raises(pyae.NotFittedError):
         pyae.Autoencoder().save(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pyae.Autoencoder(hidden=(6, 3), epochs=2, verbose=False),
+    lambda: pyae.DenoisingAutoencoder(hidden=(6,), noise=pyae.noise.Masking(0.2), epochs=2,
+                                      verbose=False),
+    lambda: pyae.VAE(hidden=(6,), latent_dim=2, epochs=2, verbose=False),
+])
+def test_pickle_and_deepcopy_round_trip(rng, make):
+    import copy
+    import pickle
+
+    X = rng.random((100, 10), dtype=np.float32)
+    unfitted = pickle.loads(pickle.dumps(make()))
+    assert not hasattr(unfitted, "network_")
+    m = make().fit(X)
+    for clone in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert clone.get_params() == m.get_params()
+        np.testing.assert_array_equal(clone.network_.params, m.network_.params)
+        np.testing.assert_array_equal(clone.reconstruct(X), m.reconstruct(X))
+        clone.partial_fit(X)  # training continues independently of the original
+    m.partial_fit(X)
+    np.testing.assert_array_equal(clone.network_.params, m.network_.params)
