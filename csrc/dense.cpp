@@ -5,6 +5,7 @@
 #include "blas.h"
 #include "elementwise_math.h"
 #include "parallel.h"
+#include "small_gemm.h"
 
 namespace pyae {
 
@@ -130,7 +131,10 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
       int rows = std::min(block, t.r1 - r);
       float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
       const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
-      if (rows == 1) {
+      if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
+          small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
+        // Small batch: weights streamed once (sgemm would re-pack them).
+      } else if (rows == 1) {
         // One row: gemv streams the weights once; sgemm would first pack them.
         if (d.weight_transposed) sgemv(true, d.D_in, cols, 1.0f, w, ldw, x, 0.0f, o);
         else sgemv(false, cols, d.D_in, 1.0f, w, ldw, x, 0.0f, o);

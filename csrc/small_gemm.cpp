@@ -1,0 +1,93 @@
+#include "small_gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(PYAE_NO_MULTIVERSION)
+#include <immintrin.h>
+
+namespace pyae {
+
+namespace {
+
+#define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+
+// MR input rows x 4 weight rows: 4 * MR accumulators of 16 lanes each.
+template <int MR>
+PYAE_AVX512 void tile(float* out, int ldo, const float* x, int ldx, const float* W, int K,
+                      int n_rows) {
+  __m512 acc[MR][4];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < 4; ++n) acc[m][n] = _mm512_setzero_ps();
+  const float* w[4];
+  for (int n = 0; n < 4; ++n) w[n] = W + static_cast<long>(n < n_rows ? n : 0) * K;
+  int k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 wv[4];
+    for (int n = 0; n < 4; ++n) wv[n] = _mm512_loadu_ps(w[n] + k);
+    for (int m = 0; m < MR; ++m) {
+      __m512 xv = _mm512_loadu_ps(x + static_cast<long>(m) * ldx + k);
+      for (int n = 0; n < 4; ++n) acc[m][n] = _mm512_fmadd_ps(xv, wv[n], acc[m][n]);
+    }
+  }
+  if (k < K) {
+    __mmask16 tail = static_cast<__mmask16>((1u << (K - k)) - 1u);
+    __m512 wv[4];
+    for (int n = 0; n < 4; ++n) wv[n] = _mm512_maskz_loadu_ps(tail, w[n] + k);
+    for (int m = 0; m < MR; ++m) {
+      __m512 xv = _mm512_maskz_loadu_ps(tail, x + static_cast<long>(m) * ldx + k);
+      for (int n = 0; n < 4; ++n) acc[m][n] = _mm512_fmadd_ps(xv, wv[n], acc[m][n]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < n_rows; ++n)
+      out[static_cast<long>(m) * ldo + n] = _mm512_reduce_add_ps(acc[m][n]);
+}
+
+template <int MR>
+PYAE_AVX512 void rows_block(float* out, int ldo, const float* x, int ldx, const float* W, int N,
+                            int K) {
+  for (int n = 0; n < N; n += 4)
+    tile<MR>(out + n, ldo, x, ldx, W + static_cast<long>(n) * K, K, N - n < 4 ? N - n : 4);
+}
+
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }();
+  return has;
+}
+
+}  // namespace
+
+bool small_gemm_xwt(float* out, int ldo, const float* x, int ldx, const float* W, int M, int N,
+                    int K) {
+  if (!cpu_has_avx512() || M < 1 || M > kSmallGemmMaxRows) return false;
+  // Weight rows outer (each is read from memory once), input rows in blocks
+  // of up to 4 that stay in L1.
+  for (int n0 = 0; n0 < N; n0 += 64) {
+    int nb = N - n0 < 64 ? N - n0 : 64;
+    const float* Wb = W + static_cast<long>(n0) * K;
+    int m = 0;
+    for (; m + 4 <= M; m += 4)
+      rows_block<4>(out + static_cast<long>(m) * ldo + n0, ldo, x + static_cast<long>(m) * ldx, ldx, Wb, nb, K);
+    float* o = out + static_cast<long>(m) * ldo + n0;
+    const float* xr = x + static_cast<long>(m) * ldx;
+    switch (M - m) {
+      case 3: rows_block<3>(o, ldo, xr, ldx, Wb, nb, K); break;
+      case 2: rows_block<2>(o, ldo, xr, ldx, Wb, nb, K); break;
+      case 1: rows_block<1>(o, ldo, xr, ldx, Wb, nb, K); break;
+      default: break;
+    }
+  }
+  return true;
+}
+
+}  // namespace pyae
+
+#else
+
+namespace pyae {
+bool small_gemm_xwt(float*, int, const float*, int, const float*, int, int, int) { return false; }
+}  // namespace pyae
+
+#endif
