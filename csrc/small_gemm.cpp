@@ -9,6 +9,28 @@ namespace {
 
 #define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 
+// Sums the lanes of 16 accumulators at once: lane l of the result is the sum
+// of acc[l]. A shuffle tree costs ~3 instructions per sum against ~9 for 16
+// separate horizontal reductions (which cost up to half the tile at K = 256).
+PYAE_AVX512 inline __m512 reduce16(const __m512* acc) {
+  // The tree leaves the sums in a shuffled lane order; taking the inputs in
+  // its inverse order puts sum l in lane l.
+  static constexpr int kOrder[16] = {0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15};
+  __m512 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i) {
+    __m512 x = acc[kOrder[2 * i]], y = acc[kOrder[2 * i + 1]];
+    a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(x, y, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  for (int i = 0; i < 4; ++i)
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  for (int i = 0; i < 2; ++i)
+    c[i] = _mm512_add_ps(_mm512_unpacklo_ps(b[2 * i], b[2 * i + 1]),
+                         _mm512_unpackhi_ps(b[2 * i], b[2 * i + 1]));
+  return _mm512_add_ps(_mm512_unpacklo_ps(c[0], c[1]), _mm512_unpackhi_ps(c[0], c[1]));
+}
+
 // MR input rows x 4 weight rows: 4 * MR accumulators of 16 lanes each.
 template <int MR>
 PYAE_AVX512 void tile(float* out, int ldo, const float* x, int ldx, const float* W, int K,
@@ -36,9 +58,18 @@ PYAE_AVX512 void tile(float* out, int ldo, const float* x, int ldx, const float*
       for (int n = 0; n < 4; ++n) acc[m][n] = _mm512_fmadd_ps(xv, wv[n], acc[m][n]);
     }
   }
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < n_rows; ++n)
-      out[static_cast<long>(m) * ldo + n] = _mm512_reduce_add_ps(acc[m][n]);
+  if constexpr (MR == 4) {
+    __m512 sums = reduce16(&acc[0][0]);  // lane 4 m + n = out[m][n]
+    __mmask8 cols = static_cast<__mmask8>((1u << n_rows) - 1u);
+    _mm_mask_storeu_ps(out, cols, _mm512_extractf32x4_ps(sums, 0));
+    _mm_mask_storeu_ps(out + ldo, cols, _mm512_extractf32x4_ps(sums, 1));
+    _mm_mask_storeu_ps(out + 2L * ldo, cols, _mm512_extractf32x4_ps(sums, 2));
+    _mm_mask_storeu_ps(out + 3L * ldo, cols, _mm512_extractf32x4_ps(sums, 3));
+  } else {
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < n_rows; ++n)
+        out[static_cast<long>(m) * ldo + n] = _mm512_reduce_add_ps(acc[m][n]);
+  }
 }
 
 template <int MR>

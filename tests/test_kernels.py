@@ -8,8 +8,8 @@ import pyae
 from pyae import _core, _reference as ref, ops
 from pyae._enums import ACTIVATIONS
 
-SHAPES = [(1, 1, 1), (1, 784, 256), (3, 7, 5), (3, 1000, 3), (128, 784, 256), (1000, 33, 17),
-          (257, 64, 31)]
+SHAPES = [(1, 1, 1), (1, 784, 256), (3, 7, 5), (3, 1000, 3), (16, 784, 256), (32, 256, 784),
+          (128, 784, 256), (1000, 33, 17), (257, 64, 31)]
 ACTS = ["sigmoid", "identity", "relu", "tanh"]
 
 
