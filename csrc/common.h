@@ -34,11 +34,21 @@
 #define PYAE_MULTIVERSION
 #endif
 
+// Functions holding hand-written AVX-512 code (chosen at run time when
+// cpu_has_avx512() says so).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__) && !defined(PYAE_NO_MULTIVERSION)
+#define PYAE_HAS_AVX512_PATHS 1
+#define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+#endif
+
 namespace pyae {
 
 enum class Activation : int { identity = 0, sigmoid = 1, relu = 2, tanh = 3 };
 
 // Name of the instruction set the multiversioned loops dispatch to here.
 const char* simd_level();
+
+// True when this CPU runs the hand-written AVX-512 paths (F, DQ, BW, VL).
+bool cpu_has_avx512();
 
 }  // namespace pyae

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 
-#if defined(__x86_64__)
+#include "common.h"
+
+#if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
 #endif
 
@@ -30,9 +32,7 @@ PYAE_MULTIVERSION void philox_chunk_portable(ChunkWords* out, std::uint64_t seed
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PYAE_NO_MULTIVERSION)
-#define PYAE_AVX512_PHILOX 1
-#define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
+#if defined(PYAE_HAS_AVX512_PATHS)
 
 // 32x32 -> 64-bit products of 16 lanes: the high halves from even lanes
 // directly and odd lanes after a shift, the low halves in one multiply.
@@ -75,21 +75,12 @@ PYAE_AVX512 void philox_chunk_avx512(ChunkWords* out, std::uint64_t seed, std::u
     _mm512_store_si512(out->w[3] + g, c3);
   }
 }
-
-bool cpu_has_avx512() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  }();
-  return has;
-}
 #endif
 
 std::atomic<bool> g_force_portable{false};
 
 bool use_avx512() {
-#ifdef PYAE_AVX512_PHILOX
+#ifdef PYAE_HAS_AVX512_PATHS
   return cpu_has_avx512() && !g_force_portable;
 #else
   return false;
@@ -97,7 +88,7 @@ bool use_avx512() {
 }
 
 void philox_chunk(ChunkWords* out, std::uint64_t seed, std::uint64_t stream, std::uint64_t b0) {
-#ifdef PYAE_AVX512_PHILOX
+#ifdef PYAE_HAS_AVX512_PATHS
   if (use_avx512()) return philox_chunk_avx512(out, seed, stream, b0);
 #endif
   philox_chunk_portable(out, seed, stream, b0);

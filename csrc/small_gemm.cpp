@@ -1,13 +1,13 @@
 #include "small_gemm.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(PYAE_NO_MULTIVERSION)
+#include "common.h"
+
+#if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
 
 namespace pyae {
 
 namespace {
-
-#define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 
 // Sums the lanes of 16 accumulators at once: lane l of the result is the sum
 // of acc[l]. A shuffle tree costs ~3 instructions per sum against ~9 for 16
@@ -77,15 +77,6 @@ PYAE_AVX512 void rows_block(float* out, int ldo, const float* x, int ldx, const 
                             int K) {
   for (int n = 0; n < N; n += 4)
     tile<MR>(out + n, ldo, x, ldx, W + static_cast<long>(n) * K, K, N - n < 4 ? N - n : 4);
-}
-
-bool cpu_has_avx512() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  }();
-  return has;
 }
 
 }  // namespace

@@ -374,14 +374,14 @@ class Autoencoder:
         except (ValueError, KeyError, TypeError) as e:
             raise ModelFileError(f"{path!r} has an invalid config: {e}") from None
         model._build(n_features, cfg)
-        expected = {k: v.shape for k, v in model._tensors().items()}
-        extra = set(tensors) - set(expected)
+        targets = model._tensors()  # views into the new model's parameter buffer
+        extra = set(tensors) - set(targets)
         if extra:
             raise ModelFileError(f"{path!r} has unexpected tensors {sorted(extra)}")
-        for name, shape in expected.items():
+        for name, target in targets.items():
             if name.startswith("optimizer.") and name not in tensors:
                 continue  # a file may omit the optimiser state
-            model._tensors()[name][...] = expect_tensor(tensors, name, shape, path)
+            target[...] = expect_tensor(tensors, name, target.shape, path)
         training = meta.get("training", {})
         try:
             model.history_ = {k: [float(x) for x in training.get("history", {}).get(k, [])]

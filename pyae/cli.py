@@ -33,34 +33,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------ parsing
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(cast, low, strict, what):
+    """An argparse type: cast(text), at least `low` (above it when strict)."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+_positive_int = _number(int, 0, True, "a positive integer")
+_positive_float = _number(float, 0.0, True, "a positive number")
+_nonnegative_float = _number(float, 0.0, False, "a number >= 0")
 
 
 def _hidden(text):
@@ -106,11 +95,16 @@ def _load_dataset(spec, seed):
         X = X.reshape(len(X), -1).astype(np.float32)
         if X.max() > 1:
             X /= 255.0
-    X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+    return _split(np.asarray(X, dtype=np.float32).reshape(len(X), -1), seed, spec)
+
+
+def _split(X, seed, name, note=""):
+    """A seeded 80/20 train / held-out split (one sample is both when X has one)."""
     order = np.random.default_rng(seed).permutation(len(X))
     cut = max(1, int(0.8 * len(X)))
-    return X[order[:cut]], X[order[cut:]] if cut < len(X) else X[order[:1]], \
-        f"{spec}: {cut} train / {len(X) - cut} held out (seed {seed})"
+    held_out = order[cut:] if cut < len(X) else order[:1]
+    return X[order[:cut]], X[held_out], (
+        f"{name}, {cut} train / {len(held_out)} held out (seed {seed}){note}")
 
 
 def _demo_data(seed):
@@ -123,11 +117,8 @@ def _demo_data(seed):
             X, _ = datasets.load_digits()
         except ImportError as e:
             raise CliError(f"MNIST not found and no fallback: {e}") from None
-        order = np.random.default_rng(seed).permutation(len(X))
-        cut = int(0.8 * len(X))
-        return X[order[:cut]], X[order[cut:]], (
-            f"scikit-learn 8x8 digits, {cut} train / {len(X) - cut} held out "
-            "(MNIST not found: set PYAE_DATA_DIR or connect to download it)")
+        return _split(X, seed, "scikit-learn 8x8 digits",
+                      " (MNIST not found: set PYAE_DATA_DIR or connect to download it)")
 
 
 def _psnr(mse):

@@ -206,11 +206,6 @@ class VAE(Autoencoder):
         scores[...] = neg_elbo
         return scores
 
-    def _params_for_file(self):
-        params = self.get_params()
-        params["hidden"] = list(self._checked_config()["hidden"])
-        return params
-
 
 def _kl(mu, logvar):
     mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)

@@ -8,12 +8,6 @@ namespace pyae::bind {
 
 namespace {
 
-// A NumPy view of memory owned by the Network; `owner` keeps it alive.
-FloatArray view(float* ptr, std::size_t n, py::handle owner) {
-  return FloatArray({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(float))}, ptr,
-                    owner);
-}
-
 void check_batch(const Network& n, const FloatArray& data, const IndexArray& rows) {
   if (data.ndim() != 2 || data.shape(1) != n.widths().front())
     throw py::value_error("data must be (n_samples, n_features)");

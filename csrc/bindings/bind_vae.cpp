@@ -9,11 +9,6 @@ namespace pyae::bind {
 
 namespace {
 
-FloatArray view(float* ptr, std::size_t n, py::handle owner) {
-  return FloatArray({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(float))}, ptr,
-                    owner);
-}
-
 // (B, Z) from a (B, 2Z) mu_logvar array.
 std::pair<int, int> latent_shape(const FloatArray& mu_logvar) {
   if (mu_logvar.ndim() != 2 || mu_logvar.shape(1) % 2 != 0)

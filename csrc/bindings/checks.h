@@ -28,6 +28,12 @@ void check_shape(const Array& a, std::initializer_list<py::ssize_t> shape, const
   }
 }
 
+// A 1-D NumPy view of n floats owned by a C++ object; `owner` keeps it alive.
+inline FloatArray view(float* ptr, std::size_t n, py::handle owner) {
+  return FloatArray({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(float))}, ptr,
+                    owner);
+}
+
 inline void check_writeable(const FloatArray& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
 }
