@@ -147,3 +147,12 @@ def test_random_mutations_never_crash(tmp_path, X):
             continue
         for part in (0, 1, 2):
             m.forward(part, np.zeros((1, m.input_dim(part)), np.float32))
+
+
+def test_c_model_forward_rejects_bad_calls(tmp_path, X):
+    c = _core.CModel(saved_bytes(X, tmp_path))
+    with pytest.raises(ValueError, match="wrong shape"):
+        c.forward(0, np.zeros((2, 29), np.float32))
+    with pytest.raises(ValueError, match="unknown part"):
+        c.forward(7, np.zeros((2, 30), np.float32))
+    assert c.input_dim(7) == -1

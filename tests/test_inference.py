@@ -76,3 +76,11 @@ def test_many_threads_match_serial(models, name, threads):
         parallel = list(pool.map(lambda job: call(m, job[0], X[:job[1]]), jobs))
     for s, p in zip(serial, parallel):
         np.testing.assert_array_equal(s, p)
+
+
+def test_out_must_be_writeable(models):
+    X, ms = models
+    out = np.empty((5, 40), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(TypeError, match="writeable"):
+        ms["ae"].reconstruct(X[:5], out=out)

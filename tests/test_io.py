@@ -164,3 +164,21 @@ def test_pickle_and_deepcopy_round_trip(rng, make):
         clone.partial_fit(X)  # training continues independently of the original
     m.partial_fit(X)
     np.testing.assert_array_equal(clone.network_.params, m.network_.params)
+
+
+def test_dae_file_with_corrupt_noise_config_raises(tmp_path, rng):
+    X = rng.random((50, 10), dtype=np.float32)
+    p = tmp_path / "d.safetensors"
+    pyae.DenoisingAutoencoder(hidden=(4,), epochs=1, verbose=False).fit(X).save(p)
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(p), framework="numpy") as f:
+        meta = dict(f.metadata())
+        ts = {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["config"])
+    config["noise"] = {"type": "gaussian", "std": -1}
+    meta["config"] = json.dumps(config)
+    save_file(ts, str(p), metadata=meta)
+    with pytest.raises(pyae.ModelFileError, match="invalid config"):
+        pyae.load(p)

@@ -170,3 +170,13 @@ def test_config_round_trip():
     for n in (Gaussian(0.3, clip=(-1, 2)), Gaussian(1.0, clip=None), SaltAndPepper(0.1, 0.2),
               Masking(0.5)):
         assert pyae.noise.from_config(n.get_config()) == n
+
+
+def test_bad_offsets_and_streams():
+    X = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match="row_offset"):
+        Gaussian(0.5)(X, row_offset=-1)
+    with pytest.raises(ValueError, match="stream"):
+        Masking(0.5)(X, stream=2**64)
+    with pytest.raises(ValueError, match="not a noise config"):
+        pyae.noise.from_config({"type": "pink"})

@@ -222,3 +222,13 @@ def test_vae_on_mnist(data_dir):
     s = v.sample(64, seed=3)
     # Not collapsed: samples differ from each other about as much as digits do.
     assert s.std(axis=0).mean() > 0.3 * held_out.std(axis=0).mean()
+
+
+def test_bad_sampling_arguments(digits):
+    v = small_vae(epochs=1).fit(digits)
+    with pytest.raises(ValueError, match="steps"):
+        v.interpolate(digits[0], digits[1], steps=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        v.elbo(digits, n_samples=0)
+    with pytest.raises(ValueError, match="expects 64"):
+        v.transform(np.zeros((2, 10), np.float32))
