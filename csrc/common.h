@@ -13,8 +13,20 @@
 // This is what lets a tied weight receive gradient from two layers.
 #pragma once
 
+// NVRTC (the CuPy fallback compiles the CUDA kernels at run time) has no
+// standard library headers; it gets the few fixed-width types it needs here.
+#if defined(__CUDACC_RTC__)
+namespace std {
+typedef int int32_t;
+typedef unsigned int uint32_t;
+typedef long long int64_t;
+typedef unsigned long long uint64_t;
+typedef decltype(sizeof(0)) size_t;
+}  // namespace std
+#else
 #include <cstddef>
 #include <cstdint>
+#endif
 
 // Per-element functions are usable from host and (later) device code.
 #if defined(__CUDACC__)
@@ -45,10 +57,12 @@ namespace pyae {
 
 enum class Activation : int { identity = 0, sigmoid = 1, relu = 2, tanh = 3 };
 
+#if !defined(__CUDACC_RTC__)
 // Name of the instruction set the multiversioned loops dispatch to here.
 const char* simd_level();
 
 // True when this CPU runs the hand-written AVX-512 paths (F, DQ, BW, VL).
 bool cpu_has_avx512();
+#endif
 
 }  // namespace pyae

@@ -3,9 +3,11 @@
 // it. fast_exp/fast_log follow Cephes expf/logf (max error ~2 ulp).
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#endif
 
 #include "common.h"
 

@@ -11,8 +11,10 @@
 // with -ffp-contract=off so every ISA (and the reference) rounds alike.
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cmath>
 #include <cstdint>
+#endif
 
 #include "elementwise_math.h"
 #include "philox.h"
@@ -40,7 +42,7 @@ PYAE_HD void sincos_quarter(float psi, float* s, float* c) {
 PYAE_HD float normal_from_block(const Philox4& w, int lane) {
   std::uint32_t xr = w.v[lane & 2];        // radius word of the pair
   std::uint32_t xa = w.v[(lane & 2) + 1];  // angle word of the pair
-  float r = std::sqrt(-2.0f * fast_log(uniform_open01(xr)));
+  float r = sqrtf(-2.0f * fast_log(uniform_open01(xr)));
   std::uint32_t quadrant = xa >> 30;
   float t = (static_cast<float>((xa >> 7) & 0x7FFFFFu) + 0.5f) * 1.1920928955078125e-7f;
   float psi = (t - 0.5f) * 1.57079632679489662f;  // (-pi/4, pi/4)

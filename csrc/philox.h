@@ -9,7 +9,9 @@
 // any thread count and any split into batches.
 #pragma once
 
+#if !defined(__CUDACC_RTC__)
 #include <cstdint>
+#endif
 
 #include "common.h"
 

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from . import _core
+from ._device import as_device_matrix, check_device, cuda_ops, to_callers_side
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
                   write_model_file)
@@ -48,6 +49,9 @@ class Autoencoder:
     data in [0, 1]). With ``tied_weights`` each decoder layer uses the
     transpose of its mirrored encoder weight.
 
+    ``device="cuda"`` trains and runs the model on an NVIDIA GPU (see
+    :meth:`to`); model files do not depend on the device.
+
     Early stopping: with ``patience=k`` training stops after k epochs without
     an improvement larger than ``tol`` of the monitored loss (``val_loss``
     when validation data is given, else ``loss``), and the weights of the
@@ -57,7 +61,7 @@ class Autoencoder:
     def __init__(self, hidden=(256, 64), activation="sigmoid", output_activation="sigmoid",
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
-                 shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0):
+                 shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu"):
         self.hidden = hidden
         self.activation = activation
         self.output_activation = output_activation
@@ -76,6 +80,7 @@ class Autoencoder:
         self.tol = tol
         self.verbose = verbose
         self.seed = seed
+        self.device = device
 
     # ----------------------------------------------------------- parameters
     @classmethod
@@ -120,6 +125,7 @@ class Autoencoder:
             epochs=positive_int(self.epochs, "epochs"),
             beta1=float(self.beta1), beta2=float(self.beta2),
             eps=positive_float(self.eps, "eps"), momentum=float(self.momentum),
+            device=check_device(self.device),
         )
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
@@ -161,6 +167,70 @@ class Autoencoder:
         self.activations_ = acts
         self.history_ = {"loss": [], "val_loss": []}
         self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
+        self._gpu = None
+
+    # -------------------------------------------------------------- device
+    def to(self, device):
+        """Moves the model (weights and optimiser state) to "cpu" or "cuda";
+        returns self. Raises, changing nothing, when the GPU is not usable."""
+        device = check_device(device)
+        if hasattr(self, "network_"):
+            if device == "cuda":
+                self._device_network()
+            else:
+                self._pull_from_gpu()
+                self._gpu = None
+        self.device = device
+        return self
+
+    def _on_gpu(self) -> bool:
+        if check_device(self.device) == "cuda":
+            return True
+        if getattr(self, "_gpu", None) is not None:  # device set to "cpu" by set_params
+            self._pull_from_gpu()
+            self._gpu = None
+        return False
+
+    def _device_network_config(self) -> dict:
+        cfg = self._checked_config()
+        return dict(acts=[ACTIVATIONS[a] for a in self.activations_], loss=cfg["loss"],
+                    optimizer=dict(kind=cfg["optimizer"], lr=cfg["learning_rate"],
+                                   beta1=cfg["beta1"], beta2=cfg["beta2"], eps=cfg["eps"],
+                                   momentum=cfg["momentum"]))
+
+    def _device_network(self):
+        """The GPU copy of the network, made from network_'s state on first use."""
+        if getattr(self, "_gpu", None) is None:
+            from ._gpu.network import DeviceNetwork
+
+            net = self.network_
+            gpu = DeviceNetwork(cuda_ops(), net.layer_specs(), **self._device_network_config())
+            gpu.load_state(net.params, net.optimizer_state(0), net.optimizer_state(1),
+                           net.step_count)
+            self._gpu = gpu
+        return self._gpu
+
+    def _pull_from_gpu(self):
+        """Copies the GPU's weights, optimiser state and step count back."""
+        if getattr(self, "_gpu", None) is None:
+            return
+        params, state0, state1, step_count = self._gpu.host_state()
+        net = self.network_
+        net.params[:] = params
+        for k, state in enumerate((state0, state1)):
+            if state is not None:
+                net.optimizer_state(k)[:] = state
+        net.step_count = step_count
+
+    def _input(self, X, name="X", n_features=None):
+        """X validated, on the model's device."""
+        if self._on_gpu():
+            return as_device_matrix(X, self._device_network_ops(), name, n_features)
+        return as_float32_matrix(X, name, n_features)
+
+    def _device_network_ops(self):
+        gpu = getattr(self, "_gpu", None)
+        return gpu.ops if gpu is not None else cuda_ops()
 
     def _check_fitted(self):
         if not hasattr(self, "network_"):
@@ -171,7 +241,7 @@ class Autoencoder:
     def fit(self, X, y=None, *, validation_data=None):
         """Trains from a fresh initialisation; returns self."""
         cfg = self._checked_config()
-        X = self._check_training_data(as_float32_matrix(X), cfg)
+        X = self._check_training_data(self._input(X), cfg)
         X_val = self._validation_array(validation_data, X.shape[1], cfg)
         self._build(X.shape[1], cfg)
         self._train(X, X_val, cfg["epochs"], cfg)
@@ -181,7 +251,7 @@ class Autoencoder:
         """One more epoch over X, building the model on first use."""
         cfg = self._checked_config()
         fitted = hasattr(self, "network_")
-        X = as_float32_matrix(X, n_features=self.n_features_in_ if fitted else None)
+        X = self._input(X, n_features=self.n_features_in_ if fitted else None)
         X = self._check_training_data(X, cfg)
         X_val = self._validation_array(validation_data, X.shape[1], cfg)
         if not fitted:
@@ -189,6 +259,8 @@ class Autoencoder:
         else:
             self._check_same_architecture(cfg)
             self.network_.set_learning_rate(cfg["learning_rate"])
+            if getattr(self, "_gpu", None) is not None:
+                self._gpu.set_learning_rate(cfg["learning_rate"])
         self._train(X, X_val, 1, cfg)
         return self
 
@@ -197,9 +269,10 @@ class Autoencoder:
             raise ValueError("hidden changed since the model was built; call fit to rebuild")
 
     def _check_training_data(self, X, cfg):
-        if cfg["loss"] == "bce" and (X.min() < 0.0 or X.max() > 1.0):
+        if cfg["loss"] == "bce" and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
             raise ValueError(
-                f"loss='bce' needs data in [0, 1]; got values in [{X.min()}, {X.max()}] "
+                f"loss='bce' needs data in [0, 1]; got values in [{float(X.min())}, "
+                f"{float(X.max())}] "
                 "(rescale the data or use loss='mse')")
         return X
 
@@ -222,19 +295,16 @@ class Autoencoder:
     def _train(self, X, X_val, epochs, cfg):
         net = self.network_
         batch = cfg["batch_size"]
-        net.reserve(min(batch, X.shape[0]))
+        gpu = self._device_network() if self._on_gpu() else None
+        if gpu is None:
+            net.reserve(min(batch, X.shape[0]))
         n = X.shape[0]
         monitor = "val_loss" if X_val is not None else "loss"
         best, best_params, stale = math.inf, None, 0
         bar = self._progress(epochs)
         for _ in bar:
             order = self._shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
-            order = order.astype(np.int64)
-            total = 0.0
-            for start in range(0, n, batch):
-                rows = order[start:start + batch]
-                total += self._train_batch(X, rows) * len(rows)
-            loss = total / n
+            loss = self._train_epoch(X, order.astype(np.int64), batch, gpu)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged (loss {loss}); lower learning_rate")
@@ -245,14 +315,25 @@ class Autoencoder:
             if self.patience is not None:
                 current = self.history_[monitor][-1]
                 if current < best - self.tol:
-                    best, best_params, stale = current, net.params.copy(), 0
+                    best, stale = current, 0
+                    best_params = (gpu.params if gpu is not None else net.params).copy()
                 else:
                     stale += 1
                     if stale >= self.patience:
                         break
         bar.close()
         if best_params is not None:
-            net.params[:] = best_params
+            (gpu.params if gpu is not None else net.params)[:] = best_params
+
+    def _train_epoch(self, X, order, batch, gpu):
+        """One pass over X in ``order``; returns the mean training loss."""
+        if gpu is not None:
+            return float(gpu.train_epoch(X, order, batch)[0]) / X.shape[0]
+        total = 0.0
+        for start in range(0, X.shape[0], batch):
+            rows = order[start:start + batch]
+            total += self._train_batch(X, rows) * len(rows)
+        return total / X.shape[0]
 
     def _validation_loss(self, X_val):
         """The training loss on held-out data (comparable across epochs)."""
@@ -265,6 +346,11 @@ class Autoencoder:
     # ----------------------------------------------------------- inference
     def _run(self, X, first, last, n_features, name="X", out=None):
         self._check_fitted()
+        if self._on_gpu():
+            _no_out_on_gpu(out)
+            gpu = self._device_network()
+            result = gpu.forward(as_device_matrix(X, gpu.ops, name, n_features), first, last)
+            return to_callers_side(result, X, gpu.ops)
         X = as_float32_matrix(X, name, n_features)
         out = _output_array(out, (X.shape[0], self.layer_widths_[last]))
         self.network_.forward(X, out, first, last)
@@ -294,9 +380,22 @@ class Autoencoder:
         """Per-sample reconstruction error: the training loss averaged over
         each sample's features. Higher means more anomalous."""
         self._check_fitted()
+        return self._scores(X, X, out)
+
+    def _scores(self, X, target, out=None):
+        """Per-sample loss of reconstructing ``target`` from ``X``."""
+        if self._on_gpu():
+            _no_out_on_gpu(out)
+            gpu = self._device_network()
+            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
+            Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X", self.n_features_in_)
+            L = self.network_.num_layers
+            pred = gpu.forward(Xd, 0, L, logits=self._checked_config()["loss"] == "bce")
+            return to_callers_side(gpu.loss_rows(pred, Td), X, gpu.ops)
         X = as_float32_matrix(X, "X", self.n_features_in_)
+        target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_)
         scores = _output_array(out, (X.shape[0],))
-        self.network_.score_samples(X, X, scores)
+        self.network_.score_samples(X, target, scores)
         return scores
 
     # ---------------------------------------------------------------- files
@@ -320,6 +419,7 @@ class Autoencoder:
     def _file_payload(self):
         """(tensors, metadata) of this model's file."""
         self._check_fitted()
+        self._pull_from_gpu()
         from . import __version__
 
         meta = {
@@ -356,6 +456,7 @@ class Autoencoder:
         """get_params() in JSON-ready form."""
         params = self.get_params()
         params["hidden"] = list(self._checked_config()["hidden"])
+        del params["device"]  # files are device-independent; load(path, device=...)
         return params
 
     @classmethod
@@ -394,6 +495,11 @@ class Autoencoder:
         return model
 
 
+def _no_out_on_gpu(out):
+    if out is not None:
+        raise ValueError("out= is supported on device='cpu' only")
+
+
 def _output_array(out, shape):
     """A new float32 array, or the caller's ``out`` after checking it."""
     if out is None:
@@ -409,12 +515,14 @@ def _output_array(out, shape):
 MODEL_CLASSES = {"Autoencoder": Autoencoder}
 
 
-def load(path):
-    """Loads a model saved with ``save``; raises ModelFileError on a bad file."""
+def load(path, device="cpu"):
+    """Loads a model saved with ``save`` onto ``device``; raises
+    ModelFileError on a bad file."""
+    device = check_device(device)
     tensors, meta = read_model_file(path)
     kind = meta.get("model")
     if kind not in MODEL_CLASSES:
         raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
     if not isinstance(meta.get("config"), dict):
         raise ModelFileError(f"{path!r} lacks its model config")
-    return MODEL_CLASSES[kind]._from_file(tensors, meta, path)
+    return MODEL_CLASSES[kind]._from_file(tensors, meta, path).to(device)

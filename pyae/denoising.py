@@ -3,8 +3,6 @@ afresh inside the C++ step; the target is the clean batch."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import noise as noise_lib
 from .autoencoder import MODEL_CLASSES, Autoencoder
 
@@ -23,13 +21,13 @@ class DenoisingAutoencoder(Autoencoder):
                  output_activation="sigmoid", loss="mse", tied_weights=False, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
-                 seed=0):
+                 seed=0, device="cpu"):
         super().__init__(hidden=hidden, activation=activation,
                          output_activation=output_activation, loss=loss,
                          tied_weights=tied_weights, optimizer=optimizer,
                          learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
                          momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, shuffle=shuffle,
-                         patience=patience, tol=tol, verbose=verbose, seed=seed)
+                         patience=patience, tol=tol, verbose=verbose, seed=seed, device=device)
         self.noise = noise
 
     def _noise(self):
@@ -47,13 +45,16 @@ class DenoisingAutoencoder(Autoencoder):
         self.network_.set_noise(*cfg["noise"]._kernel_args(), noise_seed)
         self._noise_seed = noise_seed
 
+    def _device_network_config(self):
+        cfg = super()._device_network_config()
+        cfg["noise"] = (*self._noise()._kernel_args(), self._noise_seed)
+        return cfg
+
     def _validation_loss(self, X_val):
         """Loss of denoising one fixed corruption of X_val (the same noise
         every epoch, so the values are comparable)."""
         corrupted = self._noise()(X_val, seed=self._noise_seed, stream=2**63)
-        scores = np.empty(X_val.shape[0], dtype=np.float32)
-        self.network_.score_samples(corrupted, X_val, scores)
-        return float(scores.mean())
+        return float(self._scores(corrupted, X_val).mean())
 
     def denoise(self, X):
         """The network's clean estimate of (corrupted) X; same as reconstruct."""

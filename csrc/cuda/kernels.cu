@@ -1,8 +1,6 @@
 #include "kernels.cuh"
 
-#include "../elementwise_math.h"
-#include "../noise_math.h"
-#include "../philox.h"
+#include "device_kernels.cuh"
 
 namespace pyae::cuda {
 
@@ -10,233 +8,101 @@ namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(std::size_t n) {
-  std::size_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65535 * 8 ? (b == 0 ? 1 : b) : 65535 * 8);
-}
-
-#define PYAE_GRID_STRIDE(i, n)                                                          \
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<std::size_t>(blockDim.x) * gridDim.x)
-
-__global__ void bias_activation_kernel(float* out, const float* bias, int B, int D,
-                                       Activation act) {
-  PYAE_GRID_STRIDE(i, static_cast<std::size_t>(B) * D) {
-    out[i] = activate(out[i] + bias[i % D], act);
-  }
-}
-
-// One thread per column: the bias sum runs over rows in order, so the
-// result does not depend on the launch shape.
-__global__ void activation_backward_kernel(float* dpre, float* dbias, const float* dout,
-                                           const float* out, int B, int D, Activation act) {
-  int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= D) return;
-  float sum = 0.0f;
-  for (int r = 0; r < B; ++r) {
-    std::size_t o = static_cast<std::size_t>(r) * D + c;
-    float g = dout[o] * activation_grad_from_output(out[o], act);
-    dpre[o] = g;
-    sum += g;
-  }
-  dbias[c] += sum;
-}
-
-// One thread per Philox block: it owns lanes 0..3, elements chunk * 256 +
-// lane * 64 + j (see philox.h), so consecutive threads write consecutive
-// addresses for each lane.
-__device__ float draw(const Philox4& w, int lane, bool normal) {
-  return normal ? normal_from_block(w, lane) : uniform_open01(w.v[lane]);
-}
-
-__device__ float corrupt_one(float x, float draw_value, const NoiseConfig& cfg) {
-  switch (cfg.kind) {
-    case NoiseKind::gaussian: return gaussian_corrupt(x, draw_value, cfg.a, cfg.lo, cfg.hi);
-    case NoiseKind::salt_and_pepper:
-      return salt_and_pepper_corrupt(x, draw_value, cfg.a, cfg.b, cfg.lo, cfg.hi);
-    case NoiseKind::masking: return masking_corrupt(x, draw_value, cfg.a);
-    default: return x;
-  }
-}
-
-__global__ void noise_kernel(float* out, const float* inp, std::size_t N, NoiseConfig cfg,
-                             bool normal, std::uint64_t seed, std::uint64_t stream_id,
-                             std::uint64_t first, std::uint64_t first_block,
-                             std::uint64_t n_blocks) {
-  PYAE_GRID_STRIDE(t, n_blocks) {
-    std::uint64_t block = first_block + t;
-    std::uint64_t chunk = block / kPhiloxChunkBlocks, j = block % kPhiloxChunkBlocks;
-    Philox4 w = philox_block(seed, stream_id, block);
-    for (int lane = 0; lane < 4; ++lane) {
-      std::uint64_t e = chunk * kPhiloxChunkElems + lane * kPhiloxChunkBlocks + j;
-      if (e < first || e >= first + N) continue;
-      float d = draw(w, lane, normal);
-      std::size_t at = static_cast<std::size_t>(e - first);
-      out[at] = inp == nullptr ? d : corrupt_one(inp[at], d, cfg);
-    }
-  }
-}
-
-cudaError_t launch_noise(float* out, const float* inp, std::size_t N, NoiseConfig cfg,
-                         bool normal, std::uint64_t seed, std::uint64_t stream_id,
-                         std::uint64_t first, cudaStream_t stream) {
-  if (N == 0) return cudaSuccess;
-  std::uint64_t first_block = first / kPhiloxChunkElems * kPhiloxChunkBlocks;
-  std::uint64_t last_block = ((first + N - 1) / kPhiloxChunkElems + 1) * kPhiloxChunkBlocks;
-  std::uint64_t n_blocks = last_block - first_block;
-  noise_kernel<<<blocks_for(n_blocks), kThreads, 0, stream>>>(out, inp, N, cfg, normal, seed,
-                                                              stream_id, first, first_block,
-                                                              n_blocks);
-  return cudaGetLastError();
-}
-
-__global__ void reparam_forward_kernel(float* z, const float* ml, const float* eps, int B,
-                                       int Z) {
-  PYAE_GRID_STRIDE(i, static_cast<std::size_t>(B) * Z) {
-    std::size_t b = i / Z, j = i % Z;
-    const float* row = ml + b * 2 * Z;
-    z[i] = fmadd(fast_exp(0.5f * row[Z + j]), eps[i], row[j]);
-  }
-}
-
-__global__ void reparam_backward_kernel(float* dml, const float* dz, const float* z,
-                                        const float* ml, int B, int Z) {
-  PYAE_GRID_STRIDE(i, static_cast<std::size_t>(B) * Z) {
-    std::size_t b = i / Z, j = i % Z;
-    dml[b * 2 * Z + j] += dz[i];
-    dml[b * 2 * Z + Z + j] += 0.5f * dz[i] * (z[i] - ml[b * 2 * Z + j]);
-  }
-}
-
-__global__ void kl_kernel(float* dml, float* row_kl, const float* ml, int B, int Z,
-                          float grad_scale) {
-  int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (b >= B) return;
-  const float* mu = ml + static_cast<std::size_t>(b) * 2 * Z;
-  const float* lv = mu + Z;
-  double sum = 0.0;
-  for (int j = 0; j < Z; ++j) {
-    float var = fast_exp(lv[j]);
-    sum += static_cast<double>(1.0f + lv[j] - mu[j] * mu[j] - var);
-    if (dml != nullptr) {
-      dml[static_cast<std::size_t>(b) * 2 * Z + j] += grad_scale * mu[j];
-      dml[static_cast<std::size_t>(b) * 2 * Z + Z + j] += grad_scale * 0.5f * (var - 1.0f);
-    }
-  }
-  row_kl[b] = static_cast<float>(-0.5 * sum);
-}
-
-__global__ void loss_rows_kernel(float* grad, float* row_sum, const float* pred,
-                                 const float* target, int B, int D, bool bce, float grad_scale) {
-  int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (b >= B) return;
-  std::size_t o = static_cast<std::size_t>(b) * D;
-  double sum = 0.0;
-  for (int j = 0; j < D; ++j) {
-    float p = pred[o + j], t = target[o + j];
-    if (bce) {
-      sum += static_cast<double>(bce_with_logits(p, t));
-      if (grad != nullptr) grad[o + j] += grad_scale * (sigmoid(p) - t);
-    } else {
-      float diff = p - t;
-      sum += static_cast<double>(diff * diff);
-      if (grad != nullptr) grad[o + j] += grad_scale * diff;
-    }
-  }
-  row_sum[b] = static_cast<float>(sum);
-}
-
-__global__ void adam_kernel(float* p, float* m, float* v, const float* g, std::size_t n,
-                            float omb1, float beta2, float omb2, float step_size, float sqrt_bc2,
-                            float eps) {
-  PYAE_GRID_STRIDE(i, n) {
-    float mi = m[i] + omb1 * (g[i] - m[i]);
-    float vi = v[i] * beta2 + omb2 * g[i] * g[i];
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= step_size * (mi / (sqrtf(vi) / sqrt_bc2 + eps));
-  }
-}
-
-__global__ void sgd_kernel(float* p, float* buf, const float* g, std::size_t n, float lr,
-                           float momentum) {
-  PYAE_GRID_STRIDE(i, n) {
-    float b = momentum * buf[i] + g[i];
-    buf[i] = b;
-    p[i] -= lr * b;
-  }
+// Grid-stride kernels: enough blocks to fill any current GPU, capped.
+unsigned blocks_for(u64 n) {
+  u64 b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b == 0 ? 1 : (b < 65535ull * 8 ? b : 65535ull * 8));
 }
 
 }  // namespace
 
-cudaError_t bias_activation(float* out, const float* bias, int B, int D, Activation act,
-                            cudaStream_t stream) {
-  bias_activation_kernel<<<blocks_for(static_cast<std::size_t>(B) * D), kThreads, 0, stream>>>(
-      out, bias, B, D, act);
+cudaError_t bias_activation(float* out, const float* bias, int B, int D, int act,
+                            cudaStream_t s) {
+  pyae_bias_activation<<<blocks_for(static_cast<u64>(B) * D), kThreads, 0, s>>>(out, bias, B, D,
+                                                                                act);
   return cudaGetLastError();
 }
 
-cudaError_t activation_backward(float* dpre, float* dbias, const float* dout, const float* out,
-                                int B, int D, Activation act, cudaStream_t stream) {
-  activation_backward_kernel<<<(D + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-      dpre, dbias, dout, out, B, D, act);
+cudaError_t activation_grad(float* dpre, const float* dout, const float* out, u64 N, int act,
+                            cudaStream_t s) {
+  pyae_activation_grad<<<blocks_for(N), kThreads, 0, s>>>(dpre, dout, out, N, act);
   return cudaGetLastError();
 }
 
-cudaError_t corrupt(float* out, const float* inp, std::size_t N, NoiseConfig cfg,
-                    std::uint64_t seed, std::uint64_t stream_id, std::uint64_t first_index,
-                    cudaStream_t stream) {
-  return launch_noise(out, inp, N, cfg, cfg.kind == NoiseKind::gaussian, seed, stream_id,
-                      first_index, stream);
+cudaError_t gather_rows(float* out, const float* data, const long long* order,
+                        const u64* counters, int B, int D, cudaStream_t s) {
+  pyae_gather_rows<<<blocks_for(static_cast<u64>(B) * D), kThreads, 0, s>>>(out, data, order,
+                                                                            counters, B, D);
+  return cudaGetLastError();
 }
 
-cudaError_t philox_draws(float* out, std::size_t N, bool normal, std::uint64_t seed,
-                         std::uint64_t stream_id, std::uint64_t first_index,
-                         cudaStream_t stream) {
-  NoiseConfig none{NoiseKind::none, 0, 0, 0, 0};
-  return launch_noise(out, nullptr, N, none, normal, seed, stream_id, first_index, stream);
+cudaError_t noise(float* out, const float* inp, u64 N, int kind, float a, float b, float lo,
+                  float hi, bool normal, u64 seed, u64 stream, const u64* counters, u64 first,
+                  cudaStream_t s) {
+  if (N == 0) return cudaSuccess;
+  // The Philox blocks covering elements first .. first + N - 1, whole chunks.
+  u64 first_block = first / kPhiloxChunkElems * kPhiloxChunkBlocks;
+  u64 end_block = ((first + N - 1) / kPhiloxChunkElems + 1) * kPhiloxChunkBlocks;
+  u64 n_blocks = end_block - first_block;
+  pyae_noise<<<blocks_for(n_blocks), kThreads, 0, s>>>(out, inp, N, kind, a, b, lo, hi,
+                                                       normal ? 1 : 0, seed, stream, counters,
+                                                       first, first_block, n_blocks);
+  return cudaGetLastError();
 }
 
 cudaError_t reparameterize_forward(float* z, const float* mu_logvar, const float* eps, int B,
-                                   int Z, cudaStream_t stream) {
-  reparam_forward_kernel<<<blocks_for(static_cast<std::size_t>(B) * Z), kThreads, 0, stream>>>(
+                                   int Z, cudaStream_t s) {
+  pyae_reparameterize_forward<<<blocks_for(static_cast<u64>(B) * Z), kThreads, 0, s>>>(
       z, mu_logvar, eps, B, Z);
   return cudaGetLastError();
 }
 
 cudaError_t reparameterize_backward(float* dmu_logvar, const float* dz, const float* z,
-                                    const float* mu_logvar, int B, int Z, cudaStream_t stream) {
-  reparam_backward_kernel<<<blocks_for(static_cast<std::size_t>(B) * Z), kThreads, 0, stream>>>(
+                                    const float* mu_logvar, int B, int Z, cudaStream_t s) {
+  pyae_reparameterize_backward<<<blocks_for(static_cast<u64>(B) * Z), kThreads, 0, s>>>(
       dmu_logvar, dz, z, mu_logvar, B, Z);
   return cudaGetLastError();
 }
 
-cudaError_t kl_backward(float* dmu_logvar, float* row_kl, const float* mu_logvar, int B, int Z,
-                        float grad_scale, cudaStream_t stream) {
-  kl_kernel<<<(B + kThreads - 1) / kThreads, kThreads, 0, stream>>>(dmu_logvar, row_kl,
-                                                                     mu_logvar, B, Z, grad_scale);
+cudaError_t kl(float* dmu_logvar, float* row_kl, const float* mu_logvar, int B, int Z,
+               float grad_scale, cudaStream_t s) {
+  pyae_kl<<<(B + kThreads - 1) / kThreads, kThreads, 0, s>>>(dmu_logvar, row_kl, mu_logvar, B, Z,
+                                                              grad_scale);
   return cudaGetLastError();
 }
 
-cudaError_t loss_rows(float* grad, float* row_sum, const float* pred, const float* target, int B,
-                      int D, bool bce, float grad_scale, cudaStream_t stream) {
-  loss_rows_kernel<<<(B + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-      grad, row_sum, pred, target, B, D, bce, grad_scale);
+cudaError_t loss_rows(float* grad, float* row_out, const float* pred, const float* target, int B,
+                      int D, bool bce, float grad_scale, double row_scale, double row_shift,
+                      cudaStream_t s) {
+  if (B == 0) return cudaSuccess;
+  pyae_loss_rows<<<B, PYAE_REDUCE_THREADS, 0, s>>>(grad, row_out, pred, target, B, D, bce ? 1 : 0,
+                                                   grad_scale, row_scale, row_shift);
   return cudaGetLastError();
 }
 
-cudaError_t adam_update(float* params, float* m, float* v, const float* grads, std::size_t N,
-                        float one_minus_beta1, float beta2, float one_minus_beta2,
-                        float step_size, float sqrt_bc2, float eps, cudaStream_t stream) {
-  adam_kernel<<<blocks_for(N), kThreads, 0, stream>>>(params, m, v, grads, N, one_minus_beta1,
-                                                      beta2, one_minus_beta2, step_size,
-                                                      sqrt_bc2, eps);
+cudaError_t accumulate(double* totals, int slot, const float* rows, int B, double scale,
+                       cudaStream_t s) {
+  pyae_accumulate<<<1, PYAE_REDUCE_THREADS, 0, s>>>(totals, slot, rows, B, scale);
   return cudaGetLastError();
 }
 
-cudaError_t sgd_momentum_update(float* params, float* buf, const float* grads, std::size_t N,
-                                float lr, float momentum, cudaStream_t stream) {
-  sgd_kernel<<<blocks_for(N), kThreads, 0, stream>>>(params, buf, grads, N, lr, momentum);
+cudaError_t adam(float* params, float* m, float* v, float* grads, u64 N, double lr, double beta1,
+                 double beta2, double eps, const u64* counters, cudaStream_t s) {
+  pyae_adam<<<blocks_for(N), kThreads, 0, s>>>(
+      params, m, v, grads, N, lr, beta1, beta2, static_cast<float>(1.0 - beta1),
+      static_cast<float>(beta2), static_cast<float>(1.0 - beta2), static_cast<float>(eps),
+      counters);
+  return cudaGetLastError();
+}
+
+cudaError_t sgd_momentum(float* params, float* buf, float* grads, u64 N, float lr,
+                         float momentum, cudaStream_t s) {
+  pyae_sgd_momentum<<<blocks_for(N), kThreads, 0, s>>>(params, buf, grads, N, lr, momentum);
+  return cudaGetLastError();
+}
+
+cudaError_t advance(u64* counters, int B, cudaStream_t s) {
+  pyae_advance<<<1, 1, 0, s>>>(counters, B);
   return cudaGetLastError();
 }
 

@@ -1,0 +1,159 @@
+"""The CUDA kernels of csrc/cuda/device_kernels.cuh, behind one interface.
+
+``ExtensionKernels`` calls the launchers compiled into ``pyae._cuda``;
+``NvrtcKernels`` compiles the same source, shipped in ``pyae/_kernels``,
+with NVRTC through ``cupy.RawModule`` (the fallback when the extension is
+not built) and launches it with the same shapes. Methods take CuPy arrays
+(``None`` for a null pointer) and run on CuPy's current stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+KERNEL_DIR = Path(__file__).resolve().parent.parent / "_kernels"
+# The same floating-point contract as the nvcc build (-fmad=false), so both
+# paths give the same bits.
+NVRTC_OPTIONS = ("-std=c++17", "--fmad=false", f"-I{KERNEL_DIR / 'cuda'}")
+NVRTC_SOURCE = '#include "device_kernels.cuh"\n'
+
+THREADS = 256         # elementwise kernels (kernels.cu: kThreads)
+REDUCE_THREADS = 256  # PYAE_REDUCE_THREADS
+PHILOX_CHUNK_BLOCKS, PHILOX_CHUNK_ELEMS = 64, 256
+
+KERNEL_NAMES = ("bias_activation", "activation_grad", "gather_rows", "noise",
+                "reparameterize_forward", "reparameterize_backward", "kl", "loss_rows",
+                "accumulate", "adam", "sgd_momentum", "advance")
+
+
+def blocks_for(n: int) -> int:
+    """Grid size of a grid-stride kernel over n items (kernels.cu: blocks_for)."""
+    return max(1, min(-(-n // THREADS), 65535 * 8))
+
+
+def philox_block_range(n: int, first: int) -> tuple[int, int]:
+    """(first block, number of blocks) of whole Philox chunks covering
+    elements first .. first + n - 1 (kernels.cu: noise)."""
+    first_block = first // PHILOX_CHUNK_ELEMS * PHILOX_CHUNK_BLOCKS
+    end_block = ((first + n - 1) // PHILOX_CHUNK_ELEMS + 1) * PHILOX_CHUNK_BLOCKS
+    return first_block, end_block - first_block
+
+
+class ExtensionKernels:
+    """pyae._cuda's launchers; arrays become device addresses."""
+
+    name = "extension"
+
+    def __init__(self):
+        from .. import _cuda
+
+        self._cuda = _cuda
+
+    def __getattr__(self, name):
+        if name not in KERNEL_NAMES:
+            raise AttributeError(name)
+        launcher = getattr(self._cuda, name)
+        import cupy
+
+        def launch(*args):
+            args = [a.data.ptr if isinstance(a, cupy.ndarray) else 0 if a is None else a
+                    for a in args]
+            launcher(*args, cupy.cuda.get_current_stream().ptr)
+
+        return launch
+
+
+class NvrtcKernels:
+    """The same kernels compiled at run time by NVRTC (cupy.RawModule)."""
+
+    name = "nvrtc"
+
+    def __init__(self):
+        import cupy
+
+        self._cupy = cupy
+        self._module = cupy.RawModule(code=NVRTC_SOURCE, options=NVRTC_OPTIONS)
+        self._functions = {}
+
+    def _run(self, name, grid, block, args):
+        f = self._functions.get(name)
+        if f is None:
+            f = self._functions[name] = self._module.get_function("pyae_" + name)
+        # None -> a null pointer (an 8-byte zero); arrays pass as pointers.
+        args = tuple(np.uint64(0) if a is None else a for a in args)
+        f((grid,), (block,), args)
+
+    def bias_activation(self, out, bias, B, D, act):
+        self._run("bias_activation", blocks_for(B * D), THREADS,
+                  (out, bias, np.int32(B), np.int32(D), np.int32(act)))
+
+    def activation_grad(self, dpre, dout, out, N, act):
+        self._run("activation_grad", blocks_for(N), THREADS,
+                  (dpre, dout, out, np.uint64(N), np.int32(act)))
+
+    def gather_rows(self, out, data, order, counters, B, D):
+        self._run("gather_rows", blocks_for(B * D), THREADS,
+                  (out, data, order, counters, np.int32(B), np.int32(D)))
+
+    def noise(self, out, inp, N, kind, a, b, lo, hi, normal, seed, stream, counters, first):
+        if N == 0:
+            return
+        first_block, n_blocks = philox_block_range(N, first)
+        self._run("noise", blocks_for(n_blocks), THREADS,
+                  (out, inp, np.uint64(N), np.int32(kind), np.float32(a), np.float32(b),
+                   np.float32(lo), np.float32(hi), np.int32(bool(normal)), np.uint64(seed),
+                   np.uint64(stream), counters, np.uint64(first), np.uint64(first_block),
+                   np.uint64(n_blocks)))
+
+    def reparameterize_forward(self, z, mu_logvar, eps, B, Z):
+        self._run("reparameterize_forward", blocks_for(B * Z), THREADS,
+                  (z, mu_logvar, eps, np.int32(B), np.int32(Z)))
+
+    def reparameterize_backward(self, dmu_logvar, dz, z, mu_logvar, B, Z):
+        self._run("reparameterize_backward", blocks_for(B * Z), THREADS,
+                  (dmu_logvar, dz, z, mu_logvar, np.int32(B), np.int32(Z)))
+
+    def kl(self, dmu_logvar, row_kl, mu_logvar, B, Z, grad_scale):
+        self._run("kl", -(-B // THREADS), THREADS,
+                  (dmu_logvar, row_kl, mu_logvar, np.int32(B), np.int32(Z),
+                   np.float32(grad_scale)))
+
+    def loss_rows(self, grad, rows, pred, target, B, D, bce, grad_scale, row_scale, row_shift):
+        if B == 0:
+            return
+        self._run("loss_rows", B, REDUCE_THREADS,
+                  (grad, rows, pred, target, np.int32(B), np.int32(D), np.int32(bool(bce)),
+                   np.float32(grad_scale), np.float64(row_scale), np.float64(row_shift)))
+
+    def accumulate(self, totals, slot, rows, B, scale):
+        self._run("accumulate", 1, REDUCE_THREADS,
+                  (totals, np.int32(slot), rows, np.int32(B), np.float64(scale)))
+
+    def adam(self, params, m, v, grads, N, lr, beta1, beta2, eps, counters):
+        self._run("adam", blocks_for(N), THREADS,
+                  (params, m, v, grads, np.uint64(N), np.float64(lr), np.float64(beta1),
+                   np.float64(beta2), np.float32(1.0 - beta1), np.float32(beta2),
+                   np.float32(1.0 - beta2), np.float32(eps), counters))
+
+    def sgd_momentum(self, params, buf, grads, N, lr, momentum):
+        self._run("sgd_momentum", blocks_for(N), THREADS,
+                  (params, buf, grads, np.uint64(N), np.float32(lr), np.float32(momentum)))
+
+    def advance(self, counters, B):
+        self._run("advance", 1, 1, (counters, np.int32(B)))
+
+
+def load_kernels(prefer: str = "auto"):
+    """The extension's kernels when it is built and ``prefer`` allows it,
+    else the NVRTC ones. ``prefer``: "auto", "extension" or "nvrtc"."""
+    if prefer not in ("auto", "extension", "nvrtc"):
+        raise ValueError(f"prefer must be 'auto', 'extension' or 'nvrtc', got {prefer!r}")
+    if prefer != "nvrtc":
+        try:
+            return ExtensionKernels()
+        except ImportError:
+            if prefer == "extension":
+                raise
+    return NvrtcKernels()

@@ -1,0 +1,274 @@
+"""A network's parameters, optimiser state and training step on a GPU.
+
+The same layer layout (``layer_specs()`` of the C++ network) and the same
+step as the CPU: gather the batch, corrupt it (denoising) or draw epsilon
+(VAE) with the shared Philox stream keyed by the step count, forward,
+loss, backward, optimiser. Every buffer is allocated once per batch size
+capacity and the step reads its step count and row cursor from device
+memory, so one capture of the step into a CUDA graph serves every batch of
+every epoch: a step costs one graph launch and the epoch synchronises once,
+to read its loss.
+
+``ops`` is a ``CudaOps`` (or the tests' NumPy stand-in with the same
+methods). Shapes below: B batch, D features, Z latent, N parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+IDENTITY = 0  # _enums.ACTIVATIONS["identity"]
+
+
+class DeviceNetwork:
+    """``layers``: the C++ network's layer_specs(); ``acts``: each layer's
+    activation code. ``loss``: "mse" or "bce". ``optimizer``: dict with
+    kind ("adam"/"sgd"), lr, beta1, beta2, eps, momentum. ``noise``: None or
+    (kind, a, b, lo, hi, seed) for a denoising autoencoder. ``vae``: None
+    or dict(head=index of the (mu, logvar) layer, latent=Z, beta, seed)."""
+
+    def __init__(self, ops, layers, acts, *, loss, optimizer, noise=None, vae=None,
+                 use_graphs=True):
+        self.ops, self.layers, self.acts = ops, list(layers), list(acts)
+        self.bce = loss == "bce"
+        self.opt = dict(optimizer)
+        self.noise, self.vae = noise, vae
+        self.use_graphs = use_graphs
+        xp = ops.xp
+        n = max(max(s["weight_offset"] + s["d_in"] * s["d_out"], s["bias_offset"] + s["d_out"])
+                for s in self.layers)
+        self.params = xp.zeros(n, dtype=xp.float32)
+        self.grads = xp.zeros(n, dtype=xp.float32)
+        self.state = [xp.zeros(n, dtype=xp.float32),
+                      xp.zeros(n, dtype=xp.float32) if self.opt["kind"] == "adam" else None]
+        self.counters = xp.zeros(2, dtype=xp.uint64)  # step count, row cursor
+        self.totals = xp.zeros(2, dtype=xp.float64)   # epoch loss sums
+        self.capacity = 0
+        self._steps = {}  # (B, data, order) -> replayable step
+
+    # ------------------------------------------------------------ state
+    def load_state(self, params, state0, state1, step_count):
+        """Copies host (NumPy) parameters and optimiser state in."""
+        ops = self.ops
+        with ops.activate():
+            ops.to_device(np.ascontiguousarray(params, np.float32), out=self.params)
+            for dev, host in zip(self.state, (state0, state1)):
+                if dev is not None and host is not None:
+                    ops.to_device(np.ascontiguousarray(host, np.float32), out=dev)
+            ops.to_device(np.array([step_count, 0], dtype=np.uint64), out=self.counters)
+
+    def host_state(self):
+        """(params, state0, state1, step_count) as NumPy arrays."""
+        ops = self.ops
+        with ops.activate():
+            host = [None if a is None else ops.to_host(a)
+                    for a in (self.params, *self.state)]
+            return (*host, int(ops.to_host(self.counters)[0]))
+
+    def set_learning_rate(self, lr):
+        if lr != self.opt["lr"]:
+            self.opt["lr"] = lr
+            self._steps.clear()  # the rate is baked into captured steps
+
+    # ------------------------------------------------------------ views
+    def weight(self, s, params=None):
+        p = self.params if params is None else params
+        w = p[s["weight_offset"]:s["weight_offset"] + s["d_in"] * s["d_out"]]
+        return w.reshape((s["d_in"], s["d_out"]) if s["weight_transposed"]
+                         else (s["d_out"], s["d_in"]))
+
+    def bias(self, s, params=None):
+        p = self.params if params is None else params
+        return p[s["bias_offset"]:s["bias_offset"] + s["d_out"]]
+
+    def _dense(self, out, inp, s, act):
+        """out (B, d_out) = act(inp (B, d_in) @ W^T + b)."""
+        self.ops.gemm(out, inp, self.weight(s), trans_b=not s["weight_transposed"])
+        self.ops.bias_activation(out, self.bias(s), out.shape[0], s["d_out"], act)
+
+    def _dense_backward(self, dinp, dout, out, inp, s, act):
+        """dout (B, d_out) becomes dpre in place; weight and bias gradients
+        accumulate; dinp (B, d_in) is overwritten (None: not needed)."""
+        ops = self.ops
+        if act != IDENTITY:
+            ops.activation_grad(dout, dout, out, dout.size, act)
+        ops.column_sums(self.bias(s, self.grads), dout)
+        if s["weight_transposed"]:  # W (d_in, d_out): dW += inp^T @ dpre
+            ops.gemm(self.weight(s, self.grads), inp, dout, trans_a=True, beta=1.0)
+        else:                       # W (d_out, d_in): dW += dpre^T @ inp
+            ops.gemm(self.weight(s, self.grads), dout, inp, trans_a=True, beta=1.0)
+        if dinp is not None:
+            ops.gemm(dinp, dout, self.weight(s), trans_b=s["weight_transposed"])
+
+    # ---------------------------------------------------------- buffers
+    def _widths(self):
+        """Width of each activation buffer: layer l's input, then the output."""
+        return [s["d_in"] for s in self.layers] + [self.layers[-1]["d_out"]]
+
+    def reserve(self, B):
+        if B <= self.capacity:
+            return
+        xp = self.ops.xp
+        widths = self._widths()
+        self._acts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
+        self._dacts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
+        self._clean = xp.zeros(B * widths[0], dtype=xp.float32) if self.noise else None
+        self._rows = [xp.zeros(B, dtype=xp.float32) for _ in range(2)]
+        if self.vae:
+            Z = self.vae["latent"]
+            self._ml = xp.zeros(B * 2 * Z, dtype=xp.float32)
+            self._dml = xp.zeros(B * 2 * Z, dtype=xp.float32)
+            self._eps = xp.zeros(B * Z, dtype=xp.float32)
+        self.capacity = B
+        self._steps.clear()  # captured steps point at the old buffers
+
+    def _batch_views(self, B):
+        w = self._widths()
+        acts = [a[:B * wi].reshape(B, wi) for a, wi in zip(self._acts, w)]
+        dacts = [a[:B * wi].reshape(B, wi) for a, wi in zip(self._dacts, w)]
+        return acts, dacts
+
+    # ------------------------------------------------------------- step
+    def _output_act(self, l):
+        """Layer l's activation in training: BCE keeps the last layer's logits."""
+        last = l == len(self.layers) - 1
+        return IDENTITY if last and self.bce else self.acts[l]
+
+    def _step(self, data, order, B):
+        """One training step on rows order[cursor:cursor + B] of data (n, D)."""
+        ops, L = self.ops, len(self.layers)
+        acts, dacts = self._batch_views(B)
+        D = acts[0].shape[1]
+        rows_a, rows_b = self._rows[0][:B], self._rows[1][:B]
+        if self.noise:
+            kind, a, b, lo, hi, seed = self.noise
+            target = self._clean[:B * D].reshape(B, D)
+            ops.gather_rows(target, data, order, self.counters, B, D)
+            ops.noise(acts[0], target, B * D, kind, a, b, lo, hi, kind == 1, seed, 0,
+                      self.counters, 0)
+        else:
+            target = acts[0]
+            ops.gather_rows(target, data, order, self.counters, B, D)
+        head = self.vae["head"] if self.vae else None
+        for l in range(L):
+            if l == head:
+                self._latent_forward(acts[l], acts[l + 1], B)
+            else:
+                self._dense(acts[l + 1], acts[l], self.layers[l], self._output_act(l))
+        ops.zero(dacts[L])
+        if self.vae:
+            self._vae_losses(acts[L], target, dacts[L], rows_a, rows_b, B, D)
+        else:
+            scale = np.float32(1.0 if self.bce else 2.0) / (np.float32(B) * np.float32(D))
+            ops.loss_rows(dacts[L], rows_a, acts[L], target, B, D, self.bce, scale, 1.0 / D, 0.0)
+            ops.accumulate(self.totals, 0, rows_a, B, 1.0)
+        for l in range(L - 1, -1, -1):
+            s = self.layers[l]
+            dinp = dacts[l] if l > 0 else None
+            if l == head:
+                self._latent_backward(acts[l], dinp, dacts[l + 1], acts[l + 1], B)
+            else:
+                self._dense_backward(dinp, dacts[l + 1], acts[l + 1], acts[l], s,
+                                     self._output_act(l))
+        o = self.opt
+        if o["kind"] == "adam":
+            ops.adam(self.params, self.state[0], self.state[1], self.grads, self.params.size,
+                     o["lr"], o["beta1"], o["beta2"], o["eps"], self.counters)
+        else:
+            ops.sgd_momentum(self.params, self.state[0], self.grads, self.params.size, o["lr"],
+                             o["momentum"])
+        ops.advance(self.counters, B)
+
+    # VAE: the head layer's output is (mu, logvar), then z = mu + sigma * eps.
+    def _latent_forward(self, inp, z, B):
+        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["head"]]
+        ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
+        self._dense(ml, inp, s, IDENTITY)
+        eps = self._eps[:B * Z]
+        ops.noise(eps, None, B * Z, 0, 0.0, 0.0, 0.0, 0.0, True, self.vae["seed"], 0,
+                  self.counters, 0)
+        ops.reparameterize_forward(z, ml, eps, B, Z)
+
+    def _vae_losses(self, out, x, dout, rows_a, rows_b, B, D):
+        ops, Z = self.ops, self.vae["latent"]
+        ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
+        dml = self._dml[:B * 2 * Z].reshape(B, 2 * Z)
+        ops.zero(dml)
+        inv_b = np.float32(1.0) / np.float32(B)
+        ops.loss_rows(dout, rows_a, out, x, B, D, self.bce, inv_b, *self._nll_row_form(D))
+        ops.kl(dml, rows_b, ml, B, Z, np.float32(self.vae["beta"] * inv_b))
+        ops.accumulate(self.totals, 0, rows_a, B, 1.0)
+        ops.accumulate(self.totals, 1, rows_b, B, 1.0)
+
+    def _nll_row_form(self, D):
+        """(row_scale, row_shift): Bernoulli NLL is the BCE sum; the unit-
+        variance Gaussian NLL is half the squared error plus its constant."""
+        return (1.0, 0.0) if self.bce else (0.5, 0.5 * D * math.log(2.0 * math.pi))
+
+    def _latent_backward(self, inp, dinp, dz, z, B):
+        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["head"]]
+        ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
+        dml = self._dml[:B * 2 * Z].reshape(B, 2 * Z)
+        ops.reparameterize_backward(dml, dz, z, ml, B, Z)
+        self._dense_backward(dinp, dml, ml, inp, s, IDENTITY)
+
+    # ------------------------------------------------------------ epoch
+    def train_epoch(self, data, order, batch):
+        """One pass over data (n, D) (device) in the given order (n) (host
+        int64); returns the epoch's loss sums (NumPy (2)): the summed
+        per-sample losses (AE), or summed reconstruction NLL and KL (VAE)."""
+        with self.ops.activate():
+            return self._train_epoch(data, order, batch)
+
+    def _train_epoch(self, data, order, batch):
+        ops, n = self.ops, data.shape[0]
+        self.reserve(min(batch, n))
+        if getattr(self, "_order", None) is None or self._order.size != n:
+            self._order = ops.xp.zeros(n, dtype=ops.xp.int64)
+            self._steps.clear()
+        ops.to_device(np.ascontiguousarray(order, np.int64), out=self._order)
+        ops.zero(self.totals)
+        ops.zero(self.counters[1:])
+        for start in range(0, n, batch):
+            B = min(batch, n - start)
+            self._replayable_step(data, B)()
+        return ops.to_host(self.totals)
+
+    def _replayable_step(self, data, B):
+        key = (B, id(data), data.shape)
+        step = self._steps.get(key)
+        if step is None:
+            def run():
+                self._step(data, self._order, B)
+            step = self.ops.capture(run) if self.use_graphs else run
+            self._steps = {k: v for k, v in self._steps.items() if k[1] == id(data)}
+            self._steps[key] = step
+            self._data = data  # keeps the captured pointer alive
+        return step
+
+    # -------------------------------------------------------- inference
+    def forward(self, x, first, last, logits=False):
+        """Layers first .. last - 1 on x (B, d_in of first); a new array.
+        ``logits``: the last layer without its activation."""
+        xp, cur = self.ops.xp, x
+        with self.ops.activate():
+            for l in range(first, last):
+                s = self.layers[l]
+                out = xp.empty((x.shape[0], s["d_out"]), dtype=xp.float32)
+                act = IDENTITY if (logits and l == last - 1) else self.acts[l]
+                self._dense(out, cur, s, act)
+                cur = out
+        return cur
+
+    def loss_rows(self, pred, target, *, vae_nll=False):
+        """Per-row losses (B): the training loss per sample (mean over
+        features), or with ``vae_nll`` the VAE's reconstruction NLL."""
+        xp = self.ops.xp
+        B, D = target.shape
+        scale, shift = self._nll_row_form(D) if vae_nll else (1.0 / D, 0.0)
+        with self.ops.activate():
+            rows = xp.empty(B, dtype=xp.float32)
+            self.ops.loss_rows(None, rows, pred, target, B, D, self.bce, 0.0, scale, shift)
+        return rows

@@ -1,0 +1,59 @@
+"""Everything a DeviceNetwork needs from a GPU, in one object: CuPy for
+memory, cuBLAS GEMMs, the CUDA kernels, and CUDA-graph capture. The tests
+drive the same network with a NumPy stand-in of this interface."""
+
+from __future__ import annotations
+
+from .blas import Cublas
+from .kernels import load_kernels
+
+
+class CudaOps:
+    def __init__(self, kernels: str = "auto"):
+        import cupy
+
+        self.xp = cupy
+        self.kernels = load_kernels(kernels)
+        self.blas = Cublas()
+        # Captures need a stream other than the legacy default stream.
+        self.stream = cupy.cuda.Stream(non_blocking=True)
+        self._ones = cupy.ones(0, dtype=cupy.float32)
+
+    def __getattr__(self, name):  # the kernels: ops.noise(...), ops.adam(...)
+        return getattr(self.kernels, name)
+
+    def gemm(self, c, a, b, trans_a=False, trans_b=False, beta=0.0):
+        self.blas.gemm(c, a, b, trans_a, trans_b, beta)
+
+    def column_sums(self, out, a):
+        """out (D) += column sums of a (B, D)."""
+        if self._ones.size < a.shape[0]:
+            self._ones = self.xp.ones(a.shape[0], dtype=self.xp.float32)
+        self.blas.column_sums(out, a, self._ones[:a.shape[0]])
+
+    def zero(self, a):
+        self.xp.cuda.runtime.memsetAsync(a.data.ptr, 0, a.nbytes, self.stream.ptr)
+
+    def to_device(self, a, out=None):
+        if out is None:
+            return self.xp.asarray(a)
+        out.set(a, stream=self.stream)
+        return out
+
+    def to_host(self, a):
+        return self.xp.asnumpy(a, stream=self.stream)  # waits for the stream
+
+    def capture(self, fn):
+        """Records fn's launches once into a CUDA graph; returns a function
+        that replays them with a single launch."""
+        self.stream.begin_capture()
+        try:
+            fn()
+        finally:
+            graph = self.stream.end_capture()
+        graph.upload(self.stream)
+        return lambda: graph.launch(self.stream)
+
+    def activate(self):
+        """Context manager: CuPy and the kernels use this object's stream."""
+        return self.stream

@@ -1,0 +1,103 @@
+"""A NumPy stand-in for pyae._gpu.ops.CudaOps: the same methods, run on the
+CPU with pyae's C++ kernels (or NumPy). It lets the tests drive the GPU
+network's step logic (buffers, layer order, device-side counters, loss
+sums) on a machine without a GPU and compare it with the C++ network."""
+
+import contextlib
+
+import numpy as np
+
+from pyae import _core, _reference as ref
+from pyae._enums import ACTIVATIONS
+
+NAMES = {v: k for k, v in ACTIVATIONS.items()}
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+class HostOps:
+    xp = np
+
+    def __init__(self):
+        self.captures = 0
+
+    def activate(self):
+        return contextlib.nullcontext()
+
+    def capture(self, fn):
+        self.captures += 1
+        return fn
+
+    def to_device(self, a, out=None):
+        if out is None:
+            return np.array(a)
+        out[...] = a
+        return out
+
+    def to_host(self, a):
+        return np.array(a)
+
+    def zero(self, a):
+        a[...] = 0
+
+    def gemm(self, c, a, b, trans_a=False, trans_b=False, beta=0.0):
+        r = (a.T if trans_a else a) @ (b.T if trans_b else b)
+        c[...] = r + c if beta else r
+
+    def column_sums(self, out, a):
+        out += a.sum(axis=0, dtype=np.float32)
+
+    def bias_activation(self, out, bias, B, D, act):
+        _core.activation_forward(out, out + bias, act)
+
+    def activation_grad(self, dpre, dout, out, N, act):
+        dpre[...] = dout * ref.activation_grad_from_output(out, NAMES[act]).astype(np.float32)
+
+    def gather_rows(self, out, data, order, counters, B, D):
+        first = int(counters[1])
+        out[...] = data[order[first:first + B]]
+
+    def noise(self, out, inp, N, kind, a, b, lo, hi, normal, seed, stream, counters, first):
+        if counters is not None:
+            stream += int(counters[0])
+        if inp is None:
+            _core.philox_draws(_flat(out), bool(normal), seed, stream, first)
+        else:
+            _core.corrupt(_flat(out), _flat(inp), kind, a, b, lo, hi, seed, stream, first)
+
+    def reparameterize_forward(self, z, ml, eps, B, Z):
+        _core.reparameterize_forward(z, ml, eps.reshape(B, Z))
+
+    def reparameterize_backward(self, dml, dz, z, ml, B, Z):
+        _core.reparameterize_backward(dml, dz, z, ml)
+
+    def kl(self, dml, rows, ml, B, Z, grad_scale):
+        _core.kl_backward(dml, rows, ml, grad_scale)
+
+    def loss_rows(self, grad, rows, pred, target, B, D, bce, grad_scale, row_scale, row_shift):
+        p, t = pred.astype(np.float64), target.astype(np.float64)
+        if bce:
+            terms = np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p)))
+            dterm = 1 / (1 + np.exp(-p)) - t
+        else:
+            terms, dterm = (p - t) ** 2, p - t
+        if grad is not None:
+            grad += (np.float32(grad_scale) * dterm).astype(np.float32)
+        rows[...] = terms.sum(axis=1) * row_scale + row_shift
+
+    def accumulate(self, totals, slot, rows, B, scale):
+        totals[slot] += scale * rows.astype(np.float64).sum()
+
+    def adam(self, params, m, v, grads, N, lr, beta1, beta2, eps, counters):
+        _core.adam_update(params, m, v, grads, lr, beta1, beta2, eps, int(counters[0]) + 1)
+        grads[...] = 0
+
+    def sgd_momentum(self, params, buf, grads, N, lr, momentum):
+        _core.sgd_momentum_update(params, buf, grads, lr, momentum)
+        grads[...] = 0
+
+    def advance(self, counters, B):
+        counters[0] += 1
+        counters[1] += B

@@ -1,0 +1,192 @@
+"""The GPU training path's logic, on the CPU: models with device="cuda"
+run pyae._gpu.network.DeviceNetwork on a NumPy stand-in of CudaOps
+(tests/host_ops.py) and must follow the C++ network's trajectory. What is
+left to the GPU tests (test_cuda.py) is the kernels, cuBLAS and the graph
+capture themselves."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyae
+from pyae._gpu.blas import OP_N, OP_T, gemm_arguments
+
+_spec = importlib.util.spec_from_file_location("host_ops", Path(__file__).with_name("host_ops.py"))
+host_ops = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(host_ops)
+
+
+@pytest.fixture
+def host_gpu(monkeypatch):
+    """device="cuda" runs on HostOps; yields the ops to inspect captures."""
+    ops = host_ops.HostOps()
+    monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
+    return ops
+
+
+def data(rng, n=203, d=12, low=0.0):
+    return rng.uniform(low, 1.0, (n, d)).astype(np.float32)
+
+
+def assert_same_training(cpu, gpu, rtol=2e-5, atol=2e-5):
+    np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=rtol)
+    gpu_params = gpu._gpu.host_state()[0]
+    np.testing.assert_allclose(gpu_params, cpu.network_.params, rtol=rtol, atol=atol)
+
+
+CASES = [
+    dict(hidden=(8, 4)),
+    dict(hidden=(8, 4), tied_weights=True, loss="bce"),
+    dict(hidden=(7,), activation="relu", output_activation="identity", optimizer="sgd",
+         learning_rate=0.05),
+    dict(hidden=(9, 6, 3), activation="tanh", tied_weights=True),
+]
+
+
+@pytest.mark.parametrize("kw", CASES)
+def test_autoencoder_follows_the_cpu_trajectory(host_gpu, rng, kw):
+    X = data(rng)
+    common = dict(batch_size=32, epochs=3, verbose=False, seed=4, **kw)
+    cpu = pyae.Autoencoder(**common).fit(X)
+    gpu = pyae.Autoencoder(device="cuda", **common).fit(X)
+    assert_same_training(cpu, gpu)
+    # 203 rows in batches of 32: one full-batch step and one remainder step
+    # captured, then replayed for every batch of every epoch.
+    assert host_gpu.captures == 2
+    assert gpu._gpu.host_state()[3] == cpu.network_.step_count == 3 * 7
+
+
+@pytest.mark.parametrize("noise", [pyae.noise.Gaussian(0.3), pyae.noise.SaltAndPepper(0.2),
+                                   pyae.noise.Masking(0.3)])
+def test_denoising_uses_the_same_noise_bits(host_gpu, rng, noise):
+    X = data(rng)
+    common = dict(hidden=(8, 4), noise=noise, batch_size=50, epochs=2, verbose=False)
+    cpu = pyae.DenoisingAutoencoder(**common).fit(X, validation_data=X[:40])
+    gpu = pyae.DenoisingAutoencoder(device="cuda", **common).fit(X, validation_data=X[:40])
+    assert_same_training(cpu, gpu)
+    np.testing.assert_allclose(gpu.history_["val_loss"], cpu.history_["val_loss"], rtol=2e-5)
+
+
+def test_inference_matches_the_cpu_and_returns_numpy_for_numpy(host_gpu, rng):
+    X = data(rng)
+    model = pyae.Autoencoder(hidden=(8, 4), epochs=2, verbose=False, loss="bce",
+                             device="cuda").fit(X)
+    gpu = {f: getattr(model, f)(X) for f in ("transform", "reconstruct", "score_samples")}
+    gpu["inverse"] = model.inverse_transform(gpu["transform"])
+    model.to("cpu")
+    assert model._gpu is None
+    cpu = {f: getattr(model, f)(X) for f in ("transform", "reconstruct", "score_samples")}
+    cpu["inverse"] = model.inverse_transform(cpu["transform"])
+    for name in cpu:
+        assert isinstance(gpu[name], np.ndarray) and gpu[name].dtype == np.float32
+        np.testing.assert_allclose(gpu[name], cpu[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    with pytest.raises(ValueError, match="out= is supported on device='cpu' only"):
+        model.to("cuda").reconstruct(X, out=np.empty_like(X))
+
+
+def test_moving_between_devices_keeps_training_state(host_gpu, rng, tmp_path):
+    X = data(rng)
+    common = dict(hidden=(8, 4), batch_size=40, verbose=False)
+    cpu = pyae.Autoencoder(**common)
+    mixed = pyae.Autoencoder(**common)
+    for device in ("cpu", "cuda", "cuda", "cpu", "cuda"):
+        cpu.partial_fit(X)
+        mixed.to(device).partial_fit(X)
+    mixed.save(tmp_path / "m.safetensors")  # from the GPU copy
+    loaded = pyae.load(tmp_path / "m.safetensors")
+    assert loaded.device == "cpu"
+    np.testing.assert_allclose(loaded.network_.params, cpu.network_.params, rtol=2e-5, atol=2e-5)
+    assert loaded.network_.step_count == cpu.network_.step_count
+    assert "device" not in loaded._file_payload()[1]["config"]
+    # set_params(device="cpu") without to() still brings the state back.
+    mixed.set_params(device="cpu")
+    np.testing.assert_allclose(mixed.transform(X), loaded.transform(X), rtol=1e-6)
+
+
+def test_patience_restores_the_best_gpu_weights(host_gpu, rng):
+    X = data(rng)
+    common = dict(hidden=(8, 4), epochs=6, patience=1, tol=10.0, verbose=False)
+    cpu = pyae.Autoencoder(**common).fit(X)
+    gpu = pyae.Autoencoder(device="cuda", **common).fit(X)
+    assert len(gpu.history_["loss"]) == len(cpu.history_["loss"]) == 2
+    np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
+                               atol=2e-5)
+
+
+def test_steps_are_recaptured_only_when_they_must_be(host_gpu, rng):
+    X = data(rng, n=64)
+    model = pyae.Autoencoder(hidden=(4,), batch_size=64, verbose=False, device="cuda")
+    model.partial_fit(X)
+    net, order = model._gpu, np.arange(64)
+    Xd = host_gpu.to_device(X)
+    net.train_epoch(Xd, order, 64)
+    net.train_epoch(Xd, order, 64)
+    assert host_gpu.captures == 2  # the first partial_fit's data, then Xd once
+    model.set_params(learning_rate=0.01).partial_fit(Xd)  # the rate is baked in
+    assert host_gpu.captures == 3 and net.opt["lr"] == 0.01
+    net.train_epoch(Xd, order, 32)  # a new batch size
+    assert host_gpu.captures == 4
+
+
+def test_bad_inputs_on_the_gpu_path_raise_clearly(host_gpu, rng):
+    model = pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False, device="cuda")
+    model.fit(data(rng))
+    for bad, err in [(np.full((3, 12), np.nan, np.float32), "NaN"),
+                     (np.zeros((0, 12), np.float32), "empty"),
+                     (np.zeros((3, 5), np.float32), "features")]:
+        with pytest.raises(ValueError, match=err):
+            model.reconstruct(bad)
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        pyae.Autoencoder(device="gpu").fit(np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="device must be"):
+        pyae.Autoencoder().to("tpu")
+
+
+@pytest.mark.skipif(bool(pyae.cuda_available()), reason="a GPU is usable here")
+def test_cuda_without_a_usable_gpu_raises_and_changes_nothing(rng):
+    X = data(rng)
+    model = pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False).fit(X)
+    before = model.network_.params.copy()
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        model.to("cuda")
+    assert model.device == "cpu"
+    np.testing.assert_array_equal(model.network_.params, before)
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        pyae.Autoencoder(device="cuda", epochs=1, verbose=False).fit(X)
+
+
+# cuBLAS is column-major; gemm_arguments maps a row-major product onto it.
+def column_major_sgemm(transa, transb, m, n, k, A, lda, B, ldb, C, ldc, beta):
+    """Reference sgemm on flat column-major buffers (BLAS semantics)."""
+    def mat(buf, rows, cols, ld, trans):
+        full = np.lib.stride_tricks.as_strided(buf, (rows if not trans else cols,
+                                                     cols if not trans else rows),
+                                               (4, 4 * ld))
+        return full.T if trans else full
+    a = mat(A, m, k, lda, transa == OP_T)
+    b = mat(B, k, n, ldb, transb == OP_T)
+    c = np.lib.stride_tricks.as_strided(C, (m, n), (4, 4 * ldc))
+    c[...] = a @ b + beta * c
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_row_major_gemm_maps_onto_column_major_cublas(rng, trans_a, trans_b):
+    M, N, K = 5, 7, 3
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(np.float32)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(np.float32)
+    c = rng.standard_normal((M, N)).astype(np.float32)
+    want = (a.T if trans_a else a) @ (b.T if trans_b else b) + c
+    g = gemm_arguments(c.shape, a.shape, b.shape, trans_a, trans_b)
+    got = c.copy()
+    column_major_sgemm(g["transa"], g["transb"], g["m"], g["n"], g["k"], b.reshape(-1),
+                       g["lda"], a.reshape(-1), g["ldb"], got.reshape(-1), g["ldc"], 1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert OP_N != OP_T
+    with pytest.raises(ValueError, match="gemm shapes"):
+        gemm_arguments((M, N + 1), a.shape, b.shape, trans_a, trans_b)
