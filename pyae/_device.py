@@ -6,9 +6,14 @@ or, when that is not built, compiled by NVRTC. Inputs of a CUDA model may
 be NumPy arrays (copied to the GPU) or any CUDA array (CuPy, or anything
 with ``__cuda_array_interface__``, used without a copy when it is already
 float32 and C-contiguous); results come back on the input's side.
+
+``PYAE_GPU_KERNELS=extension|nvrtc`` forces one source of kernels (default
+"auto": the extension when built, else NVRTC).
 """
 
 from __future__ import annotations
+
+import os
 
 from ._validation import _raise_not_finite, as_float32_matrix
 
@@ -44,7 +49,7 @@ def cuda_ops():
             raise RuntimeError("device='cuda' but no CUDA device is visible")
         from ._gpu.ops import CudaOps
 
-        _cuda_ops = CudaOps()
+        _cuda_ops = CudaOps(os.environ.get("PYAE_GPU_KERNELS", "auto"))
     return _cuda_ops
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from ._enums import ACTIVATIONS, OPTIMIZERS
+from ._device import as_device_matrix, is_gpu_array
 from ._validation import as_float32_matrix, positive_int
 from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array, init_weights
 
@@ -38,7 +39,7 @@ class VAE(Autoencoder):
                  output_activation="sigmoid", loss="bce", beta=1.0, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
-                 seed=0):
+                 seed=0, device="cpu"):
         self.hidden = hidden
         self.latent_dim = latent_dim
         self.activation = activation
@@ -58,6 +59,7 @@ class VAE(Autoencoder):
         self.tol = tol
         self.verbose = verbose
         self.seed = seed
+        self.device = device
 
     tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
 
@@ -97,6 +99,37 @@ class VAE(Autoencoder):
         loss, _, _ = self.network_.train_step(X, rows)
         return loss
 
+    def _train_epoch(self, X, order, batch, gpu):
+        if gpu is None:
+            return super()._train_epoch(X, order, batch, gpu)
+        recon, kl = gpu.train_epoch(X, order, batch)
+        return float(recon + self._checked_config()["beta"] * kl) / X.shape[0]
+
+    def _device_network_config(self):
+        cfg = super()._device_network_config()
+        cfg["vae"] = dict(head=len(self._checked_config()["hidden"]), latent=self.latent_dim,
+                          beta=self._checked_config()["beta"], seed=self._eps_seed)
+        return cfg
+
+    # On the GPU the networks run there; the Monte Carlo and IWAE arithmetic
+    # around them stays in NumPy, and results go back to the caller's side.
+    def _head(self):
+        return len(self._checked_config()["hidden"])
+
+    def _on_device(self, a, n_features, name="X"):
+        gpu = self._device_network()
+        return gpu, as_device_matrix(a, gpu.ops, name, n_features)
+
+    def _host_input(self, X, name, n_features):
+        if is_gpu_array(X) and self._on_gpu():
+            X = self._device_network().ops.to_host(X)
+        return as_float32_matrix(X, name, n_features)
+
+    def _callers_side(self, result, X):
+        if is_gpu_array(X) and self._on_gpu():
+            return self._device_network().ops.to_device(result)
+        return result
+
     def _validation_loss(self, X_val):
         """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
         mu, logvar = self._posterior(X_val)
@@ -111,40 +144,54 @@ class VAE(Autoencoder):
         return out.reshape(shape)
 
     def _posterior(self, X):
-        ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
-        self.network_.encode(X, ml)
+        if self._on_gpu():
+            gpu, Xd = self._on_device(X, self.n_features_in_)
+            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self._head() + 1))
+        else:
+            ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
+            self.network_.encode(X, ml)
         Z = self.latent_dim
         return ml[:, :Z], ml[:, Z:]
 
     def _reconstruction_nll(self, z, X):
+        if self._on_gpu():
+            gpu, zd = self._on_device(z, self.latent_dim, "z")
+            pred = gpu.forward(zd, self._head() + 1, len(gpu.layers),
+                               logits=self._checked_config()["loss"] == "bce")
+            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
+            return gpu.ops.to_host(gpu.loss_rows(pred, Xd, vae_nll=True)).astype(np.float64)
         out = np.empty(z.shape[0], dtype=np.float32)
         self.network_.reconstruction_nll(np.ascontiguousarray(z), np.ascontiguousarray(X), out)
         return out.astype(np.float64)
 
     def _data(self, X, name="X"):
         self._check_fitted()
-        X = as_float32_matrix(X, name, self.n_features_in_)
+        X = self._host_input(X, name, self.n_features_in_)
         return self._check_training_data(X, self._checked_config())
 
     # ------------------------------------------------------------------ API
     def transform(self, X, sample=False, seed=0, out=None):
         """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
         self._check_fitted()
-        X = as_float32_matrix(X, "X", self.n_features_in_)
+        X_in, X = X, self._host_input(X, "X", self.n_features_in_)
         mu, logvar = self._posterior(X)
         if sample:
             mu = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)
         out = _output_array(out, mu.shape)
         out[...] = mu
-        return out
+        return self._callers_side(out, X_in)
 
     def inverse_transform(self, Z, out=None):
         """Decoder mean for codes Z (n, latent_dim)."""
         self._check_fitted()
-        Z = as_float32_matrix(Z, "Z", self.latent_dim)
+        Z_in, Z = Z, self._host_input(Z, "Z", self.latent_dim)
         out = _output_array(out, (Z.shape[0], self.n_features_in_))
-        self.network_.decode(Z, out)
-        return out
+        if self._on_gpu():
+            gpu, Zd = self._on_device(Z, self.latent_dim, "Z")
+            out[...] = gpu.ops.to_host(gpu.forward(Zd, self._head() + 1, len(gpu.layers)))
+        else:
+            self.network_.decode(Z, out)
+        return self._callers_side(out, Z_in)
 
     def reconstruct(self, X, out=None):
         """Decoder mean at the posterior mean."""
@@ -167,7 +214,7 @@ class VAE(Autoencoder):
     def elbo(self, X, n_samples=1, seed=0):
         """Per-sample evidence lower bound in nats: E_q[log p(x|z)] (Monte
         Carlo over n_samples draws) minus the closed-form KL."""
-        X = self._data(X)
+        X_in, X = X, self._data(X)
         n_samples = positive_int(n_samples, "n_samples")
         mu, logvar = self._posterior(X)
         nll = np.zeros(X.shape[0])
@@ -175,13 +222,13 @@ class VAE(Autoencoder):
         for s in range(n_samples):
             z = (mu + np.exp(0.5 * logvar) * eps[s]).astype(np.float32)
             nll += self._reconstruction_nll(z, X)
-        return -nll / n_samples - _kl(mu, logvar)
+        return self._callers_side(-nll / n_samples - _kl(mu, logvar), X_in)
 
     def log_likelihood(self, X, k=100, seed=0, batch_size=256):
         """Per-sample importance-weighted estimate of log p(x) (IWAE, Burda et
         al. 2016) with k samples from q(z|x); >= the ELBO in expectation and
         non-decreasing in k."""
-        X = self._data(X)
+        X_in, X = X, self._data(X)
         k = positive_int(k, "k")
         out = np.empty(X.shape[0])
         for start in range(0, X.shape[0], batch_size):
@@ -196,15 +243,15 @@ class VAE(Autoencoder):
             log_w = -nll + log_prior - log_q                            # (k, B)
             top = log_w.max(axis=0)
             out[start:start + batch_size] = top + np.log(np.mean(np.exp(log_w - top), axis=0))
-        return out
+        return self._callers_side(out, X_in)
 
     def score_samples(self, X, out=None):
         """Anomaly score: the negative ELBO (10 fixed Monte Carlo draws), in
         nats per sample; higher means less likely under the model."""
-        neg_elbo = -self.elbo(X, n_samples=10)
+        neg_elbo = -self.elbo(self._data(X), n_samples=10)
         scores = _output_array(out, neg_elbo.shape)
         scores[...] = neg_elbo
-        return scores
+        return self._callers_side(scores, X)
 
 
 def _kl(mu, logvar):

@@ -190,3 +190,19 @@ def test_row_major_gemm_maps_onto_column_major_cublas(rng, trans_a, trans_b):
     assert OP_N != OP_T
     with pytest.raises(ValueError, match="gemm shapes"):
         gemm_arguments((M, N + 1), a.shape, b.shape, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("kw", [dict(loss="bce"), dict(loss="gaussian", beta=0.5, hidden=(9, 7)),
+                                dict(optimizer="sgd", learning_rate=0.01)])
+def test_vae_follows_the_cpu_trajectory(host_gpu, rng, kw):
+    X = data(rng, d=10)
+    common = dict(hidden=kw.pop("hidden", (8,)), latent_dim=3, batch_size=32, epochs=3,
+                  verbose=False, seed=2, **kw)
+    cpu = pyae.VAE(**common).fit(X, validation_data=X[:30])
+    gpu = pyae.VAE(device="cuda", **common).fit(X, validation_data=X[:30])
+    assert_same_training(cpu, gpu, rtol=5e-5, atol=5e-5)
+    np.testing.assert_allclose(gpu.history_["val_loss"], cpu.history_["val_loss"], rtol=5e-5)
+    for method in ("transform", "reconstruct", "score_samples"):
+        np.testing.assert_allclose(getattr(gpu, method)(X), getattr(cpu, method)(X),
+                                   rtol=2e-4, atol=2e-4, err_msg=method)
+    np.testing.assert_allclose(gpu.sample(5), cpu.sample(5), rtol=2e-4, atol=2e-4)
