@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-OP_N, OP_T = 0, 1  # cublasOperation_t
+OP_N, OP_T = 0, 1     # cublasOperation_t
+POINTER_MODE_HOST = 0  # cublasPointerMode_t: alpha and beta are host values
 
 
 def gemm_arguments(c_shape, a_shape, b_shape, trans_a, trans_b):
@@ -38,7 +39,7 @@ class Cublas:
 
         self._cublas = cublas
         self._handle = cupy.cuda.device.get_cublas_handle()
-        cublas.setPointerMode(self._handle, cublas.CUBLAS_POINTER_MODE_HOST)
+        cublas.setPointerMode(self._handle, POINTER_MODE_HOST)
         # A workspace of our own, so captured GEMMs never allocate (cuBLAS's
         # advice for CUDA graphs); 32 MiB covers Hopper's default.
         self._workspace = cupy.empty(32 * 2**20, dtype=cupy.uint8)

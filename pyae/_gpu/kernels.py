@@ -73,14 +73,12 @@ class NvrtcKernels:
     def __init__(self):
         import cupy
 
-        self._cupy = cupy
-        self._module = cupy.RawModule(code=NVRTC_SOURCE, options=NVRTC_OPTIONS)
-        self._functions = {}
+        module = cupy.RawModule(code=NVRTC_SOURCE, options=NVRTC_OPTIONS)
+        # Compiled and loaded now, never during a graph capture.
+        self._functions = {name: module.get_function("pyae_" + name) for name in KERNEL_NAMES}
 
     def _run(self, name, grid, block, args):
-        f = self._functions.get(name)
-        if f is None:
-            f = self._functions[name] = self._module.get_function("pyae_" + name)
+        f = self._functions[name]
         # None -> a null pointer (an 8-byte zero); arrays pass as pointers.
         args = tuple(np.uint64(0) if a is None else a for a in args)
         f((grid,), (block,), args)

@@ -242,11 +242,30 @@ class DeviceNetwork:
         if step is None:
             def run():
                 self._step(data, self._order, B)
-            step = self.ops.capture(run) if self.use_graphs else run
+            if self.use_graphs:
+                # A warm-up run outside the capture (lazy kernel loading,
+                # cuBLAS's first-call setup), then the state is put back.
+                saved = self._snapshot()
+                run()
+                self._restore(saved)
+                step = self.ops.capture(run)
+            else:
+                step = run
             self._steps = {k: v for k, v in self._steps.items() if k[1] == id(data)}
             self._steps[key] = step
             self._data = data  # keeps the captured pointer alive
         return step
+
+    def _mutable(self):
+        return [a for a in (self.params, self.grads, *self.state, self.counters, self.totals)
+                if a is not None]
+
+    def _snapshot(self):
+        return [a.copy() for a in self._mutable()]
+
+    def _restore(self, saved):
+        for a, copy in zip(self._mutable(), saved):
+            a[...] = copy
 
     # -------------------------------------------------------- inference
     def forward(self, x, first, last, logits=False):

@@ -4,6 +4,8 @@ drive the same network with a NumPy stand-in of this interface."""
 
 from __future__ import annotations
 
+import contextlib
+
 from .blas import Cublas
 from .kernels import load_kernels
 
@@ -35,10 +37,11 @@ class CudaOps:
         self.xp.cuda.runtime.memsetAsync(a.data.ptr, 0, a.nbytes, self.stream.ptr)
 
     def to_device(self, a, out=None):
-        if out is None:
-            return self.xp.asarray(a)
-        out.set(a, stream=self.stream)
-        return out
+        with self.activate():
+            if out is None:
+                return self.xp.asarray(a)
+            out.set(a, stream=self.stream)
+            return out
 
     def to_host(self, a):
         return self.xp.asnumpy(a, stream=self.stream)  # waits for the stream
@@ -54,6 +57,16 @@ class CudaOps:
         graph.upload(self.stream)
         return lambda: graph.launch(self.stream)
 
+    @contextlib.contextmanager
     def activate(self):
-        """Context manager: CuPy and the kernels use this object's stream."""
-        return self.stream
+        """CuPy and the kernels run on this object's stream inside the
+        block, ordered after the caller's stream (whose arrays it may read)
+        and before the caller's later work (which may read its results)."""
+        caller = self.xp.cuda.get_current_stream()
+        if caller.ptr == self.stream.ptr:
+            yield
+            return
+        self.stream.wait_event(caller.record())
+        with self.stream:
+            yield
+        caller.wait_event(self.stream.record())
