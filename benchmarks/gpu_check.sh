@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# One script for a lent GPU machine: build pyae with CUDA, run the GPU tests,
-# then the GPU kernel benchmark; the table prints last. No network needed
-# beyond what is installed (PyTorch, CuPy, CMake, ninja, nvcc).
+# One script for a lent GPU machine (PyTorch, CuPy, CMake, ninja and nvcc
+# installed; no network): build pyae with the CUDA extension, run the GPU
+# tests (both kernel sources), then the GPU benchmark, whose table prints
+# last. Exits non-zero if the build or a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python -m pip install --no-build-isolation --no-deps -q -Ccmake.define.PYAE_CUDA=ON . \
   || python -m pip install --no-deps -q -Ccmake.define.PYAE_CUDA=ON .
-cd /tmp
+repo=$PWD
+cd /tmp  # import the installed pyae, not the source folder
 python -c "import pyae; print(pyae.cuda_available())"
-python -m pytest -q -p no:cacheprovider "$OLDPWD/tests/test_cuda.py" -rs
-python "$OLDPWD/benchmarks/bench_gpu_kernels.py"
+# The GPU tests, and the CPU-side tests of the same step logic.
+python -m pytest -q -p no:cacheprovider -rs "$repo/tests/test_cuda.py" \
+  "$repo/tests/test_gpu_network.py"
+python "$repo/benchmarks/bench_gpu.py" "$@"

@@ -180,7 +180,8 @@ def cmd_train(args):
 
     X_train, X_test, source = _load_dataset(args.dataset, args.seed)
     common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
-                  learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto")
+                  learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto",
+                  device=args.device)
     if args.noise is not None and args.kind != "dae":
         raise CliError("--noise applies to 'dae' models only")
     if args.latent_dim is not None and args.kind != "vae":
@@ -287,6 +288,8 @@ def build_parser():
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="train on the CPU or an NVIDIA GPU (needs CuPy)")
     t.add_argument("--out", default="model.safetensors")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -320,7 +323,7 @@ def main(argv=None):
     except CliError as e:
         print(f"pyae: error: {e}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, ImportError) as e:
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"pyae: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
