@@ -174,6 +174,8 @@ class Autoencoder:
         """Moves the model (weights and optimiser state) to "cpu" or "cuda";
         returns self. Raises, changing nothing, when the GPU is not usable."""
         device = check_device(device)
+        if device == "cuda":
+            cuda_ops()  # fails here, before anything changes, without a usable GPU
         if hasattr(self, "network_"):
             if device == "cuda":
                 self._device_network()

@@ -158,6 +158,10 @@ def test_cuda_without_a_usable_gpu_raises_and_changes_nothing(rng):
     np.testing.assert_array_equal(model.network_.params, before)
     with pytest.raises(RuntimeError, match="device='cuda'"):
         pyae.Autoencoder(device="cuda", epochs=1, verbose=False).fit(X)
+    unfitted = pyae.VAE()
+    with pytest.raises(RuntimeError, match="device='cuda'"):
+        unfitted.to("cuda")
+    assert unfitted.device == "cpu"
 
 
 # cuBLAS is column-major; gemm_arguments maps a row-major product onto it.
