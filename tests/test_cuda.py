@@ -233,8 +233,10 @@ def test_graph_replay_equals_step_by_step_launches(cp, ops):
                        model.network_.optimizer_state(1), model.network_.step_count)
         totals = [net.train_epoch(X, order, 64) for _ in range(2)]
         results.append((totals, net.host_state()[0]))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_array_equal(results[0][1], results[1][1])
+    # Same kernels; cuBLAS may pick other algorithms under capture, so not
+    # necessarily the same bits.
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
 
 
 def test_extension_and_nvrtc_kernels_agree_bit_for_bit(cp):

@@ -62,6 +62,7 @@ class ExtensionKernels:
                     for a in args]
             launcher(*args, cupy.cuda.get_current_stream().ptr)
 
+        setattr(self, name, launch)  # __getattr__ runs once per kernel
         return launch
 
 
