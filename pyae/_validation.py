@@ -24,7 +24,8 @@ def as_float32_matrix(X, name: str = "X", n_features: int | None = None) -> np.n
             _raise_not_finite(X, name)
         return X
     if hasattr(X, "__cuda_array_interface__"):
-        raise TypeError(f"{name} is a GPU array; this model runs on the CPU, pass a NumPy array")
+        raise TypeError(f"{name} is a GPU array but this model runs on the CPU: move the model "
+                        "with .to('cuda') or pass a NumPy array")
     arr = np.asarray(X)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)

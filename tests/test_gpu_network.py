@@ -210,3 +210,15 @@ def test_vae_follows_the_cpu_trajectory(host_gpu, rng, kw):
         np.testing.assert_allclose(getattr(gpu, method)(X), getattr(cpu, method)(X),
                                    rtol=2e-4, atol=2e-4, err_msg=method)
     np.testing.assert_allclose(gpu.sample(5), cpu.sample(5), rtol=2e-4, atol=2e-4)
+
+
+class FakeGpuArray:
+    """Anything exposing __cuda_array_interface__ counts as a GPU array."""
+    __cuda_array_interface__ = {"shape": (2, 3), "typestr": "<f4", "data": (0, False),
+                                "version": 3}
+
+
+def test_gpu_array_given_to_a_cpu_model_is_a_clear_error(rng):
+    model = pyae.Autoencoder(hidden=(2,), epochs=1, verbose=False).fit(data(rng, d=3))
+    with pytest.raises(TypeError, match=r"GPU array but this model runs on the CPU.*to\('cuda'\)"):
+        model.transform(FakeGpuArray())
