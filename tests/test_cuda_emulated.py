@@ -1,0 +1,163 @@
+"""pyae's CUDA kernels, unchanged, run on the CPU by an emulator and
+launched with the NVRTC path's shapes and argument types: every kernel
+against the CPU kernels or the float64 reference, and whole models trained
+through the GPU step on them against the C++ trajectory. On a GPU,
+test_cuda.py runs the same kernels for real."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyae
+from pyae import _core, _reference as ref
+from pyae._enums import ACTIVATIONS
+from pyae._gpu.kernels import KERNEL_NAMES
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+emulated_kernels, host_ops = _load("emulated_kernels"), _load("host_ops")
+
+
+@pytest.fixture(scope="module")
+def k(tmp_path_factory):
+    lib = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
+    if lib is None:
+        pytest.skip("no C++ compiler to build the CUDA emulator")
+    return emulated_kernels.EmulatedKernels(lib)
+
+
+def counters(step, cursor=0):
+    return np.array([step, cursor], dtype=np.uint64)
+
+
+@pytest.mark.parametrize("kind,a,b,lo,hi", [(1, 0.5, 0, 0, 1), (2, 0.2, 0.3, 0, 1),
+                                            (3, 0.4, 0, 0, 0)])
+@pytest.mark.parametrize("first", [0, 77, 1000])
+def test_noise_bits_equal_the_cpu_kernel(k, kind, a, b, lo, hi, first):
+    x = np.random.default_rng(0).random(3001, dtype=np.float32)
+    want = np.empty_like(x)
+    _core.corrupt(want, x, kind, a, b, lo, hi, 5, 9 + 4, first)
+    out = np.empty_like(x)
+    k.noise(out, x, x.size, kind, a, b, lo, hi, kind == 1, 5, 9, counters(4), first)
+    np.testing.assert_array_equal(out, want)
+    for normal in (False, True):
+        cpu, gpu = np.empty(999, np.float32), np.empty(999, np.float32)
+        _core.philox_draws(cpu, normal, 3, 4, first)
+        k.noise(gpu, None, 999, 0, 0, 0, 0, 0, normal, 3, 4, None, first)
+        np.testing.assert_array_equal(gpu, cpu)
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS.values()))
+def test_bias_activation_and_its_gradient(k, act):
+    name = {v: n for n, v in ACTIVATIONS.items()}[act]
+    rng = np.random.default_rng(1)
+    pre = rng.standard_normal((7, 300)).astype(np.float32)
+    bias = rng.standard_normal(300).astype(np.float32)
+    out = pre.copy()
+    k.bias_activation(out, bias, 7, 300, act)
+    want = np.empty_like(pre)
+    _core.activation_forward(want, pre + bias, act)
+    np.testing.assert_array_equal(out, want)  # the same per-element code
+    np.testing.assert_allclose(out, ref.activation(pre.astype(np.float64) + bias, name),
+                               rtol=2e-6, atol=1e-6)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dpre = np.empty_like(dout)
+    k.activation_grad(dpre, dout, out, dout.size, act)
+    np.testing.assert_allclose(dpre, dout * ref.activation_grad_from_output(out, name),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_gather_reparameterization_kl_losses(k):
+    rng = np.random.default_rng(2)
+    data, order = rng.random((50, 6), dtype=np.float32), rng.permutation(50)
+    got = np.empty((9, 6), np.float32)
+    k.gather_rows(got, data, order, counters(0, 30), 9, 6)
+    np.testing.assert_array_equal(got, data[order[30:39]])
+    B, Z, D = 9, 4, 300
+    ml = rng.standard_normal((B, 2 * Z)).astype(np.float32)
+    eps = rng.standard_normal((B, Z)).astype(np.float32)
+    z = np.empty((B, Z), np.float32)
+    k.reparameterize_forward(z, ml, eps, B, Z)
+    np.testing.assert_allclose(z, ref.reparameterize(ml, eps), rtol=2e-6, atol=2e-6)
+    dz = rng.standard_normal((B, Z)).astype(np.float32)
+    dml, want = np.zeros_like(ml), np.zeros_like(ml)
+    k.reparameterize_backward(dml, dz, z, ml, B, Z)
+    _core.reparameterize_backward(want, dz, z, ml)
+    np.testing.assert_allclose(dml, want, rtol=1e-6, atol=1e-7)
+    rows, dml, want_d, want_rows = (np.zeros(B, np.float32), np.zeros_like(ml), np.zeros_like(ml),
+                                    np.zeros(B, np.float32))
+    k.kl(dml, rows, ml, B, Z, 0.25)
+    _core.kl_backward(want_d, want_rows, ml, 0.25)
+    np.testing.assert_allclose(rows, ref.kl_divergence(ml), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dml, want_d, rtol=1e-6, atol=1e-7)
+    pred, t = rng.standard_normal((B, D)).astype(np.float32), rng.random((B, D), np.float32)
+    for bce in (False, True):
+        grad, rs = np.zeros((B, D), np.float32), np.empty(B, np.float32)
+        k.loss_rows(grad, rs, pred, t, B, D, bce, 0.5, 1.0 / D, 3.0)
+        terms = ref.reconstruction_nll(pred, t, "bce") if bce else ((pred - t) ** 2).sum(1)
+        np.testing.assert_allclose(rs, terms / D + 3.0, rtol=1e-5)
+        want_g = 0.5 * ((1 / (1 + np.exp(-pred.astype(np.float64))) - t) if bce else (pred - t))
+        np.testing.assert_allclose(grad, want_g, rtol=1e-5, atol=1e-6)
+    totals = np.array([1.0, 2.0])
+    k.accumulate(totals, 1, rs, B, 0.5)
+    np.testing.assert_allclose(totals, [1.0, 2.0 + 0.5 * rs.astype(np.float64).sum()])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_optimizers_read_the_step_from_the_counters(k, optimizer):
+    rng = np.random.default_rng(3)
+    p, g = rng.standard_normal(1001).astype(np.float32), rng.standard_normal(1001).astype(np.float32)
+    m, v = rng.random(1001, np.float32), rng.random(1001, np.float32)
+    want = [a.copy() for a in (p, m, v)]
+    got = [a.copy() for a in (p, m, v)]
+    grads = g.copy()
+    if optimizer == "adam":
+        _core.adam_update(*want, g.copy(), 1e-2, 0.9, 0.999, 1e-8, 6)
+        k.adam(*got, grads, p.size, 1e-2, 0.9, 0.999, 1e-8, counters(5))
+    else:
+        _core.sgd_momentum_update(want[0], want[1], g.copy(), 0.1, 0.9)
+        k.sgd_momentum(got[0], got[1], grads, p.size, 0.1, 0.9)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert not grads.any()
+    c = counters(7, 100)
+    k.advance(c, 32)
+    assert c.tolist() == [8, 132]
+
+
+@pytest.fixture
+def emulated_gpu(k, monkeypatch):
+    """device="cuda" runs the GPU step with the emulated kernels (and
+    NumPy GEMMs standing in for cuBLAS)."""
+    ops = host_ops.HostOps()
+    for name in KERNEL_NAMES:
+        setattr(ops, name, getattr(k, name))
+    monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
+    return ops
+
+
+@pytest.mark.parametrize("cls,kw", [
+    (pyae.Autoencoder, dict(hidden=(6, 3), tied_weights=True, loss="bce")),
+    (pyae.Autoencoder, dict(hidden=(5,), activation="relu", optimizer="sgd", learning_rate=0.05)),
+    (pyae.DenoisingAutoencoder, dict(hidden=(6, 3), noise=pyae.noise.SaltAndPepper(0.2))),
+    (pyae.VAE, dict(hidden=(6,), latent_dim=2, loss="gaussian")),
+])
+def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, cls, kw):
+    X = np.random.default_rng(4).random((45, 8), dtype=np.float32)
+    common = dict(batch_size=16, epochs=2, verbose=False, seed=3, **kw)
+    cpu = cls(**common).fit(X)
+    before = k.launches
+    gpu = cls(device="cuda", **common).fit(X)
+    assert k.launches > before
+    np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=2e-5)
+    np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
+                               atol=2e-5)
+    np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)
