@@ -1,8 +1,8 @@
 """The GPU training path's logic, on the CPU: models with device="cuda"
 run pyae._gpu.network.DeviceNetwork on a NumPy stand-in of CudaOps
-(tests/host_ops.py) and must follow the C++ network's trajectory. What is
-left to the GPU tests (test_cuda.py) is the kernels, cuBLAS and the graph
-capture themselves."""
+(tests/host_ops.py) and must follow the C++ network's trajectory. The
+CUDA kernels themselves are checked by test_cuda_emulated.py (on the CPU)
+and test_cuda.py (on a GPU, with cuBLAS and the graph capture)."""
 
 import importlib.util
 from pathlib import Path
