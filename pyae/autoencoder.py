@@ -318,14 +318,17 @@ class Autoencoder:
                 current = self.history_[monitor][-1]
                 if current < best - self.tol:
                     best, stale = current, 0
-                    best_params = (gpu.params if gpu is not None else net.params).copy()
+                    best_params = gpu.snapshot() if gpu is not None else net.params.copy()
                 else:
                     stale += 1
                     if stale >= self.patience:
                         break
         bar.close()
         if best_params is not None:
-            (gpu.params if gpu is not None else net.params)[:] = best_params
+            if gpu is not None:
+                gpu.restore(best_params, parts=("params",))
+            else:
+                net.params[:] = best_params
 
     def _train_epoch(self, X, order, batch, gpu):
         """One pass over X in ``order``; returns the mean training loss."""

@@ -245,9 +245,9 @@ class DeviceNetwork:
             if self.use_graphs:
                 # A warm-up run outside the capture (lazy kernel loading,
                 # cuBLAS's first-call setup), then the state is put back.
-                saved = self._snapshot()
+                saved = self.snapshot()
                 run()
-                self._restore(saved)
+                self.restore(saved)
                 step = self.ops.capture(run)
             else:
                 step = run
@@ -257,15 +257,22 @@ class DeviceNetwork:
         return step
 
     def _mutable(self):
-        return [a for a in (self.params, self.grads, *self.state, self.counters, self.totals)
-                if a is not None]
+        return {name: a for name, a in (("params", self.params), ("grads", self.grads),
+                                        ("state0", self.state[0]), ("state1", self.state[1]),
+                                        ("counters", self.counters), ("totals", self.totals))
+                if a is not None}
 
-    def _snapshot(self):
-        return [a.copy() for a in self._mutable()]
+    def snapshot(self):
+        """Device copies of everything a training step changes."""
+        with self.ops.activate():
+            return {name: a.copy() for name, a in self._mutable().items()}
 
-    def _restore(self, saved):
-        for a, copy in zip(self._mutable(), saved):
-            a[...] = copy
+    def restore(self, saved, parts=None):
+        """Puts back a snapshot (or only the named parts of it)."""
+        with self.ops.activate():
+            for name, a in self._mutable().items():
+                if parts is None or name in parts:
+                    a[...] = saved[name]
 
     # -------------------------------------------------------- inference
     def forward(self, x, first, last, logits=False):
