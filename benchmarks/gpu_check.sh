@@ -6,6 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+# The GPU machine has no network: build requirements can come from a
+# wheelhouse prepared elsewhere and carried along (build/ is git-ignored):
+#   pip download -d build/gpu-wheelhouse scikit-build-core pybind11 \
+#     scipy-openblas32==0.3.34.481.3 safetensors tqdm pytest
+if [ -d build/gpu-wheelhouse ]; then
+  python -m pip install -q --no-index --find-links build/gpu-wheelhouse scikit-build-core \
+    pybind11 scipy-openblas32 safetensors tqdm pytest
+fi
 python -m pip install --no-build-isolation --no-deps -q -Ccmake.define.PYAE_CUDA=ON . \
   || python -m pip install --no-deps -q -Ccmake.define.PYAE_CUDA=ON .
 repo=$PWD
