@@ -39,14 +39,15 @@ class DeviceNetwork:
         xp = ops.xp
         n = max(max(s["weight_offset"] + s["d_in"] * s["d_out"], s["bias_offset"] + s["d_out"])
                 for s in self.layers)
-        self.params = xp.zeros(n, dtype=xp.float32)
-        self.grads = xp.zeros(n, dtype=xp.float32)
-        self.state = [xp.zeros(n, dtype=xp.float32),
-                      xp.zeros(n, dtype=xp.float32) if self.opt["kind"] == "adam" else None]
-        self.counters = xp.zeros(2, dtype=xp.uint64)  # step count, row cursor
-        self.totals = xp.zeros(2, dtype=xp.float64)   # epoch loss sums
+        with ops.activate():  # zero-filled on the stream that will use them
+            self.params = xp.zeros(n, dtype=xp.float32)
+            self.grads = xp.zeros(n, dtype=xp.float32)
+            self.state = [xp.zeros(n, dtype=xp.float32),
+                          xp.zeros(n, dtype=xp.float32) if self.opt["kind"] == "adam" else None]
+            self.counters = xp.zeros(2, dtype=xp.uint64)  # step count, row cursor
+            self.totals = xp.zeros(2, dtype=xp.float64)   # epoch loss sums
         self.capacity = 0
-        self._steps = {}  # (B, data, order) -> replayable step
+        self._steps = {}  # (batch size, id and shape of the data) -> replayable step
 
     # ------------------------------------------------------------ state
     def load_state(self, params, state0, state1, step_count):
@@ -110,17 +111,17 @@ class DeviceNetwork:
     def reserve(self, B):
         if B <= self.capacity:
             return
-        xp = self.ops.xp
-        widths = self._widths()
-        self._acts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
-        self._dacts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
-        self._clean = xp.zeros(B * widths[0], dtype=xp.float32) if self.noise else None
-        self._rows = [xp.zeros(B, dtype=xp.float32) for _ in range(2)]
-        if self.vae:
-            Z = self.vae["latent"]
-            self._ml = xp.zeros(B * 2 * Z, dtype=xp.float32)
-            self._dml = xp.zeros(B * 2 * Z, dtype=xp.float32)
-            self._eps = xp.zeros(B * Z, dtype=xp.float32)
+        xp, widths = self.ops.xp, self._widths()
+        with self.ops.activate():
+            self._acts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
+            self._dacts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
+            self._clean = xp.zeros(B * widths[0], dtype=xp.float32) if self.noise else None
+            self._rows = [xp.zeros(B, dtype=xp.float32) for _ in range(2)]
+            if self.vae:
+                Z = self.vae["latent"]
+                self._ml = xp.zeros(B * 2 * Z, dtype=xp.float32)
+                self._dml = xp.zeros(B * 2 * Z, dtype=xp.float32)
+                self._eps = xp.zeros(B * Z, dtype=xp.float32)
         self.capacity = B
         self._steps.clear()  # captured steps point at the old buffers
 
