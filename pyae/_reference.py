@@ -208,3 +208,16 @@ def vae_loss(weights, biases, acts, head, x, eps, kind, beta):
         act = "identity" if (l == last and kind == "bce") else acts[l]
         h = dense_forward(h, weights[l], biases[l], act)
     return np.mean(reconstruction_nll(h, x, kind) + beta * kl_divergence(ml))
+
+
+def central_difference_gradient(f, p0, h=1e-6):
+    """Gradient of the scalar f at the flat float64 vector p0, by central
+    differences (the check every backward is held to)."""
+    grad = np.empty_like(p0)
+    for i in range(p0.size):
+        p = p0.copy()
+        p[i] += h
+        up = f(p)
+        p[i] -= 2 * h
+        grad[i] = (up - f(p)) / (2 * h)
+    return grad

@@ -58,6 +58,8 @@ class Autoencoder:
     best epoch are restored.
     """
 
+    _gpu = None  # the DeviceNetwork while the model lives on the GPU
+
     def __init__(self, hidden=(256, 64), activation="sigmoid", output_activation="sigmoid",
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -180,17 +182,14 @@ class Autoencoder:
             if device == "cuda":
                 self._device_network()
             else:
-                self._pull_from_gpu()
-                self._gpu = None
+                self._leave_gpu()
         self.device = device
         return self
 
     def _on_gpu(self) -> bool:
         if check_device(self.device) == "cuda":
             return True
-        if getattr(self, "_gpu", None) is not None:  # device set to "cpu" by set_params
-            self._pull_from_gpu()
-            self._gpu = None
+        self._leave_gpu()  # the device may have been set to "cpu" by set_params
         return False
 
     def _device_network_config(self) -> dict:
@@ -202,7 +201,7 @@ class Autoencoder:
 
     def _device_network(self):
         """The GPU copy of the network, made from network_'s state on first use."""
-        if getattr(self, "_gpu", None) is None:
+        if self._gpu is None:
             from ._gpu.network import DeviceNetwork
 
             net = self.network_
@@ -214,7 +213,7 @@ class Autoencoder:
 
     def _pull_from_gpu(self):
         """Copies the GPU's weights, optimiser state and step count back."""
-        if getattr(self, "_gpu", None) is None:
+        if self._gpu is None:
             return
         params, state0, state1, step_count = self._gpu.host_state()
         net = self.network_
@@ -224,6 +223,10 @@ class Autoencoder:
                 net.optimizer_state(k)[:] = state
         net.step_count = step_count
 
+    def _leave_gpu(self):
+        self._pull_from_gpu()
+        self._gpu = None
+
     def _input(self, X, name="X", n_features=None):
         """X validated, on the model's device."""
         if self._on_gpu():
@@ -231,8 +234,7 @@ class Autoencoder:
         return as_float32_matrix(X, name, n_features)
 
     def _device_network_ops(self):
-        gpu = getattr(self, "_gpu", None)
-        return gpu.ops if gpu is not None else cuda_ops()
+        return self._gpu.ops if self._gpu is not None else cuda_ops()
 
     def _check_fitted(self):
         if not hasattr(self, "network_"):
@@ -261,7 +263,7 @@ class Autoencoder:
         else:
             self._check_same_architecture(cfg)
             self.network_.set_learning_rate(cfg["learning_rate"])
-            if getattr(self, "_gpu", None) is not None:
+            if self._gpu is not None:
                 self._gpu.set_learning_rate(cfg["learning_rate"])
         self._train(X, X_val, 1, cfg)
         return self

@@ -40,26 +40,13 @@ class VAE(Autoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu"):
-        self.hidden = hidden
+        super().__init__(hidden=hidden, activation=activation,
+                         output_activation=output_activation, loss=loss, optimizer=optimizer,
+                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+                         momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, shuffle=shuffle,
+                         patience=patience, tol=tol, verbose=verbose, seed=seed, device=device)
         self.latent_dim = latent_dim
-        self.activation = activation
-        self.output_activation = output_activation
-        self.loss = loss
         self.beta = beta
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.momentum = momentum
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.shuffle = shuffle
-        self.patience = patience
-        self.tol = tol
-        self.verbose = verbose
-        self.seed = seed
-        self.device = device
 
     tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
 
@@ -93,6 +80,7 @@ class VAE(Autoencoder):
         self.history_ = {"loss": [], "val_loss": []}
         self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
         self._eps_seed = int(self._shuffle_rng.integers(2**63))
+        self._head_layer = len(hidden)  # index of the (mu, logvar) layer
         net.set_seed(self._eps_seed)
 
     def _train_batch(self, X, rows):
@@ -107,15 +95,12 @@ class VAE(Autoencoder):
 
     def _device_network_config(self):
         cfg = super()._device_network_config()
-        cfg["vae"] = dict(head=len(self._checked_config()["hidden"]), latent=self.latent_dim,
+        cfg["vae"] = dict(head=self._head_layer, latent=self.latent_dim,
                           beta=self._checked_config()["beta"], seed=self._eps_seed)
         return cfg
 
     # On the GPU the networks run there; the Monte Carlo and IWAE arithmetic
     # around them stays in NumPy, and results go back to the caller's side.
-    def _head(self):
-        return len(self._checked_config()["hidden"])
-
     def _on_device(self, a, n_features, name="X"):
         gpu = self._device_network()
         return gpu, as_device_matrix(a, gpu.ops, name, n_features)
@@ -146,7 +131,7 @@ class VAE(Autoencoder):
     def _posterior(self, X):
         if self._on_gpu():
             gpu, Xd = self._on_device(X, self.n_features_in_)
-            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self._head() + 1))
+            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self._head_layer + 1))
         else:
             ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
             self.network_.encode(X, ml)
@@ -156,7 +141,7 @@ class VAE(Autoencoder):
     def _reconstruction_nll(self, z, X):
         if self._on_gpu():
             gpu, zd = self._on_device(z, self.latent_dim, "z")
-            pred = gpu.forward(zd, self._head() + 1, len(gpu.layers),
+            pred = gpu.forward(zd, self._head_layer + 1, len(gpu.layers),
                                logits=self._checked_config()["loss"] == "bce")
             Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
             return gpu.ops.to_host(gpu.loss_rows(pred, Xd, vae_nll=True)).astype(np.float64)
@@ -188,7 +173,7 @@ class VAE(Autoencoder):
         out = _output_array(out, (Z.shape[0], self.n_features_in_))
         if self._on_gpu():
             gpu, Zd = self._on_device(Z, self.latent_dim, "Z")
-            out[...] = gpu.ops.to_host(gpu.forward(Zd, self._head() + 1, len(gpu.layers)))
+            out[...] = gpu.ops.to_host(gpu.forward(Zd, self._head_layer + 1, len(gpu.layers)))
         else:
             self.network_.decode(Z, out)
         return self._callers_side(out, Z_in)

@@ -222,3 +222,40 @@ def test_gpu_array_given_to_a_cpu_model_is_a_clear_error(rng):
     model = pyae.Autoencoder(hidden=(2,), epochs=1, verbose=False).fit(data(rng, d=3))
     with pytest.raises(TypeError, match=r"GPU array but this model runs on the CPU.*to\('cuda'\)"):
         model.transform(FakeGpuArray())
+
+
+class DeviceArray(np.ndarray):
+    """A NumPy array posing as a GPU array: with HostOps as the device it
+    takes the CUDA-array branch of the input checks."""
+
+    @property
+    def __cuda_array_interface__(self):
+        return self.__array_interface__
+
+
+def on_device(a):
+    return np.asarray(a).view(DeviceArray)
+
+
+def test_gpu_array_inputs_are_checked_like_host_arrays(host_gpu, rng):
+    X = data(rng)
+    model = pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False, device="cuda").fit(X)
+    bad = [(np.zeros((3, 12), np.complex64), TypeError, "real numbers"),
+           (np.zeros((3, 12, 1), np.float32), ValueError, "2-D"),
+           (np.zeros((0, 12), np.float32), ValueError, "empty"),
+           (np.zeros((3, 0), np.float32), ValueError, "0 features"),
+           (np.zeros((3, 5), np.float32), ValueError, "expects 12"),
+           (np.full((3, 12), np.inf, np.float32), ValueError, "NaN or infinite")]
+    for value, err, match in bad:
+        with pytest.raises(err, match=match):
+            model.reconstruct(on_device(value))
+    # float64, non-contiguous: converted once on the device, same result.
+    strided = on_device(np.asfortranarray(X.astype(np.float64)))
+    np.testing.assert_allclose(model.reconstruct(strided), model.reconstruct(X), rtol=1e-6)
+
+
+def test_unknown_kernel_source_is_refused():
+    from pyae._gpu.kernels import load_kernels
+
+    with pytest.raises(ValueError, match="prefer must be"):
+        load_kernels("ptx")
