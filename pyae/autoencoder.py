@@ -187,6 +187,8 @@ class Autoencoder:
         return self
 
     def _on_gpu(self) -> bool:
+        if self._gpu is None and self.device == "cpu":
+            return False  # the common case, first: batch-1 calls take ~15 us in all
         if check_device(self.device) == "cuda":
             return True
         self._leave_gpu()  # the device may have been set to "cpu" by set_params
