@@ -42,7 +42,7 @@ def pyae_network(kind, source, use_graphs=True):
         model = pyae.VAE(hidden=(400,), latent_dim=20, epochs=1, verbose=False)
     model.fit(X)
     net = model.network_
-    gpu = DeviceNetwork(CudaOps(source), net.layer_specs(), use_graphs=use_graphs,
+    gpu = DeviceNetwork(CudaOps(source), net.table, use_graphs=use_graphs,
                         **model._device_network_config())
     gpu.load_state(net.params, net.optimizer_state(0), net.optimizer_state(1), 0)
     return gpu

@@ -99,7 +99,7 @@ def latency(torch, X, calls):
     ae = pyae.Autoencoder(hidden=(256, 64), epochs=1, verbose=False).fit(X[:256])
     x1 = X[:1].copy()
     out = np.empty_like(x1)
-    net, L = ae.network_, ae.network_.num_layers
+    net, L = ae.network_, len(ae.network_.table)
     model = torch_model(torch).eval()
     xt = torch.from_numpy(x1)
 

@@ -104,7 +104,7 @@ def inference_fns(torch, ort, ae, x, threads, compiled_model):
     fns = {"pyae": lambda: ae.reconstruct(x)}
     out = np.empty_like(x)
     net = ae.network_
-    fns["pyae (raw forward)"] = lambda: net.forward(x, out, 0, net.num_layers)
+    fns["pyae (raw forward)"] = lambda: net.forward(x, out, 0, len(net.table))
     model = torch_ae(torch).eval()
     xt = torch.from_numpy(x)
 

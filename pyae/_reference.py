@@ -8,21 +8,48 @@ from __future__ import annotations
 import numpy as np
 
 
+from math import erf as _erf
+
+_LEAKY_SLOPE, _ELU_ALPHA = 0.01, 1.0  # csrc/math/enums.h
+
+
+def _normal_cdf(x):
+    return 0.5 * (1.0 + np.vectorize(_erf, otypes=[np.float64])(x / np.sqrt(2.0)))
+
+
+def _normal_pdf(x):
+    return np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
+def _sigmoid(x):  # exp of -|x| only: no overflow, no cancellation
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 def activation(x, name):
     x = np.asarray(x, dtype=np.float64)
-    if name == "sigmoid":  # exp of -|x| only: no overflow, no cancellation
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    if name == "sigmoid":
+        return _sigmoid(x)
     if name == "relu":
         return np.maximum(x, 0.0)
     if name == "tanh":
         return np.tanh(x)
     if name == "identity":
         return x.copy()
+    if name == "leaky_relu":
+        return np.where(x > 0, x, _LEAKY_SLOPE * x)
+    if name == "elu":
+        return np.where(x > 0, x, _ELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+    if name == "gelu":
+        return x * _normal_cdf(x)
+    if name == "silu":
+        return x * _sigmoid(x)
     raise ValueError(name)
 
 
-def activation_grad_from_output(y, name):
+def activation_grad(y, x, name):
+    """d act / d pre-activation at pre-activation x with output y (GELU and
+    SiLU read x, every other activation only y, as the kernels do)."""
     y = np.asarray(y, dtype=np.float64)
     if name == "sigmoid":
         return y * (1.0 - y)
@@ -30,7 +57,19 @@ def activation_grad_from_output(y, name):
         return (y > 0).astype(np.float64)
     if name == "tanh":
         return 1.0 - y * y
-    return np.ones_like(y)
+    if name == "identity":
+        return np.ones_like(y)
+    if name == "leaky_relu":
+        return np.where(y > 0, 1.0, _LEAKY_SLOPE)
+    if name == "elu":
+        return np.where(y > 0, 1.0, y + _ELU_ALPHA)
+    x = np.asarray(x, dtype=np.float64)
+    if name == "gelu":
+        return _normal_cdf(x) + x * _normal_pdf(x)
+    if name == "silu":
+        s = _sigmoid(x)
+        return s * (1.0 + x * (1.0 - s))
+    raise ValueError(name)
 
 
 def effective_weight(weight, transposed):
@@ -44,10 +83,14 @@ def dense_forward(inp, weight, bias, act, transposed=False):
     return activation(np.asarray(inp, np.float64) @ w.T + np.asarray(bias, np.float64), act)
 
 
-def dense_backward(dout, out, inp, weight, act, transposed=False):
-    """Returns (dinp, dweight, dbias); dweight has the stored layout."""
+def dense_backward(dout, out, inp, weight, act, transposed=False, bias=None):
+    """Returns (dinp, dweight, dbias); dweight has the stored layout. GELU
+    and SiLU need the bias to form the pre-activation."""
     w = effective_weight(weight, transposed)
-    dpre = np.asarray(dout, np.float64) * activation_grad_from_output(out, act)
+    pre = None
+    if act in ("gelu", "silu"):
+        pre = np.asarray(inp, np.float64) @ w.T + np.asarray(bias, np.float64)
+    dpre = np.asarray(dout, np.float64) * activation_grad(out, pre, act)
     dw = dpre.T @ np.asarray(inp, np.float64)
     return dpre @ w, (dw.T if transposed else dw), dpre.sum(axis=0)
 
@@ -79,6 +122,21 @@ def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps):
 def sgd_momentum_update(params, grads, buf, lr, momentum):
     buf = momentum * np.asarray(buf, np.float64) + np.asarray(grads, np.float64)
     return np.asarray(params, np.float64) - lr * buf, buf
+
+
+def unpack(table, params):
+    """The float64 (weights, biases, transposed, activation names) of a flat
+    parameter vector laid out by a layer table (pyae._core.LayerTable)."""
+    params = np.asarray(params, np.float64)
+    ws, bs, ts, acts = [], [], [], []
+    for row in table.layers:
+        owner = table[row.tied_to] if row.tied_to >= 0 else row
+        n = owner.d_in * owner.d_out
+        ws.append(params[row.weight_offset:row.weight_offset + n].reshape(owner.d_out, owner.d_in))
+        bs.append(params[row.bias_offset:row.bias_offset + row.d_out])
+        ts.append(row.tied_to >= 0)
+        acts.append(row.activation.name)
+    return ws, bs, ts, acts
 
 
 def network_forward(weights, biases, transposed, acts, x):

@@ -27,16 +27,20 @@ class NotFittedError(RuntimeError):
     """The model is used before fit / partial_fit / load."""
 
 
-def init_weights(net, activations, rng):
-    """Glorot uniform weights (He uniform before a ReLU); biases zero."""
+# Activations that zero (or nearly zero) half their inputs: He's gain of 2.
+_RECTIFIERS = {"relu", "leaky_relu", "elu", "gelu", "silu"}
+
+
+def init_weights(net, rng):
+    """Glorot uniform weights (He uniform before a rectifier); biases zero."""
     params = net.params
-    for spec, act in zip(net.layer_specs(), activations):
-        if spec["owns_weight"]:
-            fan_in, fan_out = spec["d_in"], spec["d_out"]
-            gain = 2.0 if act == "relu" else 1.0
+    for spec in net.table.layers:
+        if spec.owns_weight:
+            fan_in, fan_out = spec.d_in, spec.d_out
+            gain = 2.0 if spec.activation.name in _RECTIFIERS else 1.0
             limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
             n = fan_in * fan_out
-            off = spec["weight_offset"]
+            off = spec.weight_offset
             params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
 
 
@@ -59,6 +63,7 @@ class Autoencoder:
     """
 
     _gpu = None  # the DeviceNetwork while the model lives on the GPU
+    _LOSSES = LOSSES  # the loss names this model accepts -> the C++ loss
 
     def __init__(self, hidden=(256, 64), activation="sigmoid", output_activation="sigmoid",
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
@@ -143,30 +148,30 @@ class Autoencoder:
         return cfg
 
     def _checked_config(self) -> dict:
-        cfg = self._common_config(LOSSES)
+        cfg = self._common_config(self._LOSSES)
         if not cfg["hidden"]:
             raise ValueError("hidden must name at least one layer width")
         cfg["tied_weights"] = bool(self.tied_weights)
         return cfg
 
     # ------------------------------------------------------------ building
-    def _widths(self, n_features, hidden):
-        return [n_features, *hidden, *reversed(hidden[:-1]), n_features]
+    def _layer_table(self, n_features: int, cfg: dict):
+        """This model's layer table (the one description of its architecture)."""
+        return _core.LayerTable.autoencoder(
+            n_features, list(cfg["hidden"]), ACTIVATIONS[cfg["activation"]],
+            ACTIVATIONS[cfg["output_activation"]], cfg["tied_weights"])
 
     def _build(self, n_features: int, cfg: dict) -> None:
-        widths = self._widths(n_features, cfg["hidden"])
-        n_layers = len(widths) - 1
-        acts = [cfg["activation"]] * (n_layers - 1) + [cfg["output_activation"]]
+        table = self._layer_table(n_features, cfg)
         net = _core.Network(
-            widths, [ACTIVATIONS[a] for a in acts], cfg["tied_weights"], LOSSES[cfg["loss"]],
-            OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"], cfg["beta1"], cfg["beta2"],
-            cfg["eps"], cfg["momentum"])
+            table, self._LOSSES[cfg["loss"]], OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"],
+            cfg["beta1"], cfg["beta2"], cfg["eps"], cfg["momentum"], cfg.get("beta", 1.0))
         rng = np.random.default_rng(self.seed)
-        init_weights(net, acts, rng)
+        init_weights(net, rng)
         self.network_ = net
         self.n_features_in_ = n_features
-        self.layer_widths_ = widths
-        self.activations_ = acts
+        self.layer_widths_ = [table.input_width(l) for l in range(len(table) + 1)]
+        self.activations_ = [row.activation.name for row in table.layers]
         self.history_ = {"loss": [], "val_loss": []}
         self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
         self._gpu = None
@@ -196,7 +201,7 @@ class Autoencoder:
 
     def _device_network_config(self) -> dict:
         cfg = self._checked_config()
-        return dict(acts=[ACTIVATIONS[a] for a in self.activations_], loss=cfg["loss"],
+        return dict(loss=cfg["loss"],
                     optimizer=dict(kind=cfg["optimizer"], lr=cfg["learning_rate"],
                                    beta1=cfg["beta1"], beta2=cfg["beta2"], eps=cfg["eps"],
                                    momentum=cfg["momentum"]))
@@ -207,7 +212,7 @@ class Autoencoder:
             from ._gpu.network import DeviceNetwork
 
             net = self.network_
-            gpu = DeviceNetwork(cuda_ops(), net.layer_specs(), **self._device_network_config())
+            gpu = DeviceNetwork(cuda_ops(), net.table, **self._device_network_config())
             gpu.load_state(net.params, net.optimizer_state(0), net.optimizer_state(1),
                            net.step_count)
             self._gpu = gpu
@@ -271,7 +276,8 @@ class Autoencoder:
         return self
 
     def _check_same_architecture(self, cfg):
-        if self._widths(self.n_features_in_, cfg["hidden"]) != self.layer_widths_:
+        table = self._layer_table(self.n_features_in_, cfg)
+        if [table.input_width(l) for l in range(len(table) + 1)] != self.layer_widths_:
             raise ValueError("hidden changed since the model was built; call fit to rebuild")
 
     def _check_training_data(self, X, cfg):
@@ -350,7 +356,7 @@ class Autoencoder:
 
     def _train_batch(self, X, rows):
         """One C++ step; returns the batch's mean loss."""
-        return self.network_.train_step(X, rows)
+        return self.network_.train_step(X, rows)[0]
 
     # ----------------------------------------------------------- inference
     def _run(self, X, first, last, n_features, name="X", out=None):
@@ -369,13 +375,14 @@ class Autoencoder:
         """The code: output of the innermost hidden layer, (n, hidden[-1]).
         ``out`` (float32, C-contiguous) receives it without an allocation."""
         self._check_fitted()
-        return self._run(X, 0, self.network_.code_layer, self.n_features_in_, out=out)
+        return self._run(X, 0, self.network_.table.decoder_start, self.n_features_in_, out=out)
 
     def inverse_transform(self, Z, out=None):
         """Decodes codes (n, hidden[-1]) back to (n, n_features)."""
         self._check_fitted()
-        code = self.network_.code_layer
-        return self._run(Z, code, self.network_.num_layers, self.layer_widths_[code], "Z", out)
+        table = self.network_.table
+        code = table.decoder_start
+        return self._run(Z, code, len(table), self.layer_widths_[code], "Z", out)
 
     def fit_transform(self, X, y=None, **kwargs):
         return self.fit(X, **kwargs).transform(X)
@@ -383,7 +390,7 @@ class Autoencoder:
     def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
-        return self._run(X, 0, self.network_.num_layers, self.n_features_in_, out=out)
+        return self._run(X, 0, len(self.network_.table), self.n_features_in_, out=out)
 
     def score_samples(self, X, out=None):
         """Per-sample reconstruction error: the training loss averaged over
@@ -398,13 +405,13 @@ class Autoencoder:
             gpu = self._device_network()
             Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
             Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X", self.n_features_in_)
-            L = self.network_.num_layers
+            L = len(self.network_.table)
             pred = gpu.forward(Xd, 0, L, logits=self._checked_config()["loss"] == "bce")
             return to_callers_side(gpu.loss_rows(pred, Td), X, gpu.ops)
         X = as_float32_matrix(X, "X", self.n_features_in_)
         target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_)
         scores = _output_array(out, (X.shape[0],))
-        self.network_.score_samples(X, target, scores)
+        self.network_.row_losses(X, target, scores, 0)
         return scores
 
     # ---------------------------------------------------------------- files
@@ -412,13 +419,13 @@ class Autoencoder:
         net = self.network_
         params = net.params
         tensors = {}
-        for i, spec in enumerate(net.layer_specs()):
-            if spec["owns_weight"]:
-                o = spec["weight_offset"]
-                tensors[f"layers.{i}.weight"] = params[o:o + spec["d_in"] * spec["d_out"]] \
-                    .reshape(spec["d_out"], spec["d_in"])
-            o = spec["bias_offset"]
-            tensors[f"layers.{i}.bias"] = params[o:o + spec["d_out"]]
+        for i, spec in enumerate(net.table.layers):
+            if spec.owns_weight:
+                o = spec.weight_offset
+                tensors[f"layers.{i}.weight"] = params[o:o + spec.d_in * spec.d_out] \
+                    .reshape(spec.d_out, spec.d_in)
+            o = spec.bias_offset
+            tensors[f"layers.{i}.bias"] = params[o:o + spec.d_out]
         for k in (0, 1):
             state = net.optimizer_state(k)
             if state is not None:

@@ -18,8 +18,8 @@ from ._io import atomic_write_bytes
 
 __all__ = ["export_onnx"]
 
-_ACT_OPS = {"sigmoid": "Sigmoid", "relu": "Relu", "tanh": "Tanh", "identity": None}
 PARTS = ("full", "encoder", "decoder")
+_SQRT_HALF = 0.7071067811865476
 
 
 class _Graph:
@@ -33,34 +33,51 @@ class _Graph:
             self.names.add(name)
         return name
 
+    def node(self, op, inputs, output, **attrs):
+        self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    def scalar(self, value):
+        return self.constant(f"const.{value!r}", np.array(value, dtype=np.float32))
+
+    def activation(self, x, act, out):
+        """out = act(x) in opset-17 operators (GELU is exact: x * Phi(x))."""
+        simple = {"sigmoid": "Sigmoid", "relu": "Relu", "tanh": "Tanh"}
+        if act in simple:
+            return self.node(simple[act], [x], out)
+        if act == "leaky_relu":
+            return self.node("LeakyRelu", [x], out, alpha=0.01)
+        if act == "elu":
+            return self.node("Elu", [x], out, alpha=1.0)
+        if act == "silu":
+            return self.node("Mul", [x, self.node("Sigmoid", [x], out + "_sig")], out)
+        if act == "gelu":
+            erf = self.node("Erf", [self.node("Mul", [x, self.scalar(_SQRT_HALF)], out + "_s")],
+                            out + "_erf")
+            cdf = self.node("Mul", [self.node("Add", [erf, self.scalar(1.0)], out + "_1p"),
+                                    self.scalar(0.5)], out + "_cdf")
+            return self.node("Mul", [x, cdf], out)
+        raise ValueError(f"no ONNX form for activation {act!r}")
+
     def dense(self, x, weight, bias, act, out, trans_b=True):
         """out = act(x @ W^T + b) (or x @ W with trans_b=False)."""
-        pre = out if _ACT_OPS[act] is None else out + "_pre"
-        self.nodes.append(self.helper.make_node("Gemm", [x, weight, bias], [pre],
-                                                transB=1 if trans_b else 0))
-        if _ACT_OPS[act] is not None:
-            self.nodes.append(self.helper.make_node(_ACT_OPS[act], [pre], [out]))
-        return out
+        pre = out if act == "identity" else out + "_pre"
+        self.node("Gemm", [x, weight, bias], pre, transB=1 if trans_b else 0)
+        return out if act == "identity" else self.activation(pre, act, out)
 
 
 def _layer_tensors(model):
-    """Per layer: (weight name, weight array, transposed, bias name, bias)."""
-    net = model.network_
-    params = net.params
-    specs = net.layer_specs()
-    owner_name = {}
+    """Per row of the layer table: (weight name, weight array, transposed,
+    bias name, bias); a tied layer names its encoder twin's weight."""
+    params = model.network_.params
     out = []
-    for i, s in enumerate(specs):
-        n = s["d_in"] * s["d_out"]
-        w = params[s["weight_offset"]:s["weight_offset"] + n]
-        if s["weight_transposed"]:
-            w = w.reshape(s["d_in"], s["d_out"])
-            name = owner_name[s["weight_offset"]]
-        else:
-            w = w.reshape(s["d_out"], s["d_in"])
-            name = owner_name.setdefault(s["weight_offset"], f"layers.{i}.weight")
-        b = params[s["bias_offset"]:s["bias_offset"] + s["d_out"]]
-        out.append((name, w, s["weight_transposed"], f"layers.{i}.bias", b))
+    for i, s in enumerate(model.network_.table.layers):
+        owner = s.tied_to if s.tied_to >= 0 else i
+        n = s.d_in * s.d_out
+        w = params[s.weight_offset:s.weight_offset + n]
+        w = w.reshape((s.d_in, s.d_out) if s.tied_to >= 0 else (s.d_out, s.d_in))
+        b = params[s.bias_offset:s.bias_offset + s.d_out]
+        out.append((f"layers.{owner}.weight", w, s.tied_to >= 0, f"layers.{i}.bias", b))
     return out
 
 
@@ -68,8 +85,7 @@ def _chain(graph, tensors, acts, first, last, x, final):
     for i in range(first, last):
         wname, w, transposed, bname, b = tensors[i]
         if transposed:  # a tied layer's weight is its encoder twin's
-            owner = int(wname.split(".")[1])
-            graph.constant(wname, tensors[owner][1])
+            graph.constant(wname, tensors[int(wname.split(".")[1])][1])
         else:
             graph.constant(wname, w)
         graph.constant(bname, b)
@@ -86,24 +102,23 @@ def export_onnx(model, path, part="full", opset=17):
     except ImportError:
         raise ImportError("export_onnx needs the onnx package: pip install 'pyae[onnx]'") from None
     from . import __version__
-    from .vae import VAE
 
     model._check_fitted()
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     g = _Graph(helper, numpy_helper)
     tensors = _layer_tensors(model)
-    acts = model.activations_
+    table = model.network_.table
+    acts = [row.activation.name for row in table.layers]
     L = len(tensors)
-    widths = model.layer_widths_
-    D = model.n_features_in_
+    D = table.features
 
     def tensor(name, width):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width])
 
-    if isinstance(model, VAE):
-        Z = model.latent_dim
-        head = len(model._checked_config()["hidden"])
+    if table.variational:
+        head = table.latent_layer
+        Z = table[head].d_out // 2
         outputs = []
         if part in ("encoder", "full"):
             h = _chain(g, tensors, acts, 0, head, "input", "hidden") if head else "input"
@@ -122,11 +137,11 @@ def export_onnx(model, path, part="full", opset=17):
             inputs = [tensor("input", D)] if part == "full" else [tensor("z", Z)]
             outputs = [tensor("output", D)]
     else:
-        code = model.network_.code_layer
+        code = table.decoder_start
         first, last = {"full": (0, L), "encoder": (0, code), "decoder": (code, L)}[part]
         _chain(g, tensors, acts, first, last, "input", "output")
-        inputs = [tensor("input", widths[first])]
-        outputs = [tensor("output", widths[last])]
+        inputs = [tensor("input", table.input_width(first))]
+        outputs = [tensor("output", table.input_width(last))]
 
     graph = helper.make_graph(g.nodes, f"pyae_{type(model).__name__}_{part}", inputs, outputs,
                               initializer=g.inits)

@@ -17,11 +17,11 @@ import numbers
 import numpy as np
 
 from . import _core
+from ._enums import NOISE_KINDS as _KINDS
 from ._validation import as_float32_matrix
 
 __all__ = ["Gaussian", "SaltAndPepper", "Masking", "from_config"]
 
-_KINDS = {"gaussian": 1, "salt_and_pepper": 2, "masking": 3}
 
 
 def _real(value, name, low=-math.inf, high=math.inf, low_open=False, high_open=False):

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def _act(name: str) -> int:
+def _act(name: str):
     return ACTIVATIONS[choice(name, "activation", ACTIVATIONS)]
 
 
@@ -39,19 +39,25 @@ def _out_buffer(buf, shape, name):
     return buf
 
 
-def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None):
-    """out (B, D_out) = activation(inp (B, D_in) @ weight.T (D_out, D_in) + bias (D_out))."""
+def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None, pre=None):
+    """out (B, D_out) = activation(inp (B, D_in) @ weight.T (D_out, D_in) + bias (D_out)).
+
+    ``pre`` (B, D_out), if given, receives the pre-activation, which
+    dense_backward needs for "gelu" and "silu"."""
     check_kernel_array(inp, "inp", 2)
     check_kernel_array(weight, "weight", 2)
     check_kernel_array(bias, "bias", 1)
     out = _out_buffer(out, (inp.shape[0], bias.shape[0]), "out")
-    _core.dense_forward(out, inp, weight, bias, _act(activation), False)
+    if pre is not None:
+        pre = _out_buffer(pre, out.shape, "pre")
+    _core.dense_forward(out, inp, weight, bias, _act(activation), False, pre)
     return out
 
 
 def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, dweight=None,
-                   dbias=None, need_dinp=True):
-    """Gradients of dense_forward given dout = dL/dout and the saved out.
+                   dbias=None, need_dinp=True, pre=None):
+    """Gradients of dense_forward given dout = dL/dout and the saved out
+    (and, for "gelu" and "silu", the saved pre-activation ``pre``).
 
     Returns (dinp, dweight, dbias), accumulated into the given buffers.
     dinp is None when need_dinp is False (first layer of a network).
@@ -64,8 +70,10 @@ def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, d
     dbias = _out_buffer(dbias, (D_out,), "dbias")
     dinp = _out_buffer(dinp, (B, D_in), "dinp") if need_dinp else None
     dpre = np.empty((B, D_out), dtype=np.float32)
+    if pre is not None:
+        check_kernel_array(pre, "pre", 2)
     _core.dense_backward(dinp, dweight, dbias, dpre, dout, out, inp, weight, _act(activation),
-                         False)
+                         False, pre)
     return dinp, dweight, dbias
 
 
@@ -84,7 +92,7 @@ def _loss(kind, pred, target, grad, name):
         raise ValueError(f"target has shape {target.shape}, {name} has {pred.shape}")
     grad = _out_buffer(grad, pred.shape, "grad")
     row_loss = np.empty(pred.shape[0], dtype=np.float32)
-    loss = _core.loss_backward(LOSSES[kind], grad, row_loss, pred, target)
+    loss = _core.loss_rows(LOSSES[kind], grad, row_loss, pred, target)
     return loss, grad, row_loss
 
 

@@ -15,14 +15,14 @@ import math
 import numpy as np
 
 from . import _core
-from ._enums import ACTIVATIONS, OPTIMIZERS
+from ._enums import ACTIVATIONS, LOSSES
 from ._device import as_device_matrix, is_gpu_array
 from ._validation import as_float32_matrix, positive_int
-from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array, init_weights
+from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array
 
 __all__ = ["VAE"]
 
-_RECONSTRUCTION = {"bce": 1, "gaussian": 0}  # C++ Loss codes
+_RECONSTRUCTION = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
 _LOG_2PI = math.log(2 * math.pi)
 _EVAL_STREAM = 2**63  # Philox stream for evaluation draws (training uses step counts)
 
@@ -49,9 +49,10 @@ class VAE(Autoencoder):
         self.beta = beta
 
     tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
+    _LOSSES = _RECONSTRUCTION
 
     def _checked_config(self):
-        cfg = self._common_config(_RECONSTRUCTION)
+        cfg = self._common_config(self._LOSSES)
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or \
                 not math.isfinite(self.beta) or self.beta < 0:
             raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
@@ -59,33 +60,15 @@ class VAE(Autoencoder):
         cfg["latent_dim"] = positive_int(self.latent_dim, "latent_dim")
         return cfg
 
-    def _widths(self, n_features, hidden):
-        return [n_features, *hidden, self.latent_dim, *reversed(hidden), n_features]
+    def _layer_table(self, n_features, cfg):
+        return _core.LayerTable.vae(n_features, list(cfg["hidden"]), cfg["latent_dim"],
+                                    ACTIVATIONS[cfg["activation"]],
+                                    ACTIVATIONS[cfg["output_activation"]])
 
     def _build(self, n_features, cfg):
-        hidden, Z = cfg["hidden"], cfg["latent_dim"]
-        net = _core.VaeNetwork(
-            n_features, list(hidden), Z, ACTIVATIONS[cfg["activation"]],
-            ACTIVATIONS[cfg["output_activation"]], _RECONSTRUCTION[cfg["loss"]], cfg["beta"],
-            OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"], cfg["beta1"], cfg["beta2"],
-            cfg["eps"], cfg["momentum"])
-        acts = [cfg["activation"]] * len(hidden) + ["identity"] + \
-            [cfg["activation"]] * len(hidden) + [cfg["output_activation"]]
-        rng = np.random.default_rng(self.seed)
-        init_weights(net, acts, rng)
-        self.network_ = net
-        self.n_features_in_ = n_features
-        self.layer_widths_ = self._widths(n_features, hidden)
-        self.activations_ = acts
-        self.history_ = {"loss": [], "val_loss": []}
-        self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
+        super()._build(n_features, cfg)
         self._eps_seed = int(self._shuffle_rng.integers(2**63))
-        self._head_layer = len(hidden)  # index of the (mu, logvar) layer
-        net.set_seed(self._eps_seed)
-
-    def _train_batch(self, X, rows):
-        loss, _, _ = self.network_.train_step(X, rows)
-        return loss
+        self.network_.set_latent_seed(self._eps_seed)
 
     def _train_epoch(self, X, order, batch, gpu):
         if gpu is None:
@@ -95,8 +78,7 @@ class VAE(Autoencoder):
 
     def _device_network_config(self):
         cfg = super()._device_network_config()
-        cfg["vae"] = dict(head=self._head_layer, latent=self.latent_dim,
-                          beta=self._checked_config()["beta"], seed=self._eps_seed)
+        cfg.update(beta=self._checked_config()["beta"], latent_seed=self._eps_seed)
         return cfg
 
     # On the GPU the networks run there; the Monte Carlo and IWAE arithmetic
@@ -131,22 +113,23 @@ class VAE(Autoencoder):
     def _posterior(self, X):
         if self._on_gpu():
             gpu, Xd = self._on_device(X, self.n_features_in_)
-            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self._head_layer + 1))
+            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self.network_.table.decoder_start))
         else:
             ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
-            self.network_.encode(X, ml)
+            self.network_.forward(X, ml, 0, self.network_.table.decoder_start)
         Z = self.latent_dim
         return ml[:, :Z], ml[:, Z:]
 
     def _reconstruction_nll(self, z, X):
         if self._on_gpu():
             gpu, zd = self._on_device(z, self.latent_dim, "z")
-            pred = gpu.forward(zd, self._head_layer + 1, len(gpu.layers),
+            pred = gpu.forward(zd, self.network_.table.decoder_start, len(gpu.layers),
                                logits=self._checked_config()["loss"] == "bce")
             Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
             return gpu.ops.to_host(gpu.loss_rows(pred, Xd, vae_nll=True)).astype(np.float64)
         out = np.empty(z.shape[0], dtype=np.float32)
-        self.network_.reconstruction_nll(np.ascontiguousarray(z), np.ascontiguousarray(X), out)
+        self.network_.row_losses(np.ascontiguousarray(z), np.ascontiguousarray(X), out,
+                                 self.network_.table.decoder_start)
         return out.astype(np.float64)
 
     def _data(self, X, name="X"):
@@ -173,9 +156,11 @@ class VAE(Autoencoder):
         out = _output_array(out, (Z.shape[0], self.n_features_in_))
         if self._on_gpu():
             gpu, Zd = self._on_device(Z, self.latent_dim, "Z")
-            out[...] = gpu.ops.to_host(gpu.forward(Zd, self._head_layer + 1, len(gpu.layers)))
+            out[...] = gpu.ops.to_host(gpu.forward(Zd, self.network_.table.decoder_start,
+                                                   len(gpu.layers)))
         else:
-            self.network_.decode(Z, out)
+            table = self.network_.table
+            self.network_.forward(Z, out, table.decoder_start, len(table))
         return self._callers_side(out, Z_in)
 
     def reconstruct(self, X, out=None):

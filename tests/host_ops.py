@@ -10,7 +10,7 @@ import numpy as np
 from pyae import _core, _reference as ref
 from pyae._enums import ACTIVATIONS
 
-NAMES = {v: k for k, v in ACTIVATIONS.items()}
+NAMES = {int(v): k for k, v in ACTIVATIONS.items()}
 
 
 def _flat(a):
@@ -49,11 +49,15 @@ class HostOps:
     def column_sums(self, out, a):
         out += a.sum(axis=0, dtype=np.float32)
 
-    def bias_activation(self, out, bias, B, D, act):
-        _core.activation_forward(out, out + bias, act)
+    def bias_activation(self, out, pre, bias, B, D, act):
+        x = out + bias
+        if pre is not None:
+            pre[...] = x
+        _core.activation_forward(out, x, _core.Activation(act))
 
-    def activation_grad(self, dpre, dout, out, N, act):
-        dpre[...] = dout * ref.activation_grad_from_output(out, NAMES[act]).astype(np.float32)
+    def activation_grad(self, dpre, dout, out, pre, N, act):
+        g = ref.activation_grad(out, pre, NAMES[act]).astype(np.float32)
+        dpre[...] = dout * g
 
     def gather_rows(self, out, data, order, counters, B, D):
         first = int(counters[1])
@@ -65,7 +69,8 @@ class HostOps:
         if inp is None:
             _core.philox_draws(_flat(out), bool(normal), seed, stream, first)
         else:
-            _core.corrupt(_flat(out), _flat(inp), kind, a, b, lo, hi, seed, stream, first)
+            _core.corrupt(_flat(out), _flat(inp), _core.NoiseKind(kind), a, b, lo, hi, seed, stream,
+                          first)
 
     def reparameterize_forward(self, z, ml, eps, B, Z):
         _core.reparameterize_forward(z, ml, eps.reshape(B, Z))
@@ -74,7 +79,7 @@ class HostOps:
         _core.reparameterize_backward(dml, dz, z, ml)
 
     def kl(self, dml, rows, ml, B, Z, grad_scale):
-        _core.kl_backward(dml, rows, ml, grad_scale)
+        _core.kl_rows(dml, rows, ml, grad_scale)
 
     def loss_rows(self, grad, rows, pred, target, B, D, bce, grad_scale, row_scale, row_shift):
         p, t = pred.astype(np.float64), target.astype(np.float64)

@@ -46,9 +46,10 @@ def test_bce_score_is_per_sample_bce(X):
 
 def test_tied_weights_share_the_encoder_matrix(X):
     ae = small(tied_weights=True).fit(X)
-    specs = ae.network_.layer_specs()
-    assert [s["owns_weight"] for s in specs] == [True, True, False, False]
-    assert specs[3]["weight_offset"] == specs[0]["weight_offset"]
+    specs = ae.network_.table.layers
+    assert [s.owns_weight for s in specs] == [True, True, False, False]
+    assert [s.tied_to for s in specs] == [-1, -1, 1, 0]
+    assert specs[3].weight_offset == specs[0].weight_offset
     untied = small().fit(X)
     assert ae.network_.params.size < untied.network_.params.size
 

@@ -43,12 +43,15 @@ def test_training_uses_the_corrupted_input():
 
 def test_gradient_is_for_corrupted_input_and_clean_target():
     X = np.random.default_rng(1).random((8, 6), dtype=np.float32)
-    net = _core.Network([6, 4, 6], [1, 1], False, 0, 1, 0.1, 0.9, 0.999, 1e-8, 0.0)
+    sigmoid = _core.Activation.sigmoid
+    table = _core.LayerTable.autoencoder(6, [4], sigmoid, sigmoid, False)
+    net = _core.Network(table, _core.Loss.mse, _core.OptimizerKind.sgd, 0.1, 0.9, 0.999, 1e-8,
+                        0.0)
     net.params[:] = np.random.default_rng(2).uniform(-1, 1, net.params.size).astype(np.float32)
     noise = Masking(0.5)
     net.set_noise(*noise._kernel_args(), 11)
     rows = np.arange(8, dtype=np.int64)
-    loss = net.compute_gradients(X, rows)
+    loss = net.compute_gradients(X, rows)[0]
     corrupted = noise(X, seed=11, stream=0)  # step 0, batch elements 0..47
     W1 = net.params[:24].reshape(4, 6)
     b1 = net.params[24:28]

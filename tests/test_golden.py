@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pyae import _core
-from pyae._enums import LOSSES, OPTIMIZERS
+from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 
 GOLDEN = np.load(Path(__file__).parent / "reference" / "golden_training.npz")
 CASES = {
@@ -23,15 +23,17 @@ def test_trajectory_matches_pytorch(name):
     widths = [int(w) for w in GOLDEN["widths"]]
     X = GOLDEN["X"]
     steps, batch = int(GOLDEN["steps"]), int(GOLDEN["batch"])
-    net = _core.Network(widths, [1] * (len(widths) - 1), case["tied"], LOSSES[case["loss"]],
-                        OPTIMIZERS[case["optimizer"]], case["lr"], 0.9, 0.999, 1e-8,
-                        case["momentum"])
+    hidden = widths[1:len(widths) // 2 + 1]
+    table = _core.LayerTable.autoencoder(widths[0], hidden, ACTIVATIONS["sigmoid"],
+                                         ACTIVATIONS["sigmoid"], case["tied"])
+    net = _core.Network(table, LOSSES[case["loss"]], OPTIMIZERS[case["optimizer"]], case["lr"],
+                        0.9, 0.999, 1e-8, case["momentum"])
     net.params[:] = GOLDEN[f"{name}/init"]
     losses = []
     for step in range(steps):
         start = (step * batch) % len(X)
         rows = np.arange(start, start + batch, dtype=np.int64)
-        losses.append(net.train_step(X, rows))
+        losses.append(net.train_step(X, rows)[0])
     # Same float32 arithmetic up to summation order: agreement to ~1e-6.
     np.testing.assert_allclose(losses, GOLDEN[f"{name}/losses"], rtol=2e-6)
     np.testing.assert_allclose(net.params, GOLDEN[f"{name}/final"], rtol=1e-4, atol=2e-6)
@@ -40,8 +42,9 @@ def test_trajectory_matches_pytorch(name):
 def test_vae_trajectory_matches_pytorch():
     g = np.load(Path(__file__).parent / "reference" / "golden_vae.npz")
     D, H, Z, steps, batch = (int(v) for v in g["dims"])
-    net = _core.VaeNetwork(D, [H], Z, 2, 1, LOSSES["bce"], 1.0, OPTIMIZERS["adam"],
-                           float(g["lr"]), 0.9, 0.999, 1e-8, 0.0)
+    table = _core.LayerTable.vae(D, [H], Z, ACTIVATIONS["relu"], ACTIVATIONS["sigmoid"])
+    net = _core.Network(table, LOSSES["bce"], OPTIMIZERS["adam"], float(g["lr"]), 0.9, 0.999,
+                        1e-8, 0.0, beta=1.0)
     net.params[:] = g["init"]
     X = g["X"]
     losses = []

@@ -6,27 +6,25 @@ import pytest
 
 import pyae
 from pyae import _core, _reference as ref
-from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from pyae._enums import ACTIVATIONS, LAYER_ROLES, LOSSES, OPTIMIZERS
+
+
+def autoencoder_table(widths, acts, tied=False):
+    """A mirrored autoencoder's table written row by row (not by the
+    builder), so these tests also cover LayerTable's own checks."""
+    L = len(widths) - 1
+    rows = [_core.LayerSpec(widths[l], widths[l + 1], ACTIVATIONS[acts[l]],
+                            LAYER_ROLES["encoder" if l < L // 2 else "decoder"],
+                            L - 1 - l if tied and l >= L // 2 else -1) for l in range(L)]
+    return _core.LayerTable(rows)
 
 
 def make_network(widths, acts, tied=False, loss="mse", optimizer="sgd", lr=0.1, seed=0):
-    net = _core.Network(widths, [ACTIVATIONS[a] for a in acts], tied, LOSSES[loss],
+    net = _core.Network(autoencoder_table(widths, acts, tied), LOSSES[loss],
                         OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8, 0.0)
     rng = np.random.default_rng(seed)
     net.params[:] = rng.uniform(-0.8, 0.8, net.params.size).astype(np.float32)
     return net
-
-
-def unpack(net, params):
-    """Per-layer (weight, bias, transposed) views of a flat parameter vector."""
-    ws, bs, ts = [], [], []
-    for s in net.layer_specs():
-        shape = (s["d_in"], s["d_out"]) if s["weight_transposed"] else (s["d_out"], s["d_in"])
-        o = s["weight_offset"]
-        ws.append(params[o:o + s["d_in"] * s["d_out"]].reshape(shape))
-        bs.append(params[s["bias_offset"]:s["bias_offset"] + s["d_out"]])
-        ts.append(s["weight_transposed"])
-    return ws, bs, ts
 
 
 ARCHS = [
@@ -35,6 +33,8 @@ ARCHS = [
     ([5, 4, 5], ["tanh", "sigmoid"], False, "bce"),
     ([6, 5, 3, 2, 3, 5, 6], ["relu"] * 5 + ["identity"], False, "mse"),
     ([6, 4, 2, 4, 6], ["tanh"] * 3 + ["sigmoid"], True, "bce"),
+    ([5, 4, 3, 4, 5], ["leaky_relu", "elu", "gelu", "silu"], False, "mse"),
+    ([6, 4, 2, 4, 6], ["gelu", "silu", "elu", "sigmoid"], True, "bce"),
 ]
 
 
@@ -44,13 +44,13 @@ def test_network_gradient_matches_central_differences(widths, acts, tied, loss):
     rng = np.random.default_rng(1)
     X = rng.random((7, widths[0]), dtype=np.float32)
     rows = np.array([3, 0, 6, 6, 2], dtype=np.int64)
-    got_loss = net.compute_gradients(X, rows)
+    got_loss = net.compute_gradients(X, rows)[0]
     grads = net.grads.copy()
     xb = X[rows].astype(np.float64)
     p0 = net.params.astype(np.float64)
 
     def loss_at(p):
-        ws, bs, ts = unpack(net, p)
+        ws, bs, ts, _ = ref.unpack(net.table, p)
         return ref.network_loss(ws, bs, ts, acts, xb, loss)
 
     assert got_loss == pytest.approx(loss_at(p0), rel=1e-5)

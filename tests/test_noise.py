@@ -102,7 +102,7 @@ def test_injected_randomness_is_exact(rng, kind, a, b, lo, hi, refn):
     x = rng.random(10_001, dtype=np.float32)
     d = (rng.standard_normal(10_001) if kind == 1 else rng.random(10_001)).astype(np.float32)
     out = np.empty_like(x)
-    _core.corrupt_with(out, x, d, kind, a, b, lo, hi)
+    _core.corrupt_with(out, x, d, _core.NoiseKind(kind), a, b, lo, hi)
     np.testing.assert_array_equal(out, refn(x, d).astype(np.float32))
 
 

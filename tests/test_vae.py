@@ -30,7 +30,7 @@ def test_kl_forward_backward(rng, B, Z):
     ml = f32(rng, B, 2 * Z)
     d = np.zeros_like(ml)
     rows = np.empty(B, np.float32)
-    total = _core.kl_backward(d, rows, ml, 0.5)
+    total = _core.kl_rows(d, rows, ml, 0.5)
     want = ref.kl_divergence(ml)
     np.testing.assert_allclose(rows, want, rtol=1e-5, atol=1e-5)
     assert total == pytest.approx(want.sum(), rel=1e-5)
@@ -54,16 +54,16 @@ def test_closed_form_kl_matches_monte_carlo(rng):
     log_p = -0.5 * (z**2 + np.log(2 * np.pi)).sum(1)
     mc = (log_q - log_p).mean()
     rows = np.empty(1, np.float32)
-    _core.kl_backward(None, rows, np.hstack([mu, lv]).astype(np.float32), 0.0)
+    _core.kl_rows(None, rows, np.hstack([mu, lv]).astype(np.float32), 0.0)
     assert rows[0] == pytest.approx(mc, abs=0.02)
 
 
-@pytest.mark.parametrize("kind,code", [("bce", 1), ("gaussian", 0)])
+@pytest.mark.parametrize("kind,code", [("bce", _core.Loss.bce), ("gaussian", _core.Loss.mse)])
 def test_reconstruction_nll(rng, kind, code):
     out, t = f32(rng, 6, 9, scale=3), rng.random((6, 9), dtype=np.float32)
     grad = np.zeros_like(out)
     rows = np.empty(6, np.float32)
-    total = _core.reconstruction_nll_backward(code, grad, rows, out, t, 0.25)
+    total = _core.reconstruction_nll_rows(code, grad, rows, out, t, 0.25)
     np.testing.assert_allclose(rows, ref.reconstruction_nll(out, t, kind), rtol=1e-5)
     assert total == pytest.approx(rows.sum(), rel=1e-5)
     h = 1e-6
@@ -76,25 +76,16 @@ def test_reconstruction_nll(rng, kind, code):
         assert grad[idx] == pytest.approx(num, rel=1e-4, abs=1e-7)
 
 
-def unpack(net, params):
-    ws, bs = [], []
-    for s in net.layer_specs():
-        o = s["weight_offset"]
-        ws.append(params[o:o + s["d_in"] * s["d_out"]].reshape(s["d_out"], s["d_in"]))
-        bs.append(params[s["bias_offset"]:s["bias_offset"] + s["d_out"]])
-    return ws, bs
-
-
 @pytest.mark.parametrize("hidden,kind,act,beta", [
     ([5], "bce", "relu", 1.0), ([6, 4], "gaussian", "tanh", 0.5), ([], "bce", "sigmoid", 2.0)])
 def test_whole_vae_step_matches_central_differences(hidden, kind, act, beta):
-    from pyae._enums import ACTIVATIONS
+    from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 
     D, Z = 7, 3
-    code = {"bce": 1, "gaussian": 0}[kind]
+    loss = LOSSES["bce" if kind == "bce" else "mse"]
     out_act = "sigmoid" if kind == "bce" else "identity"
-    net = _core.VaeNetwork(D, hidden, Z, ACTIVATIONS[act], ACTIVATIONS[out_act], code, beta, 1,
-                           0.1, 0.9, 0.999, 1e-8, 0.0)
+    table = _core.LayerTable.vae(D, hidden, Z, ACTIVATIONS[act], ACTIVATIONS[out_act])
+    net = _core.Network(table, loss, OPTIMIZERS["sgd"], 0.1, 0.9, 0.999, 1e-8, 0.0, beta=beta)
     rng = np.random.default_rng(5)
     net.params[:] = rng.uniform(-0.7, 0.7, net.params.size).astype(np.float32)
     X = rng.random((6, D), dtype=np.float32)
@@ -106,7 +97,7 @@ def test_whole_vae_step_matches_central_differences(hidden, kind, act, beta):
     p0 = net.params.astype(np.float64)
 
     def loss_at(p):
-        ws, bs = unpack(net, p)
+        ws, bs, _, _ = ref.unpack(net.table, p)
         return ref.vae_loss(ws, bs, acts, head, X[rows], eps, kind, beta)
 
     assert loss == pytest.approx(loss_at(p0), rel=1e-5)

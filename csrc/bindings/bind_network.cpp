@@ -1,5 +1,6 @@
-// Binding of pyae::Network, the object behind every Python model.
-#include "../network.h"
+// Bindings of the layer table and of pyae::Network, the object behind every
+// Python model (Autoencoder, DenoisingAutoencoder and VAE alike).
+#include "models/network.h"
 #include "checks.h"
 
 #include <pybind11/stl.h>
@@ -9,32 +10,126 @@ namespace pyae::bind {
 namespace {
 
 void check_batch(const Network& n, const FloatArray& data, const IndexArray& rows) {
-  if (data.ndim() != 2 || data.shape(1) != n.widths().front())
+  if (data.ndim() != 2 || data.shape(1) != n.table().features())
     throw py::value_error("data must be (n_samples, n_features)");
   if (rows.ndim() != 1 || rows.size() < 1) throw py::value_error("rows must be 1-D, non-empty");
+}
+
+// A training step (update) or a gradient computation: (loss, reconstruction, kl).
+py::tuple run_step(Network& n, const FloatArray& data, const IndexArray& rows,
+                   const py::object& eps_obj, bool update) {
+  check_batch(n, data, rows);
+  const int B = static_cast<int>(rows.size());
+  FloatArray eps;
+  const float* e = nullptr;
+  if (!eps_obj.is_none()) {
+    if (!n.table().variational()) throw py::value_error("eps is for networks with a latent head");
+    const int Z = n.table()[n.table().latent_layer()].d_out / 2;
+    e = optional_array(eps_obj, &eps, {B, Z}, "eps", false);
+  }
+  StepLosses r;
+  {
+    py::gil_scoped_release nogil;
+    r = update ? n.train_step(data.data(), data.shape(0), rows.data(), B, e)
+               : n.compute_gradients(data.data(), data.shape(0), rows.data(), B, e);
+  }
+  return py::make_tuple(r.loss, r.reconstruction, r.kl);
+}
+
+template <class Fn>
+LayerTable checked(Fn&& build) {
+  try {
+    return build();
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
 }
 
 }  // namespace
 
 void register_network(py::module_& m) {
-  py::class_<Network>(m, "Network")
-      .def(py::init([](std::vector<int> widths, std::vector<int> acts, bool tied, int loss,
-                       int optimizer, double lr, double beta1, double beta2, double eps,
-                       double momentum) {
-             std::vector<Activation> a;
-             for (int x : acts) a.push_back(static_cast<Activation>(x));
-             OptimizerConfig opt{static_cast<OptimizerKind>(optimizer), lr, beta1, beta2, eps,
-                                 momentum};
-             return new Network(std::move(widths), std::move(a), tied, static_cast<Loss>(loss),
-                                opt);
+  py::class_<LayerSpec>(m, "LayerSpec")
+      .def(py::init([](int d_in, int d_out, Activation act, LayerRole role, int tied_to) {
+             LayerSpec s;
+             s.d_in = d_in;
+             s.d_out = d_out;
+             s.act = act;
+             s.role = role;
+             s.tied_to = tied_to;
+             return s;
            }),
-           py::arg("widths"), py::arg("activations"), py::arg("tied"), py::arg("loss"),
-           py::arg("optimizer"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
-           py::arg("eps"), py::arg("momentum"))
+           py::arg("d_in"), py::arg("d_out"), py::arg("activation"), py::arg("role"),
+           py::arg("tied_to") = -1)
+      .def_readonly("d_in", &LayerSpec::d_in)
+      .def_readonly("d_out", &LayerSpec::d_out)
+      .def_readonly("activation", &LayerSpec::act)
+      .def_readonly("role", &LayerSpec::role)
+      .def_readonly("tied_to", &LayerSpec::tied_to)
+      .def_readonly("weight_offset", &LayerSpec::weight_offset)
+      .def_readonly("bias_offset", &LayerSpec::bias_offset)
+      .def_property_readonly("owns_weight", &LayerSpec::owns_weight)
+      .def("__repr__", [](const LayerSpec& s) {
+        return "LayerSpec(" + std::to_string(s.d_in) + " -> " + std::to_string(s.d_out) + ", " +
+               activation_name(s.act) + ", tied_to=" + std::to_string(s.tied_to) + ")";
+      });
+
+  py::class_<LayerTable>(m, "LayerTable")
+      .def(py::init([](std::vector<LayerSpec> rows) {
+             return checked([&] { return LayerTable(std::move(rows)); });
+           }),
+           py::arg("rows"))
+      .def_static(
+          "autoencoder",
+          [](int D, std::vector<int> hidden, Activation act, Activation out_act, bool tied) {
+            return checked([&] { return LayerTable::autoencoder(D, hidden, act, out_act, tied); });
+          },
+          py::arg("features"), py::arg("hidden"), py::arg("activation"),
+          py::arg("output_activation"), py::arg("tied"))
+      .def_static(
+          "vae",
+          [](int D, std::vector<int> hidden, int Z, Activation act, Activation out_act) {
+            return checked([&] { return LayerTable::vae(D, hidden, Z, act, out_act); });
+          },
+          py::arg("features"), py::arg("hidden"), py::arg("latent_dim"), py::arg("activation"),
+          py::arg("output_activation"))
+      .def_property_readonly("layers", &LayerTable::layers)
+      .def("__len__", &LayerTable::size)
+      .def("__getitem__",
+           [](const LayerTable& t, int l) {
+             if (l < 0) l += t.size();
+             if (l < 0 || l >= t.size()) throw py::index_error("layer index out of range");
+             return t[l];
+           })
+      .def_property_readonly("num_params", &LayerTable::num_params)
+      .def_property_readonly("features", &LayerTable::features)
+      .def_property_readonly("latent_layer", &LayerTable::latent_layer)
+      .def_property_readonly("decoder_start", &LayerTable::decoder_start)
+      .def_property_readonly("variational", &LayerTable::variational)
+      .def("input_width", &LayerTable::input_width, py::arg("layer"));
+
+  py::class_<Network>(m, "Network")
+      .def(py::init([](const LayerTable& table, Loss loss, OptimizerKind optimizer, double lr,
+                       double beta1, double beta2, double eps, double momentum, double beta) {
+             OptimizerConfig opt{optimizer, lr, beta1, beta2, eps, momentum};
+             try {
+               return new Network(table, loss, opt, beta);
+             } catch (const std::invalid_argument& e) {
+               throw py::value_error(e.what());
+             }
+           }),
+           py::arg("table"), py::arg("loss"), py::arg("optimizer"), py::arg("lr"),
+           py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("momentum"),
+           py::arg("beta") = 1.0)
+      .def_property_readonly("table", &Network::table)
       .def_property_readonly("params",
                              [](py::object self) {
                                Network& n = self.cast<Network&>();
                                return view(n.params(), n.num_params(), self);
+                             })
+      .def_property_readonly("grads",
+                             [](py::object self) {
+                               Network& n = self.cast<Network&>();
+                               return view(const_cast<float*>(n.grads()), n.num_params(), self);
                              })
       .def("optimizer_state",
            [](py::object self, int which) -> py::object {
@@ -48,84 +143,59 @@ void register_network(py::module_& m) {
           [](Network& n, long long s) { n.optimizer().set_step_count(s); })
       .def("set_learning_rate",
            [](Network& n, double lr) { n.optimizer().set_learning_rate(lr); })
-      .def_property_readonly("code_layer", &Network::code_layer)
-      .def_property_readonly("num_layers",
-                             [](const Network& n) { return static_cast<int>(n.layers().size()); })
-      .def("layer_specs",
-           [](const Network& n) {
-             py::list out;
-             for (const LayerSpec& s : n.layers()) {
-               py::dict d;
-               d["d_in"] = s.d_in;
-               d["d_out"] = s.d_out;
-               d["weight_offset"] = s.weight_offset;
-               d["bias_offset"] = s.bias_offset;
-               d["weight_transposed"] = s.weight_transposed;
-               d["owns_weight"] = s.owns_weight;
-               out.append(d);
-             }
-             return out;
-           })
       .def(
           "set_noise",
-          [](Network& n, int kind, float a, float b, float lo, float hi, std::uint64_t seed) {
-            n.set_noise(NoiseConfig{static_cast<NoiseKind>(kind), a, b, lo, hi}, seed);
-          },
+          [](Network& n, NoiseKind kind, float a, float b, float lo, float hi,
+             std::uint64_t seed) { n.set_noise(NoiseConfig{kind, a, b, lo, hi}, seed); },
           py::arg("kind"), py::arg("a"), py::arg("b"), py::arg("lo"), py::arg("hi"),
           py::arg("seed"))
+      .def("set_latent_seed", &Network::set_latent_seed, py::arg("seed"))
       .def("reserve", &Network::reserve, py::arg("max_batch"),
            py::call_guard<py::gil_scoped_release>())
       .def(
           "train_step",
-          [](Network& n, const FloatArray& data, const IndexArray& rows) {
-            check_batch(n, data, rows);
-            py::gil_scoped_release nogil;
-            return n.train_step(data.data(), data.shape(0), rows.data(),
-                                static_cast<int>(rows.size()));
+          [](Network& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
+            return run_step(n, data, rows, eps, true);
           },
-          py::arg("data").noconvert(), py::arg("rows").noconvert())
+          py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
       .def(
           "compute_gradients",
-          [](Network& n, const FloatArray& data, const IndexArray& rows) {
-            check_batch(n, data, rows);
-            py::gil_scoped_release nogil;
-            return n.compute_gradients(data.data(), data.shape(0), rows.data(),
-                                       static_cast<int>(rows.size()));
+          [](Network& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
+            return run_step(n, data, rows, eps, false);
           },
-          py::arg("data").noconvert(), py::arg("rows").noconvert())
-      .def_property_readonly("grads",
-                             [](py::object self) {
-                               Network& n = self.cast<Network&>();
-                               return view(const_cast<float*>(n.grads()), n.num_params(), self);
-                             })
+          py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
       .def(
           "forward",
           [](const Network& n, const FloatArray& x, FloatArray out, int first, int last) {
-            const auto& w = n.widths();
-            if (first < 0 || last >= static_cast<int>(w.size()) || first >= last)
+            const LayerTable& t = n.table();
+            if (first < 0 || last > t.size() || first >= last)
               throw py::value_error("bad layer range");
             if (x.ndim() != 2) throw py::value_error("x must be 2-D");
             int B = static_cast<int>(x.shape(0));
-            check_shape(x, {B, w[first]}, "x");
-            check_shape(out, {B, w[last]}, "out");
+            check_shape(x, {B, t.input_width(first)}, "x");
+            check_shape(out, {B, t[last - 1].d_out}, "out");
             check_writeable(out, "out");
             py::gil_scoped_release nogil;
             n.forward(x.data(), out.mutable_data(), B, first, last);
           },
           py::arg("x").noconvert(), py::arg("out").noconvert(), py::arg("first"), py::arg("last"))
       .def(
-          "score_samples",
-          [](const Network& n, const FloatArray& x, const FloatArray& target, FloatArray scores) {
+          "row_losses",
+          [](const Network& n, const FloatArray& x, const FloatArray& target, FloatArray rows,
+             int first) {
+            const LayerTable& t = n.table();
+            if (first < 0 || first >= t.size()) throw py::value_error("bad first layer");
             if (x.ndim() != 2) throw py::value_error("x must be 2-D");
             int B = static_cast<int>(x.shape(0));
-            check_shape(x, {B, n.widths().front()}, "x");
-            check_shape(target, {B, n.widths().front()}, "target");
-            check_shape(scores, {B}, "scores");
-            check_writeable(scores, "scores");
+            check_shape(x, {B, t.input_width(first)}, "x");
+            check_shape(target, {B, t.features()}, "target");
+            check_shape(rows, {B}, "rows");
+            check_writeable(rows, "rows");
             py::gil_scoped_release nogil;
-            n.score_samples(x.data(), target.data(), scores.mutable_data(), B);
+            n.row_losses(x.data(), target.data(), rows.mutable_data(), B, first);
           },
-          py::arg("x").noconvert(), py::arg("target").noconvert(), py::arg("scores").noconvert());
+          py::arg("x").noconvert(), py::arg("target").noconvert(), py::arg("rows").noconvert(),
+          py::arg("first") = 0);
 }
 
 }  // namespace pyae::bind

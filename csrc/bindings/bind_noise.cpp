@@ -1,14 +1,14 @@
 // Bindings of the noise kernels (pyae.noise wraps these).
-#include "../noise.h"
-#include "../philox.h"
+#include "kernels/noise.h"
+#include "math/philox.h"
 #include "checks.h"
 
 namespace pyae::bind {
 
 namespace {
 
-NoiseConfig config(int kind, float a, float b, float lo, float hi) {
-  return NoiseConfig{static_cast<NoiseKind>(kind), a, b, lo, hi};
+NoiseConfig config(NoiseKind kind, float a, float b, float lo, float hi) {
+  return NoiseConfig{kind, a, b, lo, hi};
 }
 
 void check_same_size(const FloatArray& out, const FloatArray& inp) {
@@ -21,7 +21,7 @@ void check_same_size(const FloatArray& out, const FloatArray& inp) {
 void register_noise(py::module_& m) {
   m.def(
       "corrupt",
-      [](FloatArray out, const FloatArray& inp, int kind, float a, float b, float lo, float hi,
+      [](FloatArray out, const FloatArray& inp, NoiseKind kind, float a, float b, float lo, float hi,
          std::uint64_t seed, std::uint64_t stream, std::uint64_t first_index) {
         check_same_size(out, inp);
         NoiseConfig cfg = config(kind, a, b, lo, hi);
@@ -46,7 +46,7 @@ void register_noise(py::module_& m) {
       py::arg("first_index"));
   m.def(
       "corrupt_with",
-      [](FloatArray out, const FloatArray& inp, const FloatArray& draws, int kind, float a,
+      [](FloatArray out, const FloatArray& inp, const FloatArray& draws, NoiseKind kind, float a,
          float b, float lo, float hi) {
         check_same_size(out, inp);
         if (draws.size() != inp.size()) throw py::value_error("draws and inp differ in size");

@@ -1,9 +1,9 @@
 // Bindings of the stateless kernels (pyae.ops wraps these).
-#include "../dense.h"
-#include "../loss.h"
-#include "../optim.h"
-#include "../parallel.h"
-#include "../scratch.h"
+#include "kernels/dense.h"
+#include "kernels/loss.h"
+#include "kernels/optimizer_update.h"
+#include "runtime/parallel.h"
+#include "runtime/scratch.h"
 #include "checks.h"
 
 namespace pyae::bind {
@@ -18,7 +18,7 @@ void register_ops(py::module_& m) {
   m.def(
       "dense_forward",
       [](FloatArray out, const FloatArray& inp, const FloatArray& weight, const FloatArray& bias,
-         int act, bool weight_transposed) {
+         Activation act, bool weight_transposed, py::object pre_obj) {
         if (inp.ndim() != 2) throw py::value_error("inp must be 2-D (B, D_in)");
         int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
         int D_out = static_cast<int>(bias.shape(0));
@@ -27,18 +27,21 @@ void register_ops(py::module_& m) {
         else check_shape(weight, {D_out, D_in}, "weight");
         check_shape(out, {B, D_out}, "out");
         check_writeable(out, "out");
-        DenseDims d{B, D_in, D_out, static_cast<Activation>(act), weight_transposed};
+        FloatArray pre;
+        float* pre_ptr = optional_array(pre_obj, &pre, {B, D_out}, "pre", true);
+        DenseDims d{B, D_in, D_out, act, weight_transposed};
         py::gil_scoped_release nogil;
-        dense_forward(out.mutable_data(), inp.data(), weight.data(), bias.data(), d);
+        dense_forward(out.mutable_data(), inp.data(), weight.data(), bias.data(), d, pre_ptr);
       },
       py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("weight").noconvert(),
-      py::arg("bias").noconvert(), py::arg("act"), py::arg("weight_transposed"));
+      py::arg("bias").noconvert(), py::arg("act"), py::arg("weight_transposed"),
+      py::arg("pre") = py::none());
 
   m.def(
       "dense_backward",
       [](py::object dinp_obj, FloatArray dweight, FloatArray dbias, FloatArray dpre,
          const FloatArray& dout, const FloatArray& out, const FloatArray& inp,
-         const FloatArray& weight, int act, bool weight_transposed) {
+         const FloatArray& weight, Activation act, bool weight_transposed, py::object pre_obj) {
         if (inp.ndim() != 2 || dout.ndim() != 2) throw py::value_error("inp and dout must be 2-D");
         int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
         int D_out = static_cast<int>(dout.shape(1));
@@ -61,15 +64,19 @@ void register_ops(py::module_& m) {
           check_writeable(dinp, "dinp");
           dinp_ptr = dinp.mutable_data();
         }
-        DenseDims d{B, D_in, D_out, static_cast<Activation>(act), weight_transposed};
+        FloatArray pre;
+        const float* pre_ptr = optional_array(pre_obj, &pre, {B, D_out}, "pre", false);
+        if (pre_ptr == nullptr && needs_preactivation(act))
+          throw py::value_error("this activation's gradient needs pre (the pre-activation)");
+        DenseDims d{B, D_in, D_out, act, weight_transposed};
         py::gil_scoped_release nogil;
         dense_backward(dinp_ptr, dweight.mutable_data(), dbias.mutable_data(), dpre.mutable_data(),
-                       dout.data(), out.data(), inp.data(), weight.data(), d);
+                       dout.data(), out.data(), pre_ptr, inp.data(), weight.data(), d);
       },
       py::arg("dinp"), py::arg("dweight").noconvert(), py::arg("dbias").noconvert(),
       py::arg("dpre").noconvert(), py::arg("dout").noconvert(), py::arg("out").noconvert(),
       py::arg("inp").noconvert(), py::arg("weight").noconvert(), py::arg("act"),
-      py::arg("weight_transposed"));
+      py::arg("weight_transposed"), py::arg("pre") = py::none());
 
   m.def(
       "all_finite",
@@ -81,18 +88,18 @@ void register_ops(py::module_& m) {
 
   m.def(
       "activation_forward",
-      [](FloatArray out, const FloatArray& inp, int act) {
+      [](FloatArray out, const FloatArray& inp, Activation act) {
         if (out.size() != inp.size()) throw py::value_error("out and inp differ in size");
         check_writeable(out, "out");
         py::gil_scoped_release nogil;
         activation_forward(out.mutable_data(), inp.data(), static_cast<std::size_t>(inp.size()),
-                           static_cast<Activation>(act));
+                           act);
       },
       py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("act"));
 
   m.def(
-      "loss_backward",
-      [](int loss, py::object grad_obj, FloatArray row_loss, const FloatArray& pred,
+      "loss_rows",
+      [](Loss loss, py::object grad_obj, FloatArray row_loss, const FloatArray& pred,
          const FloatArray& target) {
         if (pred.ndim() != 2) throw py::value_error("pred must be 2-D (B, D)");
         int B = static_cast<int>(pred.shape(0)), D = static_cast<int>(pred.shape(1));
@@ -107,10 +114,10 @@ void register_ops(py::module_& m) {
           grad_ptr = grad.mutable_data();
         }
         py::gil_scoped_release nogil;
-        return static_cast<Loss>(loss) == Loss::bce
-                   ? bce_logits_loss_backward(grad_ptr, row_loss.mutable_data(), pred.data(),
+        return loss == Loss::bce
+                   ? bce_logits_loss_rows(grad_ptr, row_loss.mutable_data(), pred.data(),
                                               target.data(), B, D)
-                   : mse_loss_backward(grad_ptr, row_loss.mutable_data(), pred.data(),
+                   : mse_loss_rows(grad_ptr, row_loss.mutable_data(), pred.data(),
                                        target.data(), B, D);
       },
       py::arg("loss"), py::arg("grad"), py::arg("row_loss").noconvert(),

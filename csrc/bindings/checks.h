@@ -38,4 +38,15 @@ inline void check_writeable(const FloatArray& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
 }
 
+// The data of an optional array argument (None gives null), shape-checked.
+inline float* optional_array(const py::object& obj, FloatArray* holder,
+                             std::initializer_list<py::ssize_t> shape, const char* name,
+                             bool writeable) {
+  if (obj.is_none()) return nullptr;
+  *holder = obj.cast<FloatArray>();
+  check_shape(*holder, shape, name);
+  if (writeable) check_writeable(*holder, name);
+  return writeable ? holder->mutable_data() : const_cast<float*>(holder->data());
+}
+
 }  // namespace pyae::bind

@@ -46,12 +46,13 @@ py::tuple device_status() {
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "pyae CUDA kernels (private); pointers are device addresses";
   m.def("device_status", &device_status);
-  m.def("bias_activation", [](addr out, addr bias, int B, int D, int act, addr s) {
-    check(k::bias_activation(ptr<float>(out), ptr<const float>(bias), B, D, act, stream_of(s)));
+  m.def("bias_activation", [](addr out, addr pre, addr bias, int B, int D, int act, addr s) {
+    check(k::bias_activation(ptr<float>(out), ptr<float>(pre), ptr<const float>(bias), B, D, act,
+                             stream_of(s)));
   });
-  m.def("activation_grad", [](addr dpre, addr dout, addr out, u64 N, int act, addr s) {
-    check(k::activation_grad(ptr<float>(dpre), ptr<const float>(dout), ptr<const float>(out), N,
-                             act, stream_of(s)));
+  m.def("activation_grad", [](addr dpre, addr dout, addr out, addr pre, u64 N, int act, addr s) {
+    check(k::activation_grad(ptr<float>(dpre), ptr<const float>(dout), ptr<const float>(out),
+                             ptr<const float>(pre), N, act, stream_of(s)));
   });
   m.def("gather_rows", [](addr out, addr data, addr order, addr counters, int B, int D, addr s) {
     check(k::gather_rows(ptr<float>(out), ptr<const float>(data), ptr<const long long>(order),

@@ -14,9 +14,9 @@
 //   counters[1]: rows of the epoch's order already consumed
 #pragma once
 
-#include "../elementwise_math.h"
-#include "../noise_math.h"
-#include "../philox.h"
+#include "../math/elementwise_math.h"
+#include "../math/noise_math.h"
+#include "../math/philox.h"
 
 #define PYAE_GRID_STRIDE(i, n)                                                                  \
   for (unsigned long long i = blockIdx.x * static_cast<unsigned long long>(blockDim.x) +       \
@@ -53,18 +53,25 @@ __device__ __forceinline__ float corrupt_one(float x, float draw, int kind, floa
 
 extern "C" {
 
-// out (B, D) = act(out + bias (D)), in place after the GEMM.
-__global__ void pyae_bias_activation(float* out, const float* bias, int B, int D, int act) {
+// out (B, D) = act(out + bias (D)), in place after the GEMM; pre (B, D), if
+// not null, keeps out + bias (for activations whose gradient needs it).
+__global__ void pyae_bias_activation(float* out, float* pre, const float* bias, int B, int D,
+                                     int act) {
   PYAE_GRID_STRIDE(i, static_cast<unsigned long long>(B) * D) {
-    out[i] = pyae::activate(out[i] + bias[i % D], static_cast<pyae::Activation>(act));
+    float x = out[i] + bias[i % D];
+    if (pre != nullptr) pre[i] = x;
+    out[i] = pyae::activate(x, static_cast<pyae::Activation>(act));
   }
 }
 
-// dpre (N) = dout (N) * act'(out (N)); dpre may alias dout.
+// dpre (N) = dout (N) * act'(pre (N), out (N)); dpre may alias dout; pre is
+// read only for activations that need it (else it may be null).
 __global__ void pyae_activation_grad(float* dpre, const float* dout, const float* out,
-                                     unsigned long long N, int act) {
+                                     const float* pre, unsigned long long N, int act) {
+  const pyae::Activation a = static_cast<pyae::Activation>(act);
+  const bool keep = pyae::needs_preactivation(a);
   PYAE_GRID_STRIDE(i, N) {
-    dpre[i] = dout[i] * pyae::activation_grad_from_output(out[i], static_cast<pyae::Activation>(act));
+    dpre[i] = dout[i] * pyae::activation_grad(out[i], keep ? pre[i] : 0.0f, a);
   }
 }
 

@@ -16,16 +16,16 @@ unsigned blocks_for(u64 n) {
 
 }  // namespace
 
-cudaError_t bias_activation(float* out, const float* bias, int B, int D, int act,
+cudaError_t bias_activation(float* out, float* pre, const float* bias, int B, int D, int act,
                             cudaStream_t s) {
-  pyae_bias_activation<<<blocks_for(static_cast<u64>(B) * D), kThreads, 0, s>>>(out, bias, B, D,
-                                                                                act);
+  pyae_bias_activation<<<blocks_for(static_cast<u64>(B) * D), kThreads, 0, s>>>(out, pre, bias,
+                                                                                B, D, act);
   return cudaGetLastError();
 }
 
-cudaError_t activation_grad(float* dpre, const float* dout, const float* out, u64 N, int act,
-                            cudaStream_t s) {
-  pyae_activation_grad<<<blocks_for(N), kThreads, 0, s>>>(dpre, dout, out, N, act);
+cudaError_t activation_grad(float* dpre, const float* dout, const float* out, const float* pre,
+                            u64 N, int act, cudaStream_t s) {
+  pyae_activation_grad<<<blocks_for(N), kThreads, 0, s>>>(dpre, dout, out, pre, N, act);
   return cudaGetLastError();
 }
 

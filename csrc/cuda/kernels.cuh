@@ -13,12 +13,14 @@ namespace pyae::cuda {
 
 using u64 = unsigned long long;
 
-// out (B, D) = act(out + bias (D)).
-cudaError_t bias_activation(float* out, const float* bias, int B, int D, int act, cudaStream_t s);
-
-// dpre (N) = dout (N) * act'(out (N)).
-cudaError_t activation_grad(float* dpre, const float* dout, const float* out, u64 N, int act,
+// out (B, D) = act(out + bias (D)); pre (B, D) keeps out + bias if not null.
+cudaError_t bias_activation(float* out, float* pre, const float* bias, int B, int D, int act,
                             cudaStream_t s);
+
+// dpre (N) = dout (N) * act'(pre (N), out (N)); pre may be null where the
+// activation's gradient does not need it.
+cudaError_t activation_grad(float* dpre, const float* dout, const float* out, const float* pre,
+                            u64 N, int act, cudaStream_t s);
 
 // out (B, D) = data (n, D) rows order (n) [counters[1] + r].
 cudaError_t gather_rows(float* out, const float* data, const long long* order,

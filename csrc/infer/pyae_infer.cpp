@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../elementwise_math.h"
+#include "../math/elementwise_math.h"
 #include "json.h"
 
 namespace {

@@ -84,13 +84,13 @@ class NvrtcKernels:
         args = tuple(np.uint64(0) if a is None else a for a in args)
         f((grid,), (block,), args)
 
-    def bias_activation(self, out, bias, B, D, act):
+    def bias_activation(self, out, pre, bias, B, D, act):
         self._run("bias_activation", blocks_for(B * D), THREADS,
-                  (out, bias, np.int32(B), np.int32(D), np.int32(act)))
+                  (out, pre, bias, np.int32(B), np.int32(D), np.int32(act)))
 
-    def activation_grad(self, dpre, dout, out, N, act):
+    def activation_grad(self, dpre, dout, out, pre, N, act):
         self._run("activation_grad", blocks_for(N), THREADS,
-                  (dpre, dout, out, np.uint64(N), np.int32(act)))
+                  (dpre, dout, out, pre, np.uint64(N), np.int32(act)))
 
     def gather_rows(self, out, data, order, counters, B, D):
         self._run("gather_rows", blocks_for(B * D), THREADS,

@@ -1,7 +1,7 @@
 """A network's parameters, optimiser state and training step on a GPU.
 
-The same layer layout (``layer_specs()`` of the C++ network) and the same
-step as the CPU: gather the batch, corrupt it (denoising) or draw epsilon
+The same layer table as the C++ network (``pyae._core.LayerTable``) and the
+same step as the CPU: gather the batch, corrupt it (denoising) or draw epsilon
 (VAE) with the shared Philox stream keyed by the step count, forward,
 loss, backward, optimiser. Every buffer is allocated once per batch size
 capacity and the step reads its step count and row cursor from device
@@ -19,26 +19,43 @@ import math
 
 import numpy as np
 
-IDENTITY = 0  # _enums.ACTIVATIONS["identity"]
+from .. import _core
+from .._enums import ACTIVATIONS, NOISE_KINDS
+
+IDENTITY = int(ACTIVATIONS["identity"])
+GAUSSIAN = int(NOISE_KINDS["gaussian"])
+
+
+def _layer_dict(spec):
+    """A table row as the plain values the kernels take."""
+    return dict(d_in=spec.d_in, d_out=spec.d_out, act=int(spec.activation),
+                weight_offset=spec.weight_offset, bias_offset=spec.bias_offset,
+                weight_transposed=not spec.owns_weight,
+                keeps_pre=_core.needs_preactivation(spec.activation))
 
 
 class DeviceNetwork:
-    """``layers``: the C++ network's layer_specs(); ``acts``: each layer's
-    activation code. ``loss``: "mse" or "bce". ``optimizer``: dict with
-    kind ("adam"/"sgd"), lr, beta1, beta2, eps, momentum. ``noise``: None or
-    (kind, a, b, lo, hi, seed) for a denoising autoencoder. ``vae``: None
-    or dict(head=index of the (mu, logvar) layer, latent=Z, beta, seed)."""
+    """``table``: the model's ``pyae._core.LayerTable``. ``loss``: "mse" or
+    "bce". ``optimizer``: dict with kind ("adam"/"sgd"), lr, beta1, beta2,
+    eps, momentum. ``noise``: None or (kind, a, b, lo, hi, seed) for a
+    denoising autoencoder. With a latent head in the table: ``beta`` weighs
+    the KL term and ``latent_seed`` keys epsilon."""
 
-    def __init__(self, ops, layers, acts, *, loss, optimizer, noise=None, vae=None,
+    def __init__(self, ops, table, *, loss, optimizer, noise=None, beta=1.0, latent_seed=0,
                  use_graphs=True):
-        self.ops, self.layers, self.acts = ops, list(layers), list(acts)
+        self.ops = ops
+        self.layers = [_layer_dict(spec) for spec in table.layers]
+        self.acts = [s["act"] for s in self.layers]
         self.bce = loss == "bce"
         self.opt = dict(optimizer)
-        self.noise, self.vae = noise, vae
+        self.noise = None if noise is None else (int(noise[0]), *noise[1:])
+        self.vae = None
+        if table.variational:
+            head = table.latent_layer
+            self.vae = dict(head=head, latent=table[head].d_out // 2, beta=beta, seed=latent_seed)
         self.use_graphs = use_graphs
         xp = ops.xp
-        n = max(max(s["weight_offset"] + s["d_in"] * s["d_out"], s["bias_offset"] + s["d_out"])
-                for s in self.layers)
+        n = table.num_params
         with ops.activate():  # zero-filled on the stream that will use them
             self.params = xp.zeros(n, dtype=xp.float32)
             self.grads = xp.zeros(n, dtype=xp.float32)
@@ -84,17 +101,18 @@ class DeviceNetwork:
         p = self.params if params is None else params
         return p[s["bias_offset"]:s["bias_offset"] + s["d_out"]]
 
-    def _dense(self, out, inp, s, act):
-        """out (B, d_out) = act(inp (B, d_in) @ W^T + b)."""
+    def _dense(self, out, inp, s, act, pre=None):
+        """out (B, d_out) = act(inp (B, d_in) @ W^T + b); pre (B, d_out), if
+        given, keeps the pre-activation."""
         self.ops.gemm(out, inp, self.weight(s), trans_b=not s["weight_transposed"])
-        self.ops.bias_activation(out, self.bias(s), out.shape[0], s["d_out"], act)
+        self.ops.bias_activation(out, pre, self.bias(s), out.shape[0], s["d_out"], act)
 
-    def _dense_backward(self, dinp, dout, out, inp, s, act):
+    def _dense_backward(self, dinp, dout, out, inp, s, act, pre=None):
         """dout (B, d_out) becomes dpre in place; weight and bias gradients
         accumulate; dinp (B, d_in) is overwritten (None: not needed)."""
         ops = self.ops
         if act != IDENTITY:
-            ops.activation_grad(dout, dout, out, dout.size, act)
+            ops.activation_grad(dout, dout, out, pre, dout.size, act)
         ops.column_sums(self.bias(s, self.grads), dout)
         if s["weight_transposed"]:  # W (d_in, d_out): dW += inp^T @ dpre
             ops.gemm(self.weight(s, self.grads), inp, dout, trans_a=True, beta=1.0)
@@ -117,6 +135,9 @@ class DeviceNetwork:
             self._dacts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
             self._clean = xp.zeros(B * widths[0], dtype=xp.float32) if self.noise else None
             self._rows = [xp.zeros(B, dtype=xp.float32) for _ in range(2)]
+            # Pre-activations, for the layers whose gradient needs them.
+            self._pre = [xp.zeros(B * s["d_out"], dtype=xp.float32)
+                         if self._keeps_pre(l) else None for l, s in enumerate(self.layers)]
             if self.vae:
                 Z = self.vae["latent"]
                 self._ml = xp.zeros(B * 2 * Z, dtype=xp.float32)
@@ -125,11 +146,16 @@ class DeviceNetwork:
         self.capacity = B
         self._steps.clear()  # captured steps point at the old buffers
 
+    def _keeps_pre(self, l):
+        return self.layers[l]["keeps_pre"] and self._output_act(l) == self.acts[l]
+
     def _batch_views(self, B):
         w = self._widths()
         acts = [a[:B * wi].reshape(B, wi) for a, wi in zip(self._acts, w)]
         dacts = [a[:B * wi].reshape(B, wi) for a, wi in zip(self._dacts, w)]
-        return acts, dacts
+        pre = [None if p is None else p[:B * s["d_out"]].reshape(B, s["d_out"])
+               for p, s in zip(self._pre, self.layers)]
+        return acts, dacts, pre
 
     # ------------------------------------------------------------- step
     def _output_act(self, l):
@@ -140,14 +166,14 @@ class DeviceNetwork:
     def _step(self, data, order, B):
         """One training step on rows order[cursor:cursor + B] of data (n, D)."""
         ops, L = self.ops, len(self.layers)
-        acts, dacts = self._batch_views(B)
+        acts, dacts, pre = self._batch_views(B)
         D = acts[0].shape[1]
         rows_a, rows_b = self._rows[0][:B], self._rows[1][:B]
         if self.noise:
             kind, a, b, lo, hi, seed = self.noise
             target = self._clean[:B * D].reshape(B, D)
             ops.gather_rows(target, data, order, self.counters, B, D)
-            ops.noise(acts[0], target, B * D, kind, a, b, lo, hi, kind == 1, seed, 0,
+            ops.noise(acts[0], target, B * D, kind, a, b, lo, hi, kind == GAUSSIAN, seed, 0,
                       self.counters, 0)
         else:
             target = acts[0]
@@ -157,7 +183,7 @@ class DeviceNetwork:
             if l == head:
                 self._latent_forward(acts[l], acts[l + 1], B)
             else:
-                self._dense(acts[l + 1], acts[l], self.layers[l], self._output_act(l))
+                self._dense(acts[l + 1], acts[l], self.layers[l], self._output_act(l), pre[l])
         ops.zero(dacts[L])
         if self.vae:
             self._vae_losses(acts[L], target, dacts[L], rows_a, rows_b, B, D)
@@ -172,7 +198,7 @@ class DeviceNetwork:
                 self._latent_backward(acts[l], dinp, dacts[l + 1], acts[l + 1], B)
             else:
                 self._dense_backward(dinp, dacts[l + 1], acts[l + 1], acts[l], s,
-                                     self._output_act(l))
+                                     self._output_act(l), pre[l])
         o = self.opt
         if o["kind"] == "adam":
             ops.adam(self.params, self.state[0], self.state[1], self.grads, self.params.size,

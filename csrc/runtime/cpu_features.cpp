@@ -1,4 +1,4 @@
-#include "common.h"
+#include "math/common.h"
 
 namespace pyae {
 

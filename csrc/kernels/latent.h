@@ -22,7 +22,7 @@ void reparameterize_backward(float* dmu_logvar,       // (B, 2Z), accumulated
 // row_kl[b] = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)), the KL divergence
 // of N(mu, sigma^2) from N(0, I); gradients times grad_scale (e.g. beta / B)
 // are accumulated into dmu_logvar unless it is null. Returns sum_b row_kl.
-double kl_backward(float* dmu_logvar,       // (B, 2Z) or null, accumulated
+double kl_rows(float* dmu_logvar,       // (B, 2Z) or null, accumulated
                    float* row_kl,           // (B) overwritten
                    const float* mu_logvar,  // (B, 2Z)
                    int B, int Z, float grad_scale);

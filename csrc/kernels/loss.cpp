@@ -1,10 +1,10 @@
-#include "loss.h"
+#include "kernels/loss.h"
 
 #include <cmath>
 #include <vector>
 
-#include "elementwise_math.h"
-#include "parallel.h"
+#include "math/elementwise_math.h"
+#include "runtime/parallel.h"
 
 namespace pyae {
 
@@ -57,19 +57,19 @@ double rowwise_loss(float* grad, float* row_loss, const float* a, const float* t
 
 }  // namespace
 
-double mse_loss_backward(float* dpred, float* row_loss, const float* pred, const float* target,
+double mse_loss_rows(float* dpred, float* row_loss, const float* pred, const float* target,
                          int B, int D) {
   float scale = 2.0f / (static_cast<float>(B) * static_cast<float>(D));
   return rowwise_loss(dpred, row_loss, pred, target, B, D, scale, mse_row, D);
 }
 
-double bce_logits_loss_backward(float* dlogits, float* row_loss, const float* logits,
+double bce_logits_loss_rows(float* dlogits, float* row_loss, const float* logits,
                                 const float* target, int B, int D) {
   float scale = 1.0f / (static_cast<float>(B) * static_cast<float>(D));
   return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row, D);
 }
 
-double reconstruction_nll_backward(float* grad, float* row_nll, const float* out,
+double reconstruction_nll_rows(float* grad, float* row_nll, const float* out,
                                    const float* target, int B, int D, Loss kind,
                                    float grad_scale) {
   if (kind == Loss::bce)

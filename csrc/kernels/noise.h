@@ -8,9 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace pyae {
+#include "math/enums.h"
 
-enum class NoiseKind : int { none = 0, gaussian = 1, salt_and_pepper = 2, masking = 3 };
+namespace pyae {
 
 struct NoiseConfig {
   NoiseKind kind;

@@ -43,4 +43,4 @@ void run_parallel(int threads, Body&& body);
 
 }  // namespace pyae
 
-#include "parallel_impl.h"
+#include "runtime/parallel_impl.h"

@@ -28,7 +28,7 @@ typedef decltype(sizeof(0)) size_t;
 #include <cstdint>
 #endif
 
-// Per-element functions are usable from host and (later) device code.
+// Per-element functions are usable from host and device code.
 #if defined(__CUDACC__)
 #define PYAE_HD __host__ __device__ __forceinline__
 #else
@@ -53,9 +53,9 @@ typedef decltype(sizeof(0)) size_t;
 #define PYAE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 #endif
 
-namespace pyae {
+#include "enums.h"
 
-enum class Activation : int { identity = 0, sigmoid = 1, relu = 2, tanh = 3 };
+namespace pyae {
 
 #if !defined(__CUDACC_RTC__)
 // Name of the instruction set the multiversioned loops dispatch to here.

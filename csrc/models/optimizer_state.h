@@ -2,12 +2,11 @@
 // rule, its hyperparameters, the step count and the moment buffers.
 #pragma once
 
-#include "buffer.h"
-#include "optim.h"
+#include "runtime/buffer.h"
+#include "kernels/optimizer_update.h"
+#include "math/enums.h"
 
 namespace pyae {
-
-enum class OptimizerKind : int { adam = 0, sgd = 1 };
 
 struct OptimizerConfig {
   OptimizerKind kind;
@@ -27,13 +26,14 @@ class Optimizer {
   // One update; grads (N) is read and zeroed for the next accumulation.
   void step(float* params, float* grads, std::size_t n) {
     ++step_;
-    if (cfg_.kind == OptimizerKind::adam) {
-      adam_update(params, state_[0].data(), state_[1].data(), grads, n,
-                  AdamConfig{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps}, step_,
-                  /*consume_grads=*/true);
-    } else {
-      sgd_momentum_update(params, state_[0].data(), grads, n, cfg_.lr, cfg_.momentum,
-                          /*consume_grads=*/true);
+    switch (cfg_.kind) {
+      case OptimizerKind::adam:
+        return adam_update(params, state_[0].data(), state_[1].data(), grads, n,
+                           AdamConfig{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps}, step_,
+                           /*consume_grads=*/true);
+      case OptimizerKind::sgd:
+        return sgd_momentum_update(params, state_[0].data(), grads, n, cfg_.lr, cfg_.momentum,
+                                   /*consume_grads=*/true);
     }
   }
 

@@ -1,6 +1,6 @@
-#include "small_gemm.h"
+#include "kernels/small_gemm.h"
 
-#include "common.h"
+#include "math/common.h"
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>

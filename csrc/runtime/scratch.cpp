@@ -1,8 +1,8 @@
-#include "scratch.h"
+#include "runtime/scratch.h"
 
 #include <atomic>
 
-#include "buffer.h"
+#include "runtime/buffer.h"
 
 namespace pyae {
 

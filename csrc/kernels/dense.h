@@ -7,7 +7,7 @@
 // Gradients are ACCUMULATED into dinp, dweight and dbias (see common.h).
 #pragma once
 
-#include "common.h"
+#include "math/common.h"
 
 namespace pyae {
 
@@ -23,12 +23,13 @@ void dense_forward(float* out,           // (B, D_out)
                    const float* inp,     // (B, D_in)
                    const float* weight,  // (D_out, D_in), or (D_in, D_out) if transposed
                    const float* bias,    // (D_out)
-                   const DenseDims& dims);
+                   const DenseDims& dims,
+                   float* pre = nullptr);  // (B, D_out) or null: receives the pre-activation
 
 // The part of dense_forward that thread `thread` of `threads` computes; for
 // callers that run several layers inside one parallel region.
 void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
-                        const DenseDims& dims, int thread, int threads);
+                        const DenseDims& dims, int thread, int threads, float* pre = nullptr);
 
 // dpre receives dout * act'(out) and may alias dout (the training step does
 // this to save a buffer). dinp may be null when the input gradient is unused.
@@ -38,6 +39,8 @@ void dense_backward(float* dinp,          // (B, D_in) or null, accumulated
                     float* dpre,          // (B, D_out) scratch, may alias dout
                     const float* dout,    // (B, D_out)
                     const float* out,     // (B, D_out) saved forward output
+                    const float* pre,     // (B, D_out) saved pre-activation; read only when
+                                          // needs_preactivation(dims.act), else may be null
                     const float* inp,     // (B, D_in)
                     const float* weight,  // as in forward
                     const DenseDims& dims);
@@ -45,7 +48,8 @@ void dense_backward(float* dinp,          // (B, D_in) or null, accumulated
 // Element-wise pieces, exposed for the ops layer and the tests.
 void bias_activation(float* out,         // (rows, ld) tile, cols used
                      const float* bias,  // (cols)
-                     int rows, int cols, int ld, Activation act);
+                     int rows, int cols, int ld, Activation act,
+                     float* pre = nullptr);  // (rows, ld) or null: keeps out + bias
 void activation_forward(float* out, const float* inp, std::size_t n, Activation act);  // (n)
 
 // True when no element of x (n) is NaN or infinite.

@@ -1,4 +1,4 @@
-#include "parallel.h"
+#include "runtime/parallel.h"
 
 #include <omp.h>
 
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "blas.h"
+#include "kernels/blas.h"
 
 namespace pyae {
 

@@ -1,4 +1,4 @@
-// Per-element math shared by the CPU loops (and the CUDA kernels later).
+// Per-element math shared by the CPU loops and the CUDA kernels.
 // Branch-free and libm-free so the compiler vectorises every loop that uses
 // it. fast_exp/fast_log follow Cephes expf/logf (max error ~2 ulp).
 #pragma once
@@ -105,23 +105,60 @@ PYAE_HD float tanh_approx(float x) {
   return ax < 0.625f ? near_zero : far;
 }
 
+// erf(x) (Abramowitz & Stegun 7.1.26 on |x|, odd extension): absolute error
+// below 1.5e-7, branch-free, with the same bits on every ISA and the GPU.
+PYAE_HD float erf_approx(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float t = 1.0f / fmadd(0.3275911f, ax, 1.0f);
+  float p = 1.061405429f;
+  p = fmadd(p, t, -1.453152027f);
+  p = fmadd(p, t, 1.421413741f);
+  p = fmadd(p, t, -0.284496736f);
+  p = fmadd(p, t, 0.254829592f);
+  float y = 1.0f - p * t * fast_exp(-ax * ax);
+  return x < 0.0f ? -y : y;
+}
+
+// Standard normal CDF and density (GELU and its gradient).
+PYAE_HD float normal_cdf(float x) { return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)); }
+PYAE_HD float normal_pdf(float x) { return 0.39894228040143268f * fast_exp(-0.5f * x * x); }
+
+// A NaN for a code outside the enum: it surfaces as divergence instead of
+// running as some other activation (the bindings reject such codes first).
+PYAE_HD float invalid_code() { return bits_to_float(0x7fc00000); }
+
 PYAE_HD float activate(float x, Activation act) {
   switch (act) {
+    case Activation::identity: return x;
     case Activation::sigmoid: return sigmoid(x);
     case Activation::relu: return x > 0.0f ? x : 0.0f;
     case Activation::tanh: return tanh_approx(x);
-    default: return x;
+    case Activation::leaky_relu: return x > 0.0f ? x : kLeakyReluSlope * x;
+    case Activation::elu: return x > 0.0f ? x : kEluAlpha * (fast_exp(x) - 1.0f);
+    case Activation::gelu: return x * normal_cdf(x);
+    case Activation::silu: return x * sigmoid(x);
   }
+  return invalid_code();
 }
 
-// d act / d pre-activation, written in terms of the saved OUTPUT y.
-PYAE_HD float activation_grad_from_output(float y, Activation act) {
+// d act / d pre-activation at pre-activation x with output y. Every
+// activation but GELU and SiLU reads only y (see needs_preactivation); their
+// callers may pass anything as x.
+PYAE_HD float activation_grad(float y, float x, Activation act) {
   switch (act) {
+    case Activation::identity: return 1.0f;
     case Activation::sigmoid: return y * (1.0f - y);
     case Activation::relu: return y > 0.0f ? 1.0f : 0.0f;
     case Activation::tanh: return 1.0f - y * y;
-    default: return 1.0f;
+    case Activation::leaky_relu: return y > 0.0f ? 1.0f : kLeakyReluSlope;
+    case Activation::elu: return y > 0.0f ? 1.0f : y + kEluAlpha;
+    case Activation::gelu: return fmadd(x, normal_pdf(x), normal_cdf(x));
+    case Activation::silu: {
+      float s = sigmoid(x);
+      return s * fmadd(x, 1.0f - s, 1.0f);
+    }
   }
+  return invalid_code();
 }
 
 // Binary cross-entropy of target t against logit z, stable for any |z|:

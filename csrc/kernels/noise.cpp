@@ -1,16 +1,18 @@
-#include "noise.h"
+#include "kernels/noise.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <atomic>
 
-#include "common.h"
+#include "math/common.h"
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
 #endif
 
-#include "noise_math.h"
-#include "parallel.h"
+#include "math/noise_math.h"
+#include "runtime/parallel.h"
 
 namespace pyae {
 
@@ -168,9 +170,11 @@ void corrupt(float* out, const float* inp, std::size_t N, const NoiseConfig& cfg
                             [&](const float* u, std::size_t at, int n) {
                               apply_uniform(out + at, inp + at, u, n, cfg);
                             });
-    default:
+    case NoiseKind::none:
       if (out != inp) std::copy(inp, inp + N, out);
+      return;
   }
+  throw std::invalid_argument("unknown noise kind " + std::to_string(static_cast<int>(cfg.kind)));
 }
 
 const char* philox_path() { return use_avx512() ? "avx512" : "portable"; }

@@ -1,9 +1,9 @@
-#include "vae.h"
+#include "kernels/latent.h"
 
 #include <cstddef>
 
-#include "common.h"
-#include "elementwise_math.h"
+#include "math/common.h"
+#include "math/elementwise_math.h"
 
 namespace pyae {
 
@@ -54,7 +54,7 @@ void reparameterize_backward(float* dmu_logvar, const float* dz, const float* z,
   }
 }
 
-double kl_backward(float* dmu_logvar, float* row_kl, const float* mu_logvar, int B, int Z,
+double kl_rows(float* dmu_logvar, float* row_kl, const float* mu_logvar, int B, int Z,
                    float grad_scale) {
   double total = 0.0;
   for (int b = 0; b < B; ++b) {

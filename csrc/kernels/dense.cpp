@@ -1,11 +1,13 @@
-#include "dense.h"
+#include "kernels/dense.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
-#include "blas.h"
-#include "elementwise_math.h"
-#include "parallel.h"
-#include "small_gemm.h"
+#include "kernels/blas.h"
+#include "math/elementwise_math.h"
+#include "runtime/parallel.h"
+#include "kernels/small_gemm.h"
 
 namespace pyae {
 
@@ -18,24 +20,38 @@ constexpr int kColumnAlign = 16;        // floats: one 64-byte line
 // batch 256 a 256 KiB block made the 784-wide layers 20% slower).
 constexpr int kEpilogueTileFloats = 1 << 19;
 
+// out = act(out + bias) in place after the GEMM; with a pre buffer (same
+// layout as out) the pre-activation out + bias is kept there as well.
 template <Activation A>
-PYAE_MULTIVERSION void bias_activation_t(float* out, const float* bias, int rows, int cols,
-                                          int ld) {
+PYAE_MULTIVERSION void bias_activation_t(float* out, float* pre, const float* bias, int rows,
+                                          int cols, int ld) {
   for (int r = 0; r < rows; ++r) {
     float* row = out + static_cast<std::size_t>(r) * ld;
-    for (int c = 0; c < cols; ++c) row[c] = activate(row[c] + bias[c], A);
+    if (pre == nullptr) {
+      for (int c = 0; c < cols; ++c) row[c] = activate(row[c] + bias[c], A);
+    } else {
+      float* pre_row = pre + static_cast<std::size_t>(r) * ld;
+      for (int c = 0; c < cols; ++c) {
+        float x = row[c] + bias[c];
+        pre_row[c] = x;
+        row[c] = activate(x, A);
+      }
+    }
   }
 }
 
-// dpre = dout * act'(out); dbias += column sums of dpre. Rows outer, columns
-// inner: the bias sum vectorises without reassociation, so it is exact-order.
+// dpre = dout * act'(pre, out); dbias += column sums of dpre. Rows outer,
+// columns inner: the bias sum vectorises without reassociation, so it is
+// exact-order. pre is read only by activations that need it.
 template <Activation A>
 PYAE_MULTIVERSION void activation_backward_t(float* dpre, float* dbias, const float* dout,
-                                              const float* out, int rows, int cols, int ld) {
+                                              const float* out, const float* pre, int rows,
+                                              int cols, int ld) {
   for (int r = 0; r < rows; ++r) {
     std::size_t o = static_cast<std::size_t>(r) * ld;
     for (int c = 0; c < cols; ++c) {
-      float g = dout[o + c] * activation_grad_from_output(out[o + c], A);
+      float x = needs_preactivation(A) ? pre[o + c] : 0.0f;
+      float g = dout[o + c] * activation_grad(out[o + c], x, A);
       dpre[o + c] = g;
       dbias[c] += g;
     }
@@ -45,6 +61,19 @@ PYAE_MULTIVERSION void activation_backward_t(float* dpre, float* dbias, const fl
 template <Activation A>
 PYAE_MULTIVERSION void activation_forward_t(float* out, const float* inp, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = activate(inp[i], A);
+}
+
+// Calls f.template operator()<A>() for the runtime activation act: the one
+// place that turns the enum into a template argument.
+template <class F>
+void with_activation(Activation act, F&& f) {
+  switch (act) {
+#define PYAE_DISPATCH(name, code) \
+  case Activation::name: return f.template operator()<Activation::name>();
+    PYAE_ACTIVATIONS(PYAE_DISPATCH)
+#undef PYAE_DISPATCH
+  }
+  throw std::invalid_argument("unknown activation code " + std::to_string(static_cast<int>(act)));
 }
 
 // Splits an (B, D) output over T threads: whole rows when the batch is large,
@@ -66,22 +95,13 @@ Tile tile_for(int B, int D, int thread, int threads) {
 
 }  // namespace
 
-void bias_activation(float* out, const float* bias, int rows, int cols, int ld, Activation act) {
-  switch (act) {
-    case Activation::sigmoid: return bias_activation_t<Activation::sigmoid>(out, bias, rows, cols, ld);
-    case Activation::relu: return bias_activation_t<Activation::relu>(out, bias, rows, cols, ld);
-    case Activation::tanh: return bias_activation_t<Activation::tanh>(out, bias, rows, cols, ld);
-    default: return bias_activation_t<Activation::identity>(out, bias, rows, cols, ld);
-  }
+void bias_activation(float* out, const float* bias, int rows, int cols, int ld, Activation act,
+                     float* pre) {
+  with_activation(act, [&]<Activation A>() { bias_activation_t<A>(out, pre, bias, rows, cols, ld); });
 }
 
 void activation_forward(float* out, const float* inp, std::size_t n, Activation act) {
-  switch (act) {
-    case Activation::sigmoid: return activation_forward_t<Activation::sigmoid>(out, inp, n);
-    case Activation::relu: return activation_forward_t<Activation::relu>(out, inp, n);
-    case Activation::tanh: return activation_forward_t<Activation::tanh>(out, inp, n);
-    default: return activation_forward_t<Activation::identity>(out, inp, n);
-  }
+  with_activation(act, [&]<Activation A>() { activation_forward_t<A>(out, inp, n); });
 }
 
 PYAE_MULTIVERSION static bool all_finite_impl(const float* x, std::size_t n) {
@@ -96,29 +116,22 @@ PYAE_MULTIVERSION static bool all_finite_impl(const float* x, std::size_t n) {
 bool all_finite(const float* x, std::size_t n) { return all_finite_impl(x, n); }
 
 static void activation_backward(float* dpre, float* dbias, const float* dout, const float* out,
-                                int rows, int cols, int ld, Activation act) {
-  switch (act) {
-    case Activation::sigmoid:
-      return activation_backward_t<Activation::sigmoid>(dpre, dbias, dout, out, rows, cols, ld);
-    case Activation::relu:
-      return activation_backward_t<Activation::relu>(dpre, dbias, dout, out, rows, cols, ld);
-    case Activation::tanh:
-      return activation_backward_t<Activation::tanh>(dpre, dbias, dout, out, rows, cols, ld);
-    default:
-      return activation_backward_t<Activation::identity>(dpre, dbias, dout, out, rows, cols, ld);
-  }
+                                const float* pre, int rows, int cols, int ld, Activation act) {
+  with_activation(act, [&]<Activation A>() {
+    activation_backward_t<A>(dpre, dbias, dout, out, pre, rows, cols, ld);
+  });
 }
 
 void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
-                   const DenseDims& d) {
+                   const DenseDims& d, float* pre) {
   const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
   run_parallel(threads_for_work(work), [&](int thread, int threads) {
-    dense_forward_tile(out, inp, weight, bias, d, thread, threads);
+    dense_forward_tile(out, inp, weight, bias, d, thread, threads, pre);
   });
 }
 
 void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
-                        const DenseDims& d, int thread, int threads) {
+                        const DenseDims& d, int thread, int threads, float* pre) {
   {
     Tile t = tile_for(d.B, d.D_out, thread, threads);
     int cols = t.c1 - t.c0;
@@ -142,13 +155,15 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
         sgemm(false, !d.weight_transposed, rows, cols, d.D_in, 1.0f, x, d.D_in, w, ldw, 0.0f, o,
               d.D_out);
       }
-      bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act);
+      bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act,
+                      pre == nullptr ? nullptr : pre + (o - out));
     }
   }
 }
 
 void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, const float* dout,
-                    const float* out, const float* inp, const float* weight, const DenseDims& d) {
+                    const float* out, const float* pre, const float* inp, const float* weight,
+                    const DenseDims& d) {
   const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
   const int threads = threads_for_work(work);
   // Phase 1, split over output columns: activation gradient, bias sum, and
@@ -158,7 +173,8 @@ void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, cons
     if (nthreads > 1) split_range(d.D_out, nthreads, thread, kColumnAlign, &c0, &c1);
     int cols = c1 - c0;
     if (cols <= 0) return;
-    activation_backward(dpre + c0, dbias + c0, dout + c0, out + c0, d.B, cols, d.D_out, d.act);
+    activation_backward(dpre + c0, dbias + c0, dout + c0, out + c0,
+                        pre == nullptr ? nullptr : pre + c0, d.B, cols, d.D_out, d.act);
     if (d.weight_transposed) {
       // dW_stored[:, c0:c1] += inp^T . dpre[:, c0:c1]
       sgemm(true, false, d.D_in, cols, d.B, 1.0f, inp, d.D_in, dpre + c0, d.D_out, 1.0f,

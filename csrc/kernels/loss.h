@@ -5,15 +5,13 @@
 // Gradients are ACCUMULATED into dpred / dlogits (see common.h).
 #pragma once
 
-#include "common.h"
+#include "math/common.h"
 
 namespace pyae {
 
-enum class Loss : int { mse = 0, bce = 1 };
-
 // Mean squared error. row_loss receives each sample's mean over features
 // (the anomaly score); the return value is the mean over all elements.
-double mse_loss_backward(float* dpred,         // (B, D) or null, accumulated
+double mse_loss_rows(float* dpred,         // (B, D) or null, accumulated
                          float* row_loss,      // (B) overwritten
                          const float* pred,    // (B, D)
                          const float* target,  // (B, D)
@@ -22,7 +20,7 @@ double mse_loss_backward(float* dpred,         // (B, D) or null, accumulated
 // Binary cross-entropy from logits z: the output is sigmoid(z), but the loss
 // and gradient (sigmoid(z) - t) never form log(sigmoid), so saturated
 // outputs stay finite. Same row_loss / return conventions as MSE.
-double bce_logits_loss_backward(float* dlogits,       // (B, D) or null, accumulated
+double bce_logits_loss_rows(float* dlogits,       // (B, D) or null, accumulated
                                 float* row_loss,      // (B) overwritten
                                 const float* logits,  // (B, D)
                                 const float* target,  // (B, D)
@@ -34,7 +32,7 @@ double bce_logits_loss_backward(float* dlogits,       // (B, D) or null, accumul
 //         NLL = 1/2 sum_j (target - out)^2 + D/2 log(2 pi)
 // grad (accumulated, unless null) gets grad_scale * dNLL/dout; row_nll (B)
 // is overwritten. Returns sum_b row_nll.
-double reconstruction_nll_backward(float* grad,          // (B, D) or null
+double reconstruction_nll_rows(float* grad,          // (B, D) or null
                                    float* row_nll,       // (B)
                                    const float* out,     // (B, D)
                                    const float* target,  // (B, D)

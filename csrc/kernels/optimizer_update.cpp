@@ -1,10 +1,10 @@
-#include "optim.h"
+#include "kernels/optimizer_update.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "common.h"
-#include "parallel.h"
+#include "math/common.h"
+#include "runtime/parallel.h"
 
 namespace pyae {
 

@@ -1,0 +1,260 @@
+#include "models/network.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/batch.h"
+#include "kernels/dense.h"
+#include "kernels/latent.h"
+#include "kernels/loss.h"
+#include "runtime/parallel.h"
+#include "runtime/scratch.h"
+
+namespace pyae {
+
+namespace {
+
+DenseDims dims_of(const LayerSpec& s, int B, Activation act) {
+  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight()};
+}
+
+std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
+
+}  // namespace
+
+Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta)
+    : table_(std::move(table)), loss_(loss), beta_(static_cast<float>(beta)), opt_(optimizer) {
+  if (table_.size() < 2) throw std::invalid_argument("a network needs a layer table");
+  if (!(beta >= 0.0)) throw std::invalid_argument("beta must be >= 0");
+  // (Enum arguments arrive as bound enums: no out-of-range codes to check.)
+  if (loss_ == Loss::bce && table_.layers().back().act != Activation::sigmoid)
+    throw std::invalid_argument("the bce loss needs a sigmoid output layer");
+  params_.resize(table_.num_params());
+  grads_.resize(table_.num_params());
+  opt_.allocate(table_.num_params());
+}
+
+void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
+  noise_ = noise;
+  noise_seed_ = seed;
+  if (noise_.kind != NoiseKind::none && capacity_ > 0)
+    clean_.resize(count(capacity_, table_.features()));
+}
+
+Activation Network::train_act(int l) const {
+  return (l == table_.size() - 1 && loss_ == Loss::bce) ? Activation::identity : table_[l].act;
+}
+
+float* Network::train_out(int l) {
+  return (table_.variational() && l == table_.latent_layer()) ? head_out_.data()
+                                                               : acts_[l + 1].data();
+}
+
+float* Network::train_dout(int l) {
+  return (table_.variational() && l == table_.latent_layer()) ? dhead_out_.data()
+                                                               : dacts_[l + 1].data();
+}
+
+void Network::reserve(int max_batch) {
+  if (max_batch <= capacity_) return;
+  const int L = table_.size();
+  acts_ = std::vector<FloatBuffer>(L + 1);
+  dacts_ = std::vector<FloatBuffer>(L + 1);
+  pre_ = std::vector<FloatBuffer>(L);
+  for (int l = 0; l <= L; ++l) {
+    acts_[l].resize(count(max_batch, table_.input_width(l)));
+    if (l > 0) dacts_[l].resize(count(max_batch, table_.input_width(l)));
+    if (l < L && needs_preactivation(train_act(l)))
+      pre_[l].resize(count(max_batch, table_[l].d_out));
+  }
+  if (noise_.kind != NoiseKind::none) clean_.resize(count(max_batch, table_.features()));
+  if (table_.variational()) {
+    const int head_width = table_[table_.latent_layer()].d_out;
+    head_out_.resize(count(max_batch, head_width));
+    dhead_out_.resize(count(max_batch, head_width));
+    eps_.resize(count(max_batch, head_width / 2));
+  }
+  row_nll_.resize(max_batch);
+  row_kl_.resize(max_batch);
+  capacity_ = max_batch;
+}
+
+StepLosses Network::train_step(const float* data, std::int64_t n_rows,
+                               const std::int64_t* batch_rows, int B, const float* eps) {
+  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
+  opt_.step(params_.data(), grads_.data(), params_.size());
+  return r;
+}
+
+StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
+                                      const std::int64_t* batch_rows, int B, const float* eps) {
+  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
+  grads_dirty_ = true;
+  return r;
+}
+
+StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
+                                     const std::int64_t* batch_rows, int B, const float* eps) {
+  if (B < 1) throw std::invalid_argument("empty batch");
+  reserve(B);
+  if (grads_dirty_) {
+    grads_.zero();
+    grads_dirty_ = false;
+  }
+  const int D = table_.features();
+  const bool denoising = noise_.kind != NoiseKind::none;
+  // target: the clean rows; acts_[0]: the network input.
+  float* target = denoising ? clean_.data() : acts_[0].data();
+  gather_rows(target, data, n_rows, batch_rows, B, D);
+  if (denoising)
+    corrupt(acts_[0].data(), target, count(B, D), noise_, noise_seed_,
+            static_cast<std::uint64_t>(opt_.step_count()), 0);
+  forward_train(B, eps);
+  StepLosses losses = loss_and_gradient(target, B);
+  backward(B);
+  return losses;
+}
+
+void Network::forward_train(int B, const float* eps) {
+  const int L = table_.size();
+  const float* p = params_.data();
+  for (int l = 0; l < L; ++l) {
+    const LayerSpec& s = table_[l];
+    dense_forward(train_out(l), acts_[l].data(), p + s.weight_offset, p + s.bias_offset,
+                  dims_of(s, B, train_act(l)), pre_[l].size() ? pre_[l].data() : nullptr);
+    if (table_.variational() && l == table_.latent_layer()) {
+      // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.
+      const int Z = s.d_out / 2;
+      if (eps != nullptr) {
+        std::memcpy(eps_.data(), eps, count(B, Z) * sizeof(float));
+      } else {
+        philox_normal(eps_.data(), count(B, Z), latent_seed_,
+                      static_cast<std::uint64_t>(opt_.step_count()), 0);
+      }
+      reparameterize_forward(acts_[l + 1].data(), head_out_.data(), eps_.data(), B, Z);
+    }
+  }
+}
+
+StepLosses Network::loss_and_gradient(const float* target, int B) {
+  const int L = table_.size();
+  const int D = table_.features();
+  for (int l = 1; l <= L; ++l)
+    std::memset(dacts_[l].data(), 0, sizeof(float) * count(B, table_.input_width(l)));
+  const float* pred = acts_[L].data();
+  float* dpred = dacts_[L].data();
+  if (!table_.variational()) {
+    // Mean over all B * D elements.
+    double loss = loss_ == Loss::bce
+                      ? bce_logits_loss_rows(dpred, row_nll_.data(), pred, target, B, D)
+                      : mse_loss_rows(dpred, row_nll_.data(), pred, target, B, D);
+    return StepLosses{loss, loss, 0.0};
+  }
+  // Per-sample NLL (summed over features) + beta * KL, mean over the batch.
+  const int Z = table_[table_.latent_layer()].d_out / 2;
+  std::memset(dhead_out_.data(), 0, sizeof(float) * count(B, 2 * Z));
+  const float inv_b = 1.0f / static_cast<float>(B);
+  double recon = reconstruction_nll_rows(dpred, row_nll_.data(), pred, target, B, D, loss_, inv_b);
+  double kl = kl_rows(dhead_out_.data(), row_kl_.data(), head_out_.data(), B, Z, beta_ * inv_b);
+  return StepLosses{(recon + beta_ * kl) / B, recon / B, kl / B};
+}
+
+void Network::backward(int B) {
+  const int L = table_.size();
+  const float* p = params_.data();
+  float* g = grads_.data();
+  for (int l = L - 1; l >= 0; --l) {
+    const LayerSpec& s = table_[l];
+    if (table_.variational() && l == table_.latent_layer()) {
+      const int Z = s.d_out / 2;
+      reparameterize_backward(dhead_out_.data(), dacts_[l + 1].data(), acts_[l + 1].data(),
+                              head_out_.data(), B, Z);
+    }
+    float* dout = train_dout(l);
+    dense_backward(l > 0 ? dacts_[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
+                   dout, dout, train_out(l), pre_[l].size() ? pre_[l].data() : nullptr,
+                   acts_[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l)));
+  }
+}
+
+void Network::forward(const float* x, float* out, int B, int first, int last) const {
+  const int L = table_.size();
+  if (first < 0 || last > L || first >= last) throw std::out_of_range("bad layer range");
+  if (B < 1) return;
+  const int head = table_.variational() ? table_.latent_layer() : -1;
+  const bool through_head = head >= first && head < last - 1;
+  int widest = 0;
+  for (int l = first; l < last - 1; ++l) widest = std::max(widest, table_[l].d_out);
+  float* scratch[2] = {nullptr, nullptr};
+  if (last - first > 1) scratch[0] = thread_scratch(kScratchA, count(B, widest));
+  if (last - first > 2) scratch[1] = thread_scratch(kScratchB, count(B, widest));
+  const float* p = params_.data();
+  auto run_layers = [&](auto&& run_layer) {
+    const float* cur = x;
+    for (int l = first; l < last; ++l) {
+      float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
+      run_layer(dst, cur, table_[l]);
+      if (l == head && l != last - 1) {
+        // Continue from mu: compact each row's first Z values in place
+        // (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
+        const int Z = table_[l].d_out / 2;
+        for (int b = 1; b < B; ++b)
+          std::memmove(dst + count(b, Z), dst + count(b, 2 * Z), sizeof(float) * Z);
+      }
+      cur = dst;
+    }
+  };
+  double work = 0.0;
+  for (int l = first; l < last; ++l) work += static_cast<double>(B) * table_[l].d_in * table_[l].d_out;
+  const int threads = threads_for_work(work);
+  if (threads > 1 && B < 16 * threads && !through_head) {
+    // Small batches split every layer's outputs across threads: one parallel
+    // region with a barrier per layer costs far less than a region per layer.
+    run_parallel(threads, [&](int thread, int nthreads) {
+      run_layers([&](float* dst, const float* src, const LayerSpec& s) {
+        dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset,
+                           dims_of(s, B, s.act), thread, nthreads);
+#pragma omp barrier
+      });
+    });
+  } else {
+    run_layers([&](float* dst, const float* src, const LayerSpec& s) {
+      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act));
+    });
+  }
+}
+
+void Network::row_losses(const float* x, const float* target, float* rows, int B,
+                         int first) const {
+  const int L = table_.size();
+  const int D = table_.features();
+  if (first < 0 || first >= L) throw std::out_of_range("bad first layer");
+  if (B < 1) return;
+  float* pred = thread_scratch(kScratchOut, count(B, D));
+  if (train_act(L - 1) == table_[L - 1].act) {
+    forward(x, pred, B, first, L);
+  } else {
+    // BCE needs the logits: all but the last layer, then the last one
+    // without its sigmoid.
+    const LayerSpec& s = table_[L - 1];
+    const float* h = x;
+    if (L - 1 > first) {
+      float* hidden = thread_scratch(kScratchHidden, count(B, s.d_in));
+      forward(x, hidden, B, first, L - 1);
+      h = hidden;
+    }
+    dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
+                  dims_of(s, B, Activation::identity));
+  }
+  if (table_.variational()) {
+    reconstruction_nll_rows(nullptr, rows, pred, target, B, D, loss_, 0.0f);
+  } else if (loss_ == Loss::bce) {
+    bce_logits_loss_rows(nullptr, rows, pred, target, B, D);
+  } else {
+    mse_loss_rows(nullptr, rows, pred, target, B, D);
+  }
+}
+
+}  // namespace pyae

@@ -1,0 +1,114 @@
+// One training network for every model pyae has: autoencoders, denoising
+// autoencoders and VAEs differ only in their layer table (a latent head
+// makes the reparameterisation and the KL term a stage of the step) and in
+// the noise applied to the input. Parameters live in one flat buffer; a
+// training step (gather, corrupt, forward, loss, backward, optimiser) is one
+// call that allocates nothing once reserve() has run.
+//
+// Shapes: D features, B batch, N parameters, Z latent width; layer l maps
+// (B, d_in) to (B, d_out) as its table row says.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/noise.h"
+#include "math/enums.h"
+#include "models/layer_table.h"
+#include "models/optimizer_state.h"
+#include "runtime/buffer.h"
+
+namespace pyae {
+
+// Batch means of the step's loss and its two parts (kl is 0 without a
+// latent head; then loss == reconstruction).
+struct StepLosses {
+  double loss, reconstruction, kl;
+};
+
+class Network {
+ public:
+  // loss: mse or bce (from logits; needs a sigmoid output). Without a latent
+  // head the loss is the mean over all B * D elements; with one it is the
+  // VAE's per-sample NLL (summed over features) + beta * KL, mean over B.
+  Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta = 1.0);
+
+  const LayerTable& table() const { return table_; }
+  Loss loss() const { return loss_; }
+  std::size_t num_params() const { return params_.size(); }
+  float* params() { return params_.data(); }
+  const float* grads() const { return grads_.data(); }
+  Optimizer& optimizer() { return opt_; }
+
+  // Every training batch is corrupted afresh inside the step, keyed by
+  // (noise seed, step count, element index in the batch).
+  void set_noise(const NoiseConfig& noise, std::uint64_t seed);
+  // The reparameterisation's epsilon: Philox keyed by (seed, step count, b * Z + j).
+  void set_latent_seed(std::uint64_t seed) { latent_seed_ = seed; }
+
+  // Allocates every training buffer for batches of up to max_batch rows.
+  void reserve(int max_batch);
+
+  // One optimisation step on rows `batch_rows` of data; returns the batch's
+  // losses before the update. eps injects the VAE's noise (null: Philox).
+  StepLosses train_step(const float* data,               // (n_rows, D)
+                        std::int64_t n_rows,
+                        const std::int64_t* batch_rows,  // (B) row indices into data
+                        int B,
+                        const float* eps = nullptr);     // (B, Z) or null
+  // The same without the update: the gradient stays in grads().
+  StepLosses compute_gradients(const float* data, std::int64_t n_rows,
+                               const std::int64_t* batch_rows, int B, const float* eps = nullptr);
+
+  // Runs layers [first, last) on x. Passing through a latent head continues
+  // from its mu (the posterior mean). Thread-safe; per-thread scratch is
+  // reused, so repeated calls allocate nothing.
+  void forward(const float* x,  // (B, input_width(first))
+               float* out,      // (B, d_out of layer last - 1)
+               int B, int first, int last) const;
+
+  // Per-sample loss of the network's output, run from layer `first` on x,
+  // against target: the training loss per sample (mean over features; for a
+  // VAE the reconstruction NLL summed over features). Used for anomaly
+  // scores and for the VAE's Monte Carlo estimates (first = decoder_start).
+  void row_losses(const float* x,       // (B, input_width(first))
+                  const float* target,  // (B, D)
+                  float* rows,          // (B)
+                  int B, int first) const;
+
+ private:
+  StepLosses forward_backward(const float* data, std::int64_t n_rows,
+                              const std::int64_t* batch_rows, int B, const float* eps);
+  void forward_train(int B, const float* eps);
+  StepLosses loss_and_gradient(const float* target, int B);
+  void backward(int B);
+  // The activation a layer trains with: BCE keeps the last layer's logits.
+  Activation train_act(int l) const;
+  // Where layer l writes its output during training: the latent head's
+  // [mu | log sigma^2] goes to head_out_, every other layer to acts_[l + 1].
+  float* train_out(int l);
+  float* train_dout(int l);
+
+  LayerTable table_;
+  Loss loss_;
+  float beta_;
+  NoiseConfig noise_{NoiseKind::none, 0.0f, 0.0f, 0.0f, 1.0f};
+  std::uint64_t noise_seed_ = 0, latent_seed_ = 0;
+
+  FloatBuffer params_;        // (N)
+  FloatBuffer grads_;         // (N) zero between steps: the optimiser zeroes what it reads
+  bool grads_dirty_ = false;  // compute_gradients left a gradient in grads_
+  Optimizer opt_;
+
+  // Training workspace, sized by reserve(): acts_[l] is layer l's input
+  // (B, d_in), acts_[L] the output (logits for BCE); pre_[l] layer l's
+  // pre-activation, kept only where its activation's gradient needs it.
+  int capacity_ = 0;
+  std::vector<FloatBuffer> acts_, dacts_, pre_;
+  FloatBuffer clean_;         // (B, D) the targets when the input is corrupted
+  FloatBuffer head_out_, dhead_out_;  // (B, 2Z) latent head output and its gradient
+  FloatBuffer eps_;           // (B, Z)
+  FloatBuffer row_nll_, row_kl_;  // (B) per-sample losses of the step
+};
+
+}  // namespace pyae
