@@ -15,7 +15,10 @@ import tempfile
 import numpy as np
 
 FORMAT_NAME = "pyae"
-FORMAT_VERSION = 1
+# 2: the metadata holds the layer table ("layers"); 1 (still read) had only
+# the hyperparameters it is built from.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class ModelFileError(ValueError):
@@ -85,12 +88,12 @@ def decode_model(blob: bytes, source) -> tuple[dict, dict]:
         version = int(raw_meta.get("format_version", ""))
     except ValueError:
         raise ModelFileError(f"{source!r} has an unreadable format version") from None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{source!r} has model format version {version}; this pyae reads version "
-            f"{FORMAT_VERSION}"
+            f"{source!r} has model format version {version}; this pyae reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
-    meta = {}
+    meta = {"format_version": version}
     for k, v in raw_meta.items():
         if k in ("format", "format_version"):
             continue
@@ -112,3 +115,9 @@ def expect_tensor(tensors: dict, name: str, shape, path) -> np.ndarray:
     if not np.isfinite(t).all():
         raise ModelFileError(f"{path!r}: tensor {name!r} contains NaN or Inf")
     return t
+
+
+def table_to_json(table) -> list:
+    """A layer table as the model file stores it (format 2)."""
+    return [{"d_in": row.d_in, "d_out": row.d_out, "activation": row.activation.name,
+             "role": row.role.name, "tied_to": row.tied_to} for row in table.layers]

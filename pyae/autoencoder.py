@@ -17,7 +17,7 @@ from . import _core
 from ._device import as_device_matrix, check_device, cuda_ops, to_callers_side
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
-                  write_model_file)
+                  table_to_json, write_model_file)
 from ._validation import as_float32_matrix, choice, positive_float, positive_int
 
 __all__ = ["Autoencoder", "NotFittedError"]
@@ -442,6 +442,7 @@ class Autoencoder:
             "model": type(self).__name__,
             "config": self._params_for_file(),
             "n_features": self.n_features_in_,
+            "layers": table_to_json(self.network_.table),
             "pyae_version": __version__,
             "training": {
                 "history": self.history_,
@@ -491,6 +492,8 @@ class Autoencoder:
         except (ValueError, KeyError, TypeError) as e:
             raise ModelFileError(f"{path!r} has an invalid config: {e}") from None
         model._build(n_features, cfg)
+        if meta["format_version"] >= 2 and meta.get("layers") != table_to_json(model.network_.table):
+            raise ModelFileError(f"{path!r}: its layer table does not match its config")
         targets = model._tensors()  # views into the new model's parameter buffer
         extra = set(tensors) - set(targets)
         if extra:

@@ -108,8 +108,18 @@ def rewrite_header(blob, edit):
     (lambda h: h["__metadata__"].update(format="other"), "not a pyae model"),
     (lambda h: h["__metadata__"].update(format_version="7"), "version"),
     (lambda h: h["__metadata__"].update(model='"GAN"'), "unknown model"),
-    (lambda h: h["__metadata__"].update(config="{"), "malformed JSON"),
+    (lambda h: h["__metadata__"].update(layers="{"), "malformed JSON"),
     (lambda h: h["__metadata__"].update(n_features="-3"), "n_features"),
+    (lambda h: h["__metadata__"].update(n_features="29"), "n_features"),
+    (lambda h: h["__metadata__"].update(layers="[]"), "bad layer table"),
+    (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
+        '"sigmoid"', '"swish"', 1)), "unknown activation 'swish'"),
+    (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
+        '"encoder"', '"decoder"')), "encoder layer"),
+    (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
+        '"d_out": 8', '"d_out": 9', 1)), "does not match"),
+    (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
+        '"tied_to": -1', '"tied_to": 3', 1)), "tied"),
 ])
 def test_loader_rejects_inconsistent_headers(tmp_path, X, edit, msg):
     blob = rewrite_header(saved_bytes(X, tmp_path), edit)
@@ -156,3 +166,15 @@ def test_c_model_forward_rejects_bad_calls(tmp_path, X):
     with pytest.raises(ValueError, match="unknown part"):
         c.forward(7, np.zeros((2, 30), np.float32))
     assert c.input_dim(7) == -1
+
+
+FORMAT1 = Path(__file__).resolve().parent / "fixtures" / "format1"
+
+
+@pytest.mark.parametrize("name", ["ae_tied", "dae_bce", "vae"])
+def test_format1_files_still_load(name):
+    """Files written before the layer table was stored (format 1): the C
+    library builds their table from the config, as pyae did."""
+    want = np.load(FORMAT1 / "expected.npz")
+    c = _core.CModel((FORMAT1 / f"{name}.safetensors").read_bytes())
+    np.testing.assert_allclose(c.forward(PARTS["full"], want["X"]), want[name], atol=2e-6)

@@ -3,6 +3,7 @@
 import json
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,6 +113,8 @@ def _rewrite(path, tensors=None, meta_update=None):
     (dict(tensors={"layers.0.bias": np.zeros(6, np.float64)}), "expected float32"),
     (dict(tensors={"layers.0.bias": np.full(6, np.nan, np.float32)}), "NaN"),
     (dict(tensors={"extra": np.zeros(1, np.float32)}), "unexpected"),
+    (dict(meta_update={"layers": "[]"}), "layer table does not match"),
+    (dict(meta_update={"layers": "{broken"}), "corrupt metadata"),
 ])
 def test_inconsistent_files_raise(tmp_path, model, change, msg):
     ae, _ = model
@@ -182,3 +185,23 @@ def test_dae_file_with_corrupt_noise_config_raises(tmp_path, rng):
     save_file(ts, str(p), metadata=meta)
     with pytest.raises(pyae.ModelFileError, match="invalid config"):
         pyae.load(p)
+
+
+FORMAT1 = Path(__file__).resolve().parent / "fixtures" / "format1"
+
+
+@pytest.mark.parametrize("name", ["ae_tied", "dae_bce", "vae"])
+def test_format1_files_still_load_and_resave_as_format2(tmp_path, name):
+    """Files written by pyae before the layer table was stored (format 1,
+    made by fixtures/format1/make_format1.py with that version)."""
+    want = np.load(FORMAT1 / "expected.npz")
+    model = pyae.load(FORMAT1 / f"{name}.safetensors")
+    np.testing.assert_allclose(model.reconstruct(want["X"]), want[name], rtol=1e-6, atol=1e-7)
+    model.save(tmp_path / "m.safetensors")
+    with open(tmp_path / "m.safetensors", "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        meta = json.loads(f.read(n))["__metadata__"]
+    assert meta["format_version"] == "2"
+    assert json.loads(meta["layers"])[0]["d_in"] == want["X"].shape[1]
+    np.testing.assert_array_equal(pyae.load(tmp_path / "m.safetensors").reconstruct(want["X"]),
+                                  model.reconstruct(want["X"]))

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../math/elementwise_math.h"
+#include "../models/layer_table.h"
 #include "json.h"
 
 namespace {
@@ -38,11 +39,11 @@ struct Layer {
 };
 
 Activation activation(const std::string& name) {
-  if (name == "sigmoid") return Activation::sigmoid;
-  if (name == "relu") return Activation::relu;
-  if (name == "tanh") return Activation::tanh;
-  if (name == "identity") return Activation::identity;
-  throw LoadError("unknown activation '" + name + "'");
+  try {
+    return pyae::activation_from_name(name.c_str());
+  } catch (const std::invalid_argument& e) {
+    throw LoadError(e.what());
+  }
 }
 
 long as_int(const Value& v, const char* what, long lo, long hi) {
@@ -61,7 +62,7 @@ const std::string& as_string(const Value& v, const char* what) {
 
 struct pyae_model {
   std::vector<Layer> layers;
-  int code = 0;       // first decoder layer
+  int code = 0;       // first decoder layer (the layer table's decoder_start)
   int latent = 0;     // VAE latent_dim (0 for autoencoders)
   bool vae = false;
 
@@ -148,6 +149,62 @@ Value metadata_json(const Value& meta, const std::string& key) {
   return pyae::json::parse(text.data(), text.size());
 }
 
+// Format 2: the layer table's rows, checked by LayerTable itself.
+pyae::LayerTable table_from_rows(const Value& rows) {
+  if (!rows.is(Value::Kind::array) || rows.array.empty() || rows.array.size() > kMaxLayers)
+    throw LoadError("bad layer table");
+  std::vector<pyae::LayerSpec> specs;
+  for (const Value& r : rows.array) {
+    if (!r.is(Value::Kind::object)) throw LoadError("bad layer table row");
+    pyae::LayerSpec s;
+    s.d_in = static_cast<int>(as_int(r.at("d_in"), "d_in", 1, kMaxWidth));
+    s.d_out = static_cast<int>(as_int(r.at("d_out"), "d_out", 1, kMaxWidth));
+    s.act = activation(as_string(r.at("activation"), "activation"));
+    s.tied_to = static_cast<int>(as_int(r.at("tied_to"), "tied_to", -1, kMaxLayers));
+    try {
+      s.role = pyae::role_from_name(as_string(r.at("role"), "role").c_str());
+    } catch (const std::invalid_argument& e) {
+      throw LoadError(e.what());
+    }
+    specs.push_back(s);
+  }
+  try {
+    return pyae::LayerTable(std::move(specs));
+  } catch (const std::invalid_argument& e) {
+    throw LoadError(e.what());
+  }
+}
+
+// Format 1: the table built from the hyperparameters, by the same builders
+// the Python models use.
+pyae::LayerTable table_from_config(const Value& meta) {
+  std::string kind = as_string(metadata_json(meta, "model"), "model");
+  Value config = metadata_json(meta, "config");
+  int D = static_cast<int>(as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth));
+  std::vector<int> hidden;
+  const Value& h = config.at("hidden");
+  if (!h.is(Value::Kind::array) || h.array.size() > kMaxLayers)
+    throw LoadError("bad hidden widths");
+  for (const Value& w : h.array)
+    hidden.push_back(static_cast<int>(as_int(w, "hidden width", 1, kMaxWidth)));
+  Activation act = activation(as_string(config.at("activation"), "activation"));
+  Activation out_act = activation(as_string(config.at("output_activation"), "output_activation"));
+  try {
+    if (kind == "VAE") {
+      int Z = static_cast<int>(as_int(config.at("latent_dim"), "latent_dim", 1, kMaxWidth));
+      return pyae::LayerTable::vae(D, hidden, Z, act, out_act);
+    }
+    if (kind == "Autoencoder" || kind == "DenoisingAutoencoder") {
+      const Value* t = config.find("tied_weights");
+      bool tied = t != nullptr && t->is(Value::Kind::boolean) && t->boolean;
+      return pyae::LayerTable::autoencoder(D, hidden, act, out_act, tied);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw LoadError(e.what());
+  }
+  throw LoadError("unknown model type '" + kind + "'");
+}
+
 }  // namespace
 
 std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, std::size_t size) {
@@ -166,63 +223,26 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
 
   const Value& meta = table.header.at("__metadata__");
   if (as_string(meta.at("format"), "format") != "pyae") throw LoadError("not a pyae model file");
-  if (as_string(meta.at("format_version"), "format_version") != "1")
-    throw LoadError("unsupported model format version");
-  std::string kind = as_string(metadata_json(meta, "model"), "model");
-  Value config = metadata_json(meta, "config");
-  long D = as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth);
-
-  std::vector<long> hidden;
-  const Value& h = config.at("hidden");
-  if (!h.is(Value::Kind::array) || h.array.size() > kMaxLayers)
-    throw LoadError("bad hidden widths");
-  for (const Value& w : h.array) hidden.push_back(as_int(w, "hidden width", 1, kMaxWidth));
-  Activation act = activation(as_string(config.at("activation"), "activation"));
-  Activation out_act = activation(as_string(config.at("output_activation"), "output_activation"));
+  const std::string& version = as_string(meta.at("format_version"), "format_version");
+  if (version != "1" && version != "2") throw LoadError("unsupported model format version");
+  const std::string kind = as_string(metadata_json(meta, "model"), "model");
+  if (kind != "Autoencoder" && kind != "DenoisingAutoencoder" && kind != "VAE")
+    throw LoadError("unknown model type '" + kind + "'");
+  const pyae::LayerTable layer_table = version == "1" ? table_from_config(meta)
+                                                      : table_from_rows(metadata_json(meta, "layers"));
+  if (as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth) != layer_table.features())
+    throw LoadError("n_features does not match the layer table");
 
   auto model = std::make_unique<pyae_model>();
-  std::vector<long> widths{D};
-  std::vector<Activation> acts;
-  bool tied = false;
-  if (kind == "VAE") {
-    model->vae = true;
-    model->latent = static_cast<int>(as_int(config.at("latent_dim"), "latent_dim", 1, kMaxWidth));
-    widths.insert(widths.end(), hidden.begin(), hidden.end());
-    widths.push_back(2L * model->latent);  // head
-    for (std::size_t i = 0; i < hidden.size(); ++i) acts.push_back(act);
-    acts.push_back(Activation::identity);
-    model->code = static_cast<int>(hidden.size()) + 1;
-  } else if (kind == "Autoencoder" || kind == "DenoisingAutoencoder") {
-    if (hidden.empty()) throw LoadError("an autoencoder needs hidden layers");
-    const Value* t = config.find("tied_weights");
-    tied = t != nullptr && t->is(Value::Kind::boolean) && t->boolean;
-    widths.insert(widths.end(), hidden.begin(), hidden.end());
-    model->code = static_cast<int>(hidden.size());
-  } else {
-    throw LoadError("unknown model type '" + kind + "'");
-  }
-  // Decoder widths mirror the encoder.
-  std::vector<long> dec{model->vae ? model->latent : hidden.back()};
-  for (int i = static_cast<int>(hidden.size()) - (model->vae ? 1 : 2); i >= 0; --i)
-    dec.push_back(hidden[i]);
-  dec.push_back(D);
-  if (!model->vae) {
-    for (std::size_t i = 0; i + 1 < widths.size(); ++i) acts.push_back(act);
-  }
-  std::vector<std::pair<long, long>> dims;
-  for (std::size_t i = 0; i + 1 < widths.size(); ++i) dims.push_back({widths[i], widths[i + 1]});
-  for (std::size_t i = 0; i + 1 < dec.size(); ++i) {
-    dims.push_back({dec[i], dec[i + 1]});
-    acts.push_back(i + 2 == dec.size() ? out_act : act);
-  }
-  if (dims.size() > static_cast<std::size_t>(kMaxLayers)) throw LoadError("too many layers");
-  const int L = static_cast<int>(dims.size());
-  for (int l = 0; l < L; ++l) {
-    Layer layer{static_cast<int>(dims[l].first), static_cast<int>(dims[l].second), acts[l], {}, {}};
-    bool is_tied = tied && l >= L / 2;
-    if (is_tied) {
-      // Tied decoder layer: W = (mirror encoder weight)^T.
-      const Layer& twin = model->layers[L - 1 - l];
+  model->code = layer_table.decoder_start();
+  model->vae = layer_table.variational();
+  if (model->vae) model->latent = layer_table[layer_table.latent_layer()].d_out / 2;
+  for (int l = 0; l < layer_table.size(); ++l) {
+    const pyae::LayerSpec& s = layer_table[l];
+    Layer layer{s.d_in, s.d_out, s.act, {}, {}};
+    if (!s.owns_weight()) {
+      // Tied decoder layer: W = (encoder twin's weight)^T.
+      const Layer& twin = model->layers[s.tied_to];
       layer.weight.resize(twin.weight.size());
       for (int r = 0; r < layer.d_out; ++r)
         for (int c = 0; c < layer.d_in; ++c)

@@ -45,6 +45,14 @@ Activation activation_from_name(const char* name) {
   throw std::invalid_argument(std::string("unknown activation '") + name + "'");
 }
 
+LayerRole role_from_name(const char* name) {
+#define PYAE_MATCH(n, code) \
+  if (std::strcmp(name, #n) == 0) return LayerRole::n;
+  PYAE_LAYER_ROLES(PYAE_MATCH)
+#undef PYAE_MATCH
+  throw std::invalid_argument(std::string("unknown layer role '") + name + "'");
+}
+
 LayerTable::LayerTable(std::vector<LayerSpec> rows) : layers_(std::move(rows)) {
   const int L = size();
   if (L < 2) throw std::invalid_argument("a layer table needs an encoder and a decoder layer");

@@ -72,5 +72,6 @@ class LayerTable {
 const char* activation_name(Activation act);
 // Throws std::invalid_argument naming the unknown value.
 Activation activation_from_name(const char* name);
+LayerRole role_from_name(const char* name);
 
 }  // namespace pyae
