@@ -232,8 +232,9 @@ class Autoencoder:
     def _input(self, X, name="X", n_features=None):
         """X validated, on the model's device."""
         if self._on_gpu():
-            return as_device_matrix(X, self._device_network_ops(), name, n_features)
-        return as_float32_matrix(X, name, n_features)
+            return as_device_matrix(X, self._device_network_ops(), name, n_features,
+                                    type(self).__name__)
+        return as_float32_matrix(X, name, n_features, type(self).__name__)
 
     def _device_network_ops(self):
         return self._gpu.ops if self._gpu is not None else cuda_ops()
@@ -287,7 +288,8 @@ class Autoencoder:
             return None
         if isinstance(validation_data, tuple):
             validation_data = validation_data[0]
-        X_val = as_float32_matrix(validation_data, "validation_data", n_features)
+        X_val = as_float32_matrix(validation_data, "validation_data", n_features,
+                                  type(self).__name__)
         return self._check_training_data(X_val, cfg)
 
     def _progress(self, epochs):
@@ -358,9 +360,10 @@ class Autoencoder:
         if self._on_gpu():
             _no_out_on_gpu(out)
             gpu = self._device_network()
-            result = gpu.forward(as_device_matrix(X, gpu.ops, name, n_features), first, last)
+            result = gpu.forward(as_device_matrix(X, gpu.ops, name, n_features,
+                                                  type(self).__name__), first, last)
             return to_callers_side(result, X, gpu.ops)
-        X = as_float32_matrix(X, name, n_features)
+        X = as_float32_matrix(X, name, n_features, type(self).__name__)
         out = _output_array(out, (X.shape[0], self.layer_widths_[last]))
         self.network_.forward(X, out, first, last)
         return out
@@ -396,13 +399,16 @@ class Autoencoder:
         if self._on_gpu():
             _no_out_on_gpu(out)
             gpu = self._device_network()
-            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
-            Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X", self.n_features_in_)
+            owner = type(self).__name__
+            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_, owner)
+            Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X",
+                                                         self.n_features_in_, owner)
             L = self.network_.num_layers
             pred = gpu.forward(Xd, 0, L, logits=self._checked_config()["loss"] == "bce")
             return to_callers_side(gpu.loss_rows(pred, Td), X, gpu.ops)
-        X = as_float32_matrix(X, "X", self.n_features_in_)
-        target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_)
+        owner = type(self).__name__
+        X = as_float32_matrix(X, "X", self.n_features_in_, owner)
+        target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_, owner)
         scores = _output_array(out, (X.shape[0],))
         self.network_.score_samples(X, target, scores)
         return scores

@@ -194,7 +194,7 @@ def test_bad_input(digits):
         small_vae().fit(digits * 3)
     with pytest.raises(ValueError, match="k must be"):
         v.log_likelihood(digits, k=0)
-    with pytest.raises(ValueError, match="expects 4"):
+    with pytest.raises(ValueError, match="expecting 4"):
         v.inverse_transform(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         v.elbo(np.full((2, 64), np.nan))
@@ -223,5 +223,5 @@ def test_bad_sampling_arguments(digits):
         v.interpolate(digits[0], digits[1], steps=0)
     with pytest.raises(ValueError, match="n_samples"):
         v.elbo(digits, n_samples=0)
-    with pytest.raises(ValueError, match="expects 64"):
+    with pytest.raises(ValueError, match="expecting 64"):
         v.transform(np.zeros((2, 10), np.float32))
