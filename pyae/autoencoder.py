@@ -276,7 +276,10 @@ class Autoencoder:
             raise ValueError("hidden changed since the model was built; call fit to rebuild")
 
     def _check_training_data(self, X, cfg):
-        if cfg["loss"] == "bce" and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
+        # A few float32 ulps of slack: scalers such as MinMaxScaler on float32
+        # data round to values like 1.0000001.
+        if cfg["loss"] == "bce" and (float(X.min()) < -_BCE_SLACK or
+                                     float(X.max()) > 1.0 + _BCE_SLACK):
             raise ValueError(
                 f"loss='bce' needs data in [0, 1]; got values in [{float(X.min())}, "
                 f"{float(X.max())}] "
@@ -508,6 +511,9 @@ class Autoencoder:
         except (TypeError, ValueError, KeyError) as e:
             raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
         return model
+
+
+_BCE_SLACK = 1e-6
 
 
 def _no_out_on_gpu(out):
