@@ -18,13 +18,15 @@ from ._device import as_device_matrix, check_device, cuda_ops, to_callers_side
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
                   write_model_file)
+from ._sklearn_compat import EstimatorBase, NotFittedBase
 from ._validation import as_float32_matrix, choice, positive_float, positive_int
 
 __all__ = ["Autoencoder", "NotFittedError"]
 
 
-class NotFittedError(RuntimeError):
-    """The model is used before fit / partial_fit / load."""
+class NotFittedError(RuntimeError, NotFittedBase):
+    """The model is used before fit / partial_fit / load. Also a ValueError
+    and AttributeError, and scikit-learn's NotFittedError where installed."""
 
 
 def init_weights(net, activations, rng):
@@ -40,7 +42,7 @@ def init_weights(net, activations, rng):
             params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
 
 
-class Autoencoder:
+class Autoencoder(EstimatorBase):
     """Dense autoencoder: encoder D -> hidden..., decoder mirrors it back to D.
 
     ``hidden=(3, 2)`` on 4 features gives the 4-3-2-3-4 network; the code is
@@ -89,22 +91,6 @@ class Autoencoder:
     def _param_names(cls):
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        valid = set(self._param_names())
-        for name in params:
-            if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _common_config(self, losses) -> dict:
         """Validates the hyperparameters every model shares; raises before
@@ -238,6 +224,9 @@ class Autoencoder:
 
     def _device_network_ops(self):
         return self._gpu.ops if self._gpu is not None else cuda_ops()
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
 
     def _check_fitted(self):
         if not hasattr(self, "network_"):
@@ -383,9 +372,6 @@ class Autoencoder:
         code = self.network_.code_layer
         return self._run(Z, code, self.network_.num_layers, self.layer_widths_[code], "Z", out)
 
-    def fit_transform(self, X, y=None, **kwargs):
-        return self.fit(X, **kwargs).transform(X)
-
     def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
@@ -396,6 +382,12 @@ class Autoencoder:
         each sample's features. Higher means more anomalous."""
         self._check_fitted()
         return self._scores(X, X, out)
+
+    def score(self, X, y=None):
+        """Mean of ``-score_samples(X)``, higher is better (for GridSearchCV
+        and cross_val_score): the negative mean reconstruction loss; for a VAE
+        the mean ELBO, from score_samples' fixed draws. ``y`` is ignored."""
+        return -float(self.score_samples(X).mean(dtype=np.float64))
 
     def _scores(self, X, target, out=None):
         """Per-sample loss of reconstructing ``target`` from ``X``."""
