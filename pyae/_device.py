@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from ._validation import _raise_not_finite, as_float32_matrix
+from ._validation import (NotRealError, _raise_not_finite, as_float32_matrix,
+                          feature_count_message, not_2d_message, zero_features_message)
 
 DEVICES = ("cpu", "cuda")
 _cuda_ops = None
@@ -53,26 +54,27 @@ def cuda_ops():
     return _cuda_ops
 
 
-def as_device_matrix(X, ops, name="X", n_features=None):
+def as_device_matrix(X, ops, name="X", n_features=None, owner=None):
     """X as a C-contiguous float32 (n, n_features) array on ops's device,
     with the same checks and messages as the CPU path."""
     if not is_gpu_array(X):
-        return ops.to_device(as_float32_matrix(X, name, n_features))
+        return ops.to_device(as_float32_matrix(X, name, n_features, owner))
     xp = ops.xp
     with ops.activate():
         arr = xp.asarray(X)
+        if arr.dtype.kind == "c":
+            raise NotRealError(f"{name} must hold real numbers, got dtype {arr.dtype} "
+                               "(Complex data not supported)")
         if arr.dtype.kind not in "fiub":
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
         if arr.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {arr.ndim}-D "
-                             f"shape {arr.shape}")
+            raise ValueError(not_2d_message(name, arr.shape))
         if arr.shape[0] == 0:
             raise ValueError(f"{name} is empty: it has 0 samples")
         if arr.shape[1] == 0:
-            raise ValueError(f"{name} has 0 features")
+            raise ValueError(zero_features_message(name, arr.shape))
         if n_features is not None and arr.shape[1] != n_features:
-            raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects "
-                             f"{n_features}")
+            raise ValueError(feature_count_message(name, arr.shape[1], n_features, owner))
         arr = xp.ascontiguousarray(arr, dtype=xp.float32)
         if not bool(xp.isfinite(arr).all()):
             _raise_not_finite(ops.to_host(arr), name)

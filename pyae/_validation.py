@@ -8,14 +8,22 @@ state changes.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
 from . import _core
 
 
-def as_float32_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
-    """Return X as a C-contiguous float32 (n_samples, n_features) array."""
+class NotRealError(TypeError, ValueError):
+    """Complex input: a TypeError like any input that is not real numbers,
+    and the ValueError scikit-learn's conventions expect for complex data."""
+
+
+def as_float32_matrix(X, name: str = "X", n_features: int | None = None,
+                      owner: str | None = None) -> np.ndarray:
+    """Return X as a C-contiguous float32 (n_samples, n_features) array.
+    ``owner`` names the model in the feature-count error."""
     if (type(X) is np.ndarray and X.dtype == np.float32 and X.ndim == 2
             and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
             and (n_features is None or X.shape[1] == n_features)):
@@ -26,28 +34,62 @@ def as_float32_matrix(X, name: str = "X", n_features: int | None = None) -> np.n
     if hasattr(X, "__cuda_array_interface__"):
         raise TypeError(f"{name} is a GPU array but this model runs on the CPU: move the model "
                         "with .to('cuda') or pass a NumPy array")
+    if _is_sparse(X):
+        raise TypeError(f"{name} is a sparse matrix; pyae needs dense data (X.toarray())")
     arr = np.asarray(X)
-    if arr.dtype == object or not (
+    if arr.dtype == object:
+        arr = _numbers_from_objects(arr, name)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise NotRealError(f"{name} must hold real numbers, got dtype {arr.dtype} "
+                           "(Complex data not supported)")
+    if not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
         or arr.dtype == np.bool_
     ):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D (n_samples, n_features), got {arr.ndim}-D shape {arr.shape}"
-        )
+        raise ValueError(not_2d_message(name, arr.shape))
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features")
+        raise ValueError(zero_features_message(name, arr.shape))
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {arr.shape[1]} features, but the model expects {n_features}"
-        )
+        raise ValueError(feature_count_message(name, arr.shape[1], n_features, owner))
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not _core.all_finite(arr):
         _raise_not_finite(arr, name)
     return arr
+
+
+def not_2d_message(name, shape):
+    msg = f"{name} must be 2-D (n_samples, n_features), got {len(shape)}-D shape {tuple(shape)}"
+    if len(shape) == 1:
+        msg += (". Reshape your data: .reshape(1, -1) if it is one sample, .reshape(-1, 1) "
+                "if it has one feature")
+    return msg
+
+
+def zero_features_message(name, shape):
+    return f"{name} has 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required."
+
+
+def feature_count_message(name, got, expected, owner=None):
+    return (f"{name} has {got} features, but {owner or 'the model'} is expecting {expected} "
+            "features as input")
+
+
+def _is_sparse(X) -> bool:
+    sparse = sys.modules.get("scipy.sparse")  # not imported: X cannot be a SciPy sparse object
+    return sparse is not None and sparse.issparse(X)
+
+
+def _numbers_from_objects(arr, name):
+    """An object array of real numbers (e.g. from a pandas frame of mixed
+    columns) as float64, as scikit-learn converts it; else a TypeError."""
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must hold real numbers: {e}") from None
 
 
 def _raise_not_finite(arr, name):

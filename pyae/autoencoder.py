@@ -18,13 +18,15 @@ from ._device import as_device_matrix, check_device, cuda_ops, to_callers_side
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
                   table_to_json, write_model_file)
+from ._sklearn_compat import EstimatorBase, NotFittedBase
 from ._validation import as_float32_matrix, choice, positive_float, positive_int
 
 __all__ = ["Autoencoder", "NotFittedError"]
 
 
-class NotFittedError(RuntimeError):
-    """The model is used before fit / partial_fit / load."""
+class NotFittedError(RuntimeError, NotFittedBase):
+    """The model is used before fit / partial_fit / load. Also a ValueError
+    and AttributeError, and scikit-learn's NotFittedError where installed."""
 
 
 # Activations that zero (or nearly zero) half their inputs: He's gain of 2.
@@ -44,7 +46,7 @@ def init_weights(net, rng):
             params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
 
 
-class Autoencoder:
+class Autoencoder(EstimatorBase):
     """Dense autoencoder: encoder D -> hidden..., decoder mirrors it back to D.
 
     ``hidden=(3, 2)`` on 4 features gives the 4-3-2-3-4 network; the code is
@@ -94,22 +96,6 @@ class Autoencoder:
     def _param_names(cls):
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        valid = set(self._param_names())
-        for name in params:
-            if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _common_config(self, losses) -> dict:
         """Validates the hyperparameters every model shares; raises before
@@ -237,11 +223,15 @@ class Autoencoder:
     def _input(self, X, name="X", n_features=None):
         """X validated, on the model's device."""
         if self._on_gpu():
-            return as_device_matrix(X, self._device_network_ops(), name, n_features)
-        return as_float32_matrix(X, name, n_features)
+            return as_device_matrix(X, self._device_network_ops(), name, n_features,
+                                    type(self).__name__)
+        return as_float32_matrix(X, name, n_features, type(self).__name__)
 
     def _device_network_ops(self):
         return self._gpu.ops if self._gpu is not None else cuda_ops()
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
 
     def _check_fitted(self):
         if not hasattr(self, "network_"):
@@ -281,7 +271,10 @@ class Autoencoder:
             raise ValueError("hidden changed since the model was built; call fit to rebuild")
 
     def _check_training_data(self, X, cfg):
-        if cfg["loss"] == "bce" and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
+        # A few float32 ulps of slack: scalers such as MinMaxScaler on float32
+        # data round to values like 1.0000001.
+        if cfg["loss"] == "bce" and (float(X.min()) < -_BCE_SLACK or
+                                     float(X.max()) > 1.0 + _BCE_SLACK):
             raise ValueError(
                 f"loss='bce' needs data in [0, 1]; got values in [{float(X.min())}, "
                 f"{float(X.max())}] "
@@ -293,7 +286,8 @@ class Autoencoder:
             return None
         if isinstance(validation_data, tuple):
             validation_data = validation_data[0]
-        X_val = as_float32_matrix(validation_data, "validation_data", n_features)
+        X_val = as_float32_matrix(validation_data, "validation_data", n_features,
+                                  type(self).__name__)
         return self._check_training_data(X_val, cfg)
 
     def _progress(self, epochs):
@@ -364,9 +358,10 @@ class Autoencoder:
         if self._on_gpu():
             _no_out_on_gpu(out)
             gpu = self._device_network()
-            result = gpu.forward(as_device_matrix(X, gpu.ops, name, n_features), first, last)
+            result = gpu.forward(as_device_matrix(X, gpu.ops, name, n_features,
+                                                  type(self).__name__), first, last)
             return to_callers_side(result, X, gpu.ops)
-        X = as_float32_matrix(X, name, n_features)
+        X = as_float32_matrix(X, name, n_features, type(self).__name__)
         out = _output_array(out, (X.shape[0], self.layer_widths_[last]))
         self.network_.forward(X, out, first, last)
         return out
@@ -384,9 +379,6 @@ class Autoencoder:
         code = table.decoder_start
         return self._run(Z, code, len(table), self.layer_widths_[code], "Z", out)
 
-    def fit_transform(self, X, y=None, **kwargs):
-        return self.fit(X, **kwargs).transform(X)
-
     def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
@@ -398,18 +390,27 @@ class Autoencoder:
         self._check_fitted()
         return self._scores(X, X, out)
 
+    def score(self, X, y=None):
+        """Mean of ``-score_samples(X)``, higher is better (for GridSearchCV
+        and cross_val_score): the negative mean reconstruction loss; for a VAE
+        the mean ELBO, from score_samples' fixed draws. ``y`` is ignored."""
+        return -float(self.score_samples(X).mean(dtype=np.float64))
+
     def _scores(self, X, target, out=None):
         """Per-sample loss of reconstructing ``target`` from ``X``."""
         if self._on_gpu():
             _no_out_on_gpu(out)
             gpu = self._device_network()
-            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
-            Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X", self.n_features_in_)
+            owner = type(self).__name__
+            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_, owner)
+            Td = Xd if target is X else as_device_matrix(target, gpu.ops, "X",
+                                                         self.n_features_in_, owner)
             L = len(self.network_.table)
             pred = gpu.forward(Xd, 0, L, logits=self._checked_config()["loss"] == "bce")
             return to_callers_side(gpu.loss_rows(pred, Td), X, gpu.ops)
-        X = as_float32_matrix(X, "X", self.n_features_in_)
-        target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_)
+        owner = type(self).__name__
+        X = as_float32_matrix(X, "X", self.n_features_in_, owner)
+        target = X if target is X else as_float32_matrix(target, "X", self.n_features_in_, owner)
         scores = _output_array(out, (X.shape[0],))
         self.network_.row_losses(X, target, scores, 0)
         return scores
@@ -512,6 +513,9 @@ class Autoencoder:
         except (TypeError, ValueError, KeyError) as e:
             raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
         return model
+
+
+_BCE_SLACK = 1e-6
 
 
 def _no_out_on_gpu(out):

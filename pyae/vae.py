@@ -85,12 +85,12 @@ class VAE(Autoencoder):
     # around them stays in NumPy, and results go back to the caller's side.
     def _on_device(self, a, n_features, name="X"):
         gpu = self._device_network()
-        return gpu, as_device_matrix(a, gpu.ops, name, n_features)
+        return gpu, as_device_matrix(a, gpu.ops, name, n_features, type(self).__name__)
 
     def _host_input(self, X, name, n_features):
         if is_gpu_array(X) and self._on_gpu():
             X = self._device_network().ops.to_host(X)
-        return as_float32_matrix(X, name, n_features)
+        return as_float32_matrix(X, name, n_features, type(self).__name__)
 
     def _callers_side(self, result, X):
         if is_gpu_array(X) and self._on_gpu():

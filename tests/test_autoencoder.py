@@ -130,7 +130,7 @@ BAD_DATA = [
     (np.full((4, 12), np.nan, np.float32), ValueError, "NaN"),
     (np.full((4, 12), np.inf, np.float32), ValueError, "infinite"),
     (np.array([["a"] * 12] * 4), TypeError, "real numbers"),
-    (np.zeros((4, 5), np.float32), ValueError, "expects 12"),
+    (np.zeros((4, 5), np.float32), ValueError, "expecting 12"),
 ]
 
 
@@ -144,6 +144,30 @@ def test_bad_input_raises_and_leaves_model_unchanged(X, bad, exc, msg):
             call(bad)
     np.testing.assert_array_equal(ae.network_.params, before)
     assert [list(v) for v in ae.history_.values()] == history
+
+
+def test_input_conventions_of_sklearns_checks(X):
+    model = small().fit(X)
+    # object arrays of numbers are converted, as scikit-learn does
+    np.testing.assert_array_equal(model.transform(X.astype(object)), model.transform(X))
+    bad = X.astype(object)
+    bad[0, 0] = {"foo": "bar"}
+    with pytest.raises(TypeError, match="X must hold real numbers: .*argument must be"):
+        model.transform(bad)
+    # complex: a TypeError as before, and the ValueError scikit-learn expects
+    for exc in (TypeError, ValueError):
+        with pytest.raises(exc, match="real numbers.*Complex data not supported"):
+            model.transform(X + 1j)
+    with pytest.raises(ValueError, match=r"X has 3 features, but Autoencoder is expecting 12 "
+                                         "features as input"):
+        model.transform(X[:, :3])
+    with pytest.raises(ValueError, match=r"0 feature\(s\) \(shape=\(4, 0\)\) while a minimum"):
+        small().fit(np.zeros((4, 0)))
+    with pytest.raises(ValueError, match="Reshape your data"):
+        model.transform(X[0])
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="sparse"):
+        model.transform(sparse.csr_matrix(X))
 
 
 @pytest.mark.parametrize("params,msg", [

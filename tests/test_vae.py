@@ -185,7 +185,7 @@ def test_bad_input(digits):
         small_vae().fit(digits * 3)
     with pytest.raises(ValueError, match="k must be"):
         v.log_likelihood(digits, k=0)
-    with pytest.raises(ValueError, match="expects 4"):
+    with pytest.raises(ValueError, match="expecting 4"):
         v.inverse_transform(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         v.elbo(np.full((2, 64), np.nan))
@@ -214,5 +214,17 @@ def test_bad_sampling_arguments(digits):
         v.interpolate(digits[0], digits[1], steps=0)
     with pytest.raises(ValueError, match="n_samples"):
         v.elbo(digits, n_samples=0)
-    with pytest.raises(ValueError, match="expects 64"):
+    with pytest.raises(ValueError, match="expecting 64"):
         v.transform(np.zeros((2, 10), np.float32))
+
+
+def test_bce_allows_float32_rounding_of_scaled_data(rng):
+    # MinMaxScaler on float32 data gives values such as 1.0000001
+    X = rng.uniform(size=(100, 8)).astype(np.float32)
+    X[0, 0], X[1, 1] = np.nextafter(np.float32(1), np.float32(2)), -1e-8
+    fast = dict(hidden=(4,), epochs=1, verbose=False)
+    pyae.VAE(latent_dim=2, **fast).fit(X)
+    pyae.Autoencoder(loss="bce", **fast).fit(X)
+    X[0, 0] = 1.001
+    with pytest.raises(ValueError, match=r"needs data in \[0, 1\]"):
+        pyae.VAE(latent_dim=2, **fast).fit(X)
