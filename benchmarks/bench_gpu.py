@@ -43,7 +43,7 @@ def pyae_network(kind, source, use_graphs=True):
     model.fit(X)
     net = model.network_
     gpu = DeviceNetwork(CudaOps(source), net.table, use_graphs=use_graphs,
-                        **model._device_network_config())
+                        **model._backend_config())
     gpu.load_state(net.params, net.optimizer_state(0), net.optimizer_state(1), 0)
     return gpu
 

@@ -251,8 +251,9 @@ def cmd_info(args):
     model = _load_model(args.model)
     hist = model.history_["loss"]
     print(f"{type(model).__name__} {'-'.join(map(str, model.layer_widths_))}")
+    tied = any(row.tied_to >= 0 for row in model.network_.table.layers)
     print(f"activations: {', '.join(model.activations_)}; loss: {model.loss}; "
-          f"tied weights: {bool(model.tied_weights)}; optimizer: {model.optimizer} "
+          f"tied weights: {tied}; optimizer: {model.optimizer} "
           f"(learning rate {model.learning_rate})")
     if hasattr(model, "_noise"):
         print(f"noise: {model._noise()}")

@@ -4,49 +4,77 @@ afresh inside the C++ step; the target is the clean batch."""
 from __future__ import annotations
 
 from . import noise as noise_lib
-from .autoencoder import MODEL_CLASSES, Autoencoder
+from ._estimator import BaseAutoencoder
+from ._model_file import MODEL_CLASSES
+from .autoencoder import AUTOENCODER_PARAMETERS, autoencoder_table, common_parameters_doc
 
 __all__ = ["DenoisingAutoencoder"]
 
 
-class DenoisingAutoencoder(Autoencoder):
-    """An :class:`Autoencoder` trained to map corrupted inputs to clean ones.
+def _noise(value, name):
+    return noise_lib.Gaussian(std=0.5) if value is None else noise_lib.check_noise(value)
 
-    ``noise`` is a :mod:`pyae.noise` object (default ``Gaussian(std=0.5)``).
-    Noise is keyed by (seed, training step, element), so training is
-    reproducible bit for bit and every batch of every epoch sees new noise.
-    """
+
+class DenoisingAutoencoder(BaseAutoencoder):
+    __doc__ = """An autoencoder trained to map corrupted inputs to clean ones.
+
+    Every training batch is corrupted afresh inside the C++ step, with noise
+    keyed by (seed, training step, element): training is reproducible bit for
+    bit and every batch of every epoch sees new noise.
+
+    Parameters
+    ----------
+    hidden : sequence of int, default=(256, 64)
+        Widths of the encoder's layers; the decoder mirrors them.
+    noise : pyae.noise object or None, default=None
+        The corruption (``Gaussian``, ``SaltAndPepper`` or ``Masking``);
+        None is ``Gaussian(std=0.5)``.
+    loss : {"mse", "bce"}, default="mse"
+        Loss of the output against the clean input (see Autoencoder).
+    tied_weights : bool, default=False
+        Each decoder layer uses the transpose of its mirrored encoder weight.
+    """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid")
+
+    PARAMETERS = {**AUTOENCODER_PARAMETERS, "noise": _noise}
 
     def __init__(self, hidden=(256, 64), noise=None, activation="sigmoid",
                  output_activation="sigmoid", loss="mse", tied_weights=False, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu"):
-        super().__init__(hidden=hidden, activation=activation,
-                         output_activation=output_activation, loss=loss,
-                         tied_weights=tied_weights, optimizer=optimizer,
-                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
-                         momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, shuffle=shuffle,
-                         patience=patience, tol=tol, verbose=verbose, seed=seed, device=device)
+        self.hidden = hidden
         self.noise = noise
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.shuffle = shuffle
+        self.patience = patience
+        self.tol = tol
+        self.verbose = verbose
+        self.seed = seed
+        self.device = device
 
     def _noise(self):
-        return noise_lib.Gaussian(std=0.5) if self.noise is None else \
-            noise_lib.check_noise(self.noise)
+        return _noise(self.noise, "noise")
 
-    def _checked_config(self):
-        cfg = super()._checked_config()
-        cfg["noise"] = self._noise()
-        return cfg
+    def _layer_table(self, n_features, cfg):
+        return autoencoder_table(n_features, cfg)
 
-    def _build(self, n_features, cfg):
-        super()._build(n_features, cfg)
-        noise_seed = int(self._shuffle_rng.integers(2**63))
-        self.network_.set_noise(*cfg["noise"]._kernel_args(), noise_seed)
-        self._noise_seed = noise_seed
+    def _configure_network(self, net, cfg):
+        self._noise_seed = int(self._shuffle_rng.integers(2**63))
+        net.set_noise(*cfg["noise"]._kernel_args(), self._noise_seed)
 
-    def _device_network_config(self):
-        cfg = super()._device_network_config()
+    def _backend_config(self):
+        cfg = super()._backend_config()
         cfg["noise"] = (*self._noise()._kernel_args(), self._noise_seed)
         return cfg
 
@@ -54,7 +82,7 @@ class DenoisingAutoencoder(Autoencoder):
         """Loss of denoising one fixed corruption of X_val (the same noise
         every epoch, so the values are comparable)."""
         corrupted = self._noise()(X_val, seed=self._noise_seed, stream=2**63)
-        return float(self._scores(corrupted, X_val).mean())
+        return float(self._backend().to_host(self._row_losses(corrupted, X_val)).mean())
 
     def denoise(self, X):
         """The network's clean estimate of (corrupted) X; same as reconstruct."""

@@ -15,87 +15,82 @@ import math
 import numpy as np
 
 from . import _core
+from ._backends import output_array
 from ._enums import ACTIVATIONS, LOSSES
-from ._device import as_device_matrix, is_gpu_array
-from ._validation import as_float32_matrix, positive_int
-from .autoencoder import MODEL_CLASSES, Autoencoder, _output_array
+from ._estimator import BaseAutoencoder, _non_negative
+from ._model_file import MODEL_CLASSES
+from ._validation import positive_int
+from .autoencoder import common_parameters_doc
 
 __all__ = ["VAE"]
 
-_RECONSTRUCTION = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
 _LOG_2PI = math.log(2 * math.pi)
 _EVAL_STREAM = 2**63  # Philox stream for evaluation draws (training uses step counts)
 
 
-class VAE(Autoencoder):
-    """Variational autoencoder: D -> hidden -> (mu, log sigma^2) of a
+class VAE(BaseAutoencoder):
+    __doc__ = """Variational autoencoder: D -> hidden -> (mu, log sigma^2) of a
     latent_dim Gaussian -> mirrored decoder -> D.
 
-    ``loss="bce"`` is a Bernoulli decoder (data in [0, 1], sigmoid output);
-    ``loss="gaussian"`` a unit-variance Gaussian decoder (squared error).
-    """
+    Training samples z = mu + exp(logvar / 2) * eps and minimises, per sample,
+    the reconstruction negative log-likelihood plus beta times
+    KL(q(z|x) || N(0, I)): for beta = 1 the negative ELBO, in nats.
+
+    Parameters
+    ----------
+    hidden : sequence of int, default=(400,)
+        Widths of the encoder's layers before the latent head; the decoder
+        mirrors them.
+    latent_dim : int >= 1, default=20
+    loss : {"bce", "gaussian"}, default="bce"
+        The decoder: Bernoulli (data in [0, 1], sigmoid output) or a
+        unit-variance Gaussian (squared error).
+    beta : float >= 0, default=1.0
+        Weight of the KL term.
+    """ + common_parameters_doc(activation="relu", output_activation="sigmoid")
+
+    _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
+    PARAMETERS = {"latent_dim": positive_int, "beta": _non_negative}
 
     def __init__(self, hidden=(400,), latent_dim=20, activation="relu",
                  output_activation="sigmoid", loss="bce", beta=1.0, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu"):
-        super().__init__(hidden=hidden, activation=activation,
-                         output_activation=output_activation, loss=loss, optimizer=optimizer,
-                         learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
-                         momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, shuffle=shuffle,
-                         patience=patience, tol=tol, verbose=verbose, seed=seed, device=device)
+        self.hidden = hidden
         self.latent_dim = latent_dim
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
         self.beta = beta
-
-    tied_weights = False  # the Autoencoder machinery reads it; a VAE never ties
-    _LOSSES = _RECONSTRUCTION
-
-    def _checked_config(self):
-        cfg = self._common_config(self._LOSSES)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or \
-                not math.isfinite(self.beta) or self.beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
-        cfg["beta"] = float(self.beta)
-        cfg["latent_dim"] = positive_int(self.latent_dim, "latent_dim")
-        return cfg
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.shuffle = shuffle
+        self.patience = patience
+        self.tol = tol
+        self.verbose = verbose
+        self.seed = seed
+        self.device = device
 
     def _layer_table(self, n_features, cfg):
         return _core.LayerTable.vae(n_features, list(cfg["hidden"]), cfg["latent_dim"],
                                     ACTIVATIONS[cfg["activation"]],
                                     ACTIVATIONS[cfg["output_activation"]])
 
-    def _build(self, n_features, cfg):
-        super()._build(n_features, cfg)
+    def _configure_network(self, net, cfg):
         self._eps_seed = int(self._shuffle_rng.integers(2**63))
-        self.network_.set_latent_seed(self._eps_seed)
+        net.set_latent_seed(self._eps_seed)
 
-    def _train_epoch(self, X, order, batch, gpu):
-        if gpu is None:
-            return super()._train_epoch(X, order, batch, gpu)
-        recon, kl = gpu.train_epoch(X, order, batch)
-        return float(recon + self._checked_config()["beta"] * kl) / X.shape[0]
-
-    def _device_network_config(self):
-        cfg = super()._device_network_config()
+    def _backend_config(self):
+        cfg = super()._backend_config()
         cfg.update(beta=self._checked_config()["beta"], latent_seed=self._eps_seed)
         return cfg
-
-    # On the GPU the networks run there; the Monte Carlo and IWAE arithmetic
-    # around them stays in NumPy, and results go back to the caller's side.
-    def _on_device(self, a, n_features, name="X"):
-        gpu = self._device_network()
-        return gpu, as_device_matrix(a, gpu.ops, name, n_features, type(self).__name__)
-
-    def _host_input(self, X, name, n_features):
-        if is_gpu_array(X) and self._on_gpu():
-            X = self._device_network().ops.to_host(X)
-        return as_float32_matrix(X, name, n_features, type(self).__name__)
-
-    def _callers_side(self, result, X):
-        if is_gpu_array(X) and self._on_gpu():
-            return self._device_network().ops.to_device(result)
-        return result
 
     def _validation_loss(self, X_val):
         """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
@@ -105,67 +100,49 @@ class VAE(Autoencoder):
                              + self._checked_config()["beta"] * _kl(mu, logvar)))
 
     # ------------------------------------------------------------- helpers
+    # The networks run on the model's backend; the Monte Carlo and IWAE
+    # arithmetic around them is NumPy on the host, and results go back to the
+    # caller's side.
     def _normal(self, shape, seed, stream_offset):
         out = np.empty(int(np.prod(shape)), dtype=np.float32)
         _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset, 0)
         return out.reshape(shape)
 
+    def _host_input(self, X, name="X", n_features=None):
+        """X validated, as a host array (GPU arrays are copied over)."""
+        self._check_fitted()
+        n_features = self.n_features_in_ if n_features is None else n_features
+        backend = self._backend()
+        return backend.to_host(backend.input(X, name, n_features, type(self).__name__))
+
     def _posterior(self, X):
-        if self._on_gpu():
-            gpu, Xd = self._on_device(X, self.n_features_in_)
-            ml = gpu.ops.to_host(gpu.forward(Xd, 0, self.network_.table.decoder_start))
-        else:
-            ml = np.empty((X.shape[0], 2 * self.latent_dim), dtype=np.float32)
-            self.network_.forward(X, ml, 0, self.network_.table.decoder_start)
+        backend = self._backend()
+        Xd = backend.input(X, "X", self.n_features_in_, type(self).__name__)
+        ml = backend.to_host(backend.forward(Xd, 0, self.network_.table.decoder_start))
         Z = self.latent_dim
         return ml[:, :Z], ml[:, Z:]
 
     def _reconstruction_nll(self, z, X):
-        if self._on_gpu():
-            gpu, zd = self._on_device(z, self.latent_dim, "z")
-            pred = gpu.forward(zd, self.network_.table.decoder_start, len(gpu.layers),
-                               logits=self._checked_config()["loss"] == "bce")
-            Xd = as_device_matrix(X, gpu.ops, "X", self.n_features_in_)
-            return gpu.ops.to_host(gpu.loss_rows(pred, Xd, vae_nll=True)).astype(np.float64)
-        out = np.empty(z.shape[0], dtype=np.float32)
-        self.network_.row_losses(np.ascontiguousarray(z), np.ascontiguousarray(X), out,
-                                 self.network_.table.decoder_start)
-        return out.astype(np.float64)
+        backend, owner = self._backend(), type(self).__name__
+        zd = backend.input(np.ascontiguousarray(z, dtype=np.float32), "z", self.latent_dim, owner)
+        Xd = backend.input(X, "X", self.n_features_in_, owner)
+        rows = backend.row_losses(zd, Xd, self.network_.table.decoder_start)
+        return np.asarray(backend.to_host(rows), dtype=np.float64)
 
     def _data(self, X, name="X"):
-        self._check_fitted()
-        X = self._host_input(X, name, self.n_features_in_)
+        X = self._host_input(X, name)
         return self._check_training_data(X, self._checked_config())
 
     # ------------------------------------------------------------------ API
     def transform(self, X, sample=False, seed=0, out=None):
         """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
-        self._check_fitted()
-        X_in, X = X, self._host_input(X, "X", self.n_features_in_)
+        X_in, X = X, self._host_input(X)
         mu, logvar = self._posterior(X)
         if sample:
             mu = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)
-        out = _output_array(out, mu.shape)
+        out = output_array(out, mu.shape)
         out[...] = mu
-        return self._callers_side(out, X_in)
-
-    def inverse_transform(self, Z, out=None):
-        """Decoder mean for codes Z (n, latent_dim)."""
-        self._check_fitted()
-        Z_in, Z = Z, self._host_input(Z, "Z", self.latent_dim)
-        out = _output_array(out, (Z.shape[0], self.n_features_in_))
-        if self._on_gpu():
-            gpu, Zd = self._on_device(Z, self.latent_dim, "Z")
-            out[...] = gpu.ops.to_host(gpu.forward(Zd, self.network_.table.decoder_start,
-                                                   len(gpu.layers)))
-        else:
-            table = self.network_.table
-            self.network_.forward(Z, out, table.decoder_start, len(table))
-        return self._callers_side(out, Z_in)
-
-    def reconstruct(self, X, out=None):
-        """Decoder mean at the posterior mean."""
-        return self.inverse_transform(self.transform(X), out=out)
+        return self._backend().to_caller(out, X_in)
 
     def sample(self, n, seed=0):
         """n new samples: z ~ N(0, I) through the decoder (its mean)."""
@@ -192,7 +169,7 @@ class VAE(Autoencoder):
         for s in range(n_samples):
             z = (mu + np.exp(0.5 * logvar) * eps[s]).astype(np.float32)
             nll += self._reconstruction_nll(z, X)
-        return self._callers_side(-nll / n_samples - _kl(mu, logvar), X_in)
+        return self._backend().to_caller(-nll / n_samples - _kl(mu, logvar), X_in)
 
     def log_likelihood(self, X, k=100, seed=0, batch_size=256):
         """Per-sample importance-weighted estimate of log p(x) (IWAE, Burda et
@@ -213,15 +190,15 @@ class VAE(Autoencoder):
             log_w = -nll + log_prior - log_q                            # (k, B)
             top = log_w.max(axis=0)
             out[start:start + batch_size] = top + np.log(np.mean(np.exp(log_w - top), axis=0))
-        return self._callers_side(out, X_in)
+        return self._backend().to_caller(out, X_in)
 
     def score_samples(self, X, out=None):
         """Anomaly score: the negative ELBO (10 fixed Monte Carlo draws), in
         nats per sample; higher means less likely under the model."""
         neg_elbo = -self.elbo(self._data(X), n_samples=10)
-        scores = _output_array(out, neg_elbo.shape)
+        scores = output_array(out, neg_elbo.shape)
         scores[...] = neg_elbo
-        return self._callers_side(scores, X)
+        return self._backend().to_caller(scores, X)
 
 
 def _kl(mu, logvar):

@@ -205,13 +205,13 @@ MODELS = [
 
 @pytest.mark.parametrize("cls,kw", MODELS)
 def test_gpu_training_follows_the_cpu_trajectory(cp, ops, monkeypatch, cls, kw):
-    monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
+    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
     X = np.random.default_rng(3).random((500, 40), dtype=np.float32)
     common = dict(batch_size=64, epochs=3, verbose=False, seed=1, **kw)
     cpu = cls(**common).fit(X)
     gpu = cls(device="cuda", **common).fit(X)
     np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=1e-4)
-    np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=1e-3,
+    np.testing.assert_allclose(gpu._backend_.gpu.host_state()[0], cpu.network_.params, rtol=1e-3,
                                atol=1e-4)
     # CuPy in, CuPy out, no copy of float32 C-contiguous input.
     Xd = cp.asarray(X)
@@ -230,7 +230,7 @@ def test_graph_replay_equals_step_by_step_launches(cp, ops):
     results = []
     for use_graphs in (True, False):
         net = DeviceNetwork(ops, model.network_.table, use_graphs=use_graphs,
-                            **model._device_network_config())
+                            **model._backend_config())
         net.load_state(model.network_.params, model.network_.optimizer_state(0),
                        model.network_.optimizer_state(1), model.network_.step_count)
         totals = [net.train_epoch(X, order, 64) for _ in range(2)]
@@ -254,7 +254,7 @@ def test_extension_and_nvrtc_kernels_agree_bit_for_bit(cp):
     params = []
     for source in KERNEL_SOURCES:
         net = DeviceNetwork(CudaOps(source), model.network_.table,
-                            **model._device_network_config())
+                            **model._backend_config())
         net.load_state(model.network_.params, model.network_.optimizer_state(0),
                        model.network_.optimizer_state(1), model.network_.step_count)
         net.train_epoch(X, order, 32)

@@ -141,7 +141,7 @@ def emulated_gpu(k, monkeypatch):
     ops = host_ops.HostOps()
     for name in KERNEL_NAMES:
         setattr(ops, name, getattr(k, name))
-    monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
+    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
     return ops
 
 
@@ -159,6 +159,6 @@ def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, 
     gpu = cls(device="cuda", **common).fit(X)
     assert k.launches > before
     np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=2e-5)
-    np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
+    np.testing.assert_allclose(gpu._backend_.gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
                                atol=2e-5)
     np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)

@@ -12,6 +12,7 @@ import pytest
 
 import pyae
 from pyae._gpu.blas import OP_N, OP_T, gemm_arguments
+from pyae._model_file import file_payload
 
 _spec = importlib.util.spec_from_file_location("host_ops", Path(__file__).with_name("host_ops.py"))
 host_ops = importlib.util.module_from_spec(_spec)
@@ -22,7 +23,7 @@ _spec.loader.exec_module(host_ops)
 def host_gpu(monkeypatch):
     """device="cuda" runs on HostOps; yields the ops to inspect captures."""
     ops = host_ops.HostOps()
-    monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
+    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
     return ops
 
 
@@ -32,7 +33,7 @@ def data(rng, n=203, d=12, low=0.0):
 
 def assert_same_training(cpu, gpu, rtol=2e-5, atol=2e-5):
     np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=rtol)
-    gpu_params = gpu._gpu.host_state()[0]
+    gpu_params = gpu._backend_.gpu.host_state()[0]
     np.testing.assert_allclose(gpu_params, cpu.network_.params, rtol=rtol, atol=atol)
 
 
@@ -55,7 +56,7 @@ def test_autoencoder_follows_the_cpu_trajectory(host_gpu, rng, kw):
     # 203 rows in batches of 32: one full-batch step and one remainder step
     # captured, then replayed for every batch of every epoch.
     assert host_gpu.captures == 2
-    assert gpu._gpu.host_state()[3] == cpu.network_.step_count == 3 * 7
+    assert gpu._backend_.gpu.host_state()[3] == cpu.network_.step_count == 3 * 7
 
 
 @pytest.mark.parametrize("noise", [pyae.noise.Gaussian(0.3), pyae.noise.SaltAndPepper(0.2),
@@ -76,7 +77,7 @@ def test_inference_matches_the_cpu_and_returns_numpy_for_numpy(host_gpu, rng):
     gpu = {f: getattr(model, f)(X) for f in ("transform", "reconstruct", "score_samples")}
     gpu["inverse"] = model.inverse_transform(gpu["transform"])
     model.to("cpu")
-    assert model._gpu is None
+    assert model._backend_.device == "cpu"
     cpu = {f: getattr(model, f)(X) for f in ("transform", "reconstruct", "score_samples")}
     cpu["inverse"] = model.inverse_transform(cpu["transform"])
     for name in cpu:
@@ -99,7 +100,7 @@ def test_moving_between_devices_keeps_training_state(host_gpu, rng, tmp_path):
     assert loaded.device == "cpu"
     np.testing.assert_allclose(loaded.network_.params, cpu.network_.params, rtol=2e-5, atol=2e-5)
     assert loaded.network_.step_count == cpu.network_.step_count
-    assert "device" not in loaded._file_payload()[1]["config"]
+    assert "device" not in file_payload(loaded)[1]["config"]
     # set_params(device="cpu") without to() still brings the state back.
     mixed.set_params(device="cpu")
     np.testing.assert_allclose(mixed.transform(X), loaded.transform(X), rtol=1e-6)
@@ -111,7 +112,7 @@ def test_patience_restores_the_best_gpu_weights(host_gpu, rng):
     cpu = pyae.Autoencoder(**common).fit(X)
     gpu = pyae.Autoencoder(device="cuda", **common).fit(X)
     assert len(gpu.history_["loss"]) == len(cpu.history_["loss"]) == 2
-    np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
+    np.testing.assert_allclose(gpu._backend_.gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
                                atol=2e-5)
 
 
@@ -119,7 +120,7 @@ def test_steps_are_recaptured_only_when_they_must_be(host_gpu, rng):
     X = data(rng, n=64)
     model = pyae.Autoencoder(hidden=(4,), batch_size=64, verbose=False, device="cuda")
     model.partial_fit(X)
-    net, order = model._gpu, np.arange(64)
+    net, order = model._backend_.gpu, np.arange(64)
     Xd = host_gpu.to_device(X)
     net.train_epoch(Xd, order, 64)
     net.train_epoch(Xd, order, 64)

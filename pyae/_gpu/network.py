@@ -304,14 +304,18 @@ class DeviceNetwork:
     # -------------------------------------------------------- inference
     def forward(self, x, first, last, logits=False):
         """Layers first .. last - 1 on x (B, d_in of first); a new array.
-        ``logits``: the last layer without its activation."""
+        ``logits``: the last layer without its activation. Passing through a
+        latent head continues from its mu, as on the CPU."""
         xp, cur = self.ops.xp, x
+        head = self.vae["head"] if self.vae else None
         with self.ops.activate():
             for l in range(first, last):
                 s = self.layers[l]
                 out = xp.empty((x.shape[0], s["d_out"]), dtype=xp.float32)
                 act = IDENTITY if (logits and l == last - 1) else self.acts[l]
                 self._dense(out, cur, s, act)
+                if l == head and l != last - 1:
+                    out = xp.ascontiguousarray(out[:, :self.vae["latent"]])
                 cur = out
         return cur
 

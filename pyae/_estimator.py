@@ -1,0 +1,387 @@
+"""The base of every pyae model: declared parameters and their checks,
+building the network from the model's layer table, the device it runs on,
+the training loop with validation and early stopping, and the inference
+primitives. Autoencoder, DenoisingAutoencoder and VAE are thin siblings on
+top: each names its parameters, its layer table and what it adds.
+
+The network runs through a backend (pyae._backends: the same methods on the
+CPU and on a GPU), so nothing here or in the model classes branches on the
+device.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from . import _core
+from ._backends import BACKENDS, input_array
+from ._device import check_device
+from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ._sklearn_compat import EstimatorBase, NotFittedBase
+from ._validation import choice, positive_float, positive_int
+
+__all__ = ["BaseAutoencoder", "NotFittedError"]
+
+# A few float32 ulps of slack for loss="bce": scalers such as MinMaxScaler
+# on float32 data round to values like 1.0000001.
+_BCE_SLACK = 1e-6
+# Activations that zero (or nearly zero) half their inputs: He's gain of 2.
+_RECTIFIERS = {"relu", "leaky_relu", "elu", "gelu", "silu"}
+
+
+class NotFittedError(RuntimeError, NotFittedBase):
+    """The model is used before fit / partial_fit / load. Also a ValueError
+    and AttributeError, and scikit-learn's NotFittedError where installed."""
+
+
+def init_weights(net, rng):
+    """Glorot uniform weights (He uniform before a rectifier); biases zero."""
+    params = net.params
+    for spec in net.table.layers:
+        if spec.owns_weight:
+            fan_in, fan_out = spec.d_in, spec.d_out
+            gain = 2.0 if spec.activation.name in _RECTIFIERS else 1.0
+            limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
+            n = fan_in * fan_out
+            off = spec.weight_offset
+            params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
+
+
+# ---------------------------------------------------------------- checks
+def _hidden(value, name):
+    hidden = (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of layer widths, got {value!r}") from None
+    return tuple(positive_int(h, "every hidden width") for h in hidden)
+
+
+def _unit_interval(value, name):
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _non_negative(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or \
+            not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _optional(check):
+    return lambda value, name: None if value is None else check(value, name)
+
+
+def _seed(value, name):
+    if value is not None and not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer or None, got {value!r}")
+    return value
+
+
+def _one_of(options):
+    return lambda value, name: choice(value, name, options)
+
+
+def _passed(value, name):
+    return value
+
+
+# The constraints of the parameters every model has; each model class adds
+# its own (PARAMETERS below). A check returns the value to use or raises.
+COMMON_PARAMETERS = {
+    "hidden": _hidden,
+    "activation": _one_of(ACTIVATIONS),
+    "output_activation": _one_of(ACTIVATIONS),
+    "optimizer": _one_of(OPTIMIZERS),
+    "learning_rate": positive_float,
+    "batch_size": positive_int,
+    "epochs": positive_int,
+    "momentum": _unit_interval,
+    "beta1": _unit_interval,
+    "beta2": _unit_interval,
+    "eps": positive_float,
+    "shuffle": _passed,
+    "patience": _optional(positive_int),
+    "tol": _non_negative,
+    "verbose": _passed,
+    "seed": _seed,
+    "device": lambda value, name: check_device(value),
+}
+
+
+class BaseAutoencoder(EstimatorBase):
+    """Shared machinery; see Autoencoder for the parameters."""
+
+    _LOSSES = LOSSES        # the loss names this model accepts -> the C++ loss
+    PARAMETERS: dict = {}   # this model's own parameter checks (with COMMON_PARAMETERS)
+    _backend_ = None        # the CpuBackend or GpuBackend once fitted
+
+    # ----------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls):
+        return cls._get_param_names()
+
+    def _checked_config(self) -> dict:
+        """Every parameter checked (before any state changes): name -> value."""
+        checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES), **self.PARAMETERS}
+        cfg = {name: checks[name](getattr(self, name), name) for name in self._param_names()}
+        if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
+            raise ValueError("loss='bce' needs output_activation='sigmoid'")
+        return cfg
+
+    def _layer_table(self, n_features: int, cfg: dict):
+        """This model's layer table (the one description of its architecture)."""
+        raise NotImplementedError
+
+    def _configure_network(self, net, cfg):
+        """Model-specific set-up of a new network (noise, latent seed)."""
+
+    # ------------------------------------------------------------ building
+    def _build(self, n_features: int, cfg: dict) -> None:
+        table = self._layer_table(n_features, cfg)
+        net = _core.Network(
+            table, self._LOSSES[cfg["loss"]], OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"],
+            cfg["beta1"], cfg["beta2"], cfg["eps"], cfg["momentum"], cfg.get("beta", 1.0))
+        rng = np.random.default_rng(self.seed)
+        init_weights(net, rng)
+        self.network_ = net
+        self.n_features_in_ = n_features
+        self.layer_widths_ = [table.input_width(l) for l in range(len(table) + 1)]
+        self.activations_ = [row.activation.name for row in table.layers]
+        self.history_ = {"loss": [], "val_loss": []}
+        self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
+        self._backend_ = None
+        self._configure_network(net, cfg)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
+
+    def _check_fitted(self):
+        if not hasattr(self, "network_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit or partial_fit first")
+
+    # -------------------------------------------------------------- device
+    def to(self, device):
+        """Moves the model (weights and optimiser state) to "cpu" or "cuda";
+        returns self. Raises, changing nothing, when the GPU is not usable."""
+        device = check_device(device)
+        BACKENDS[device].check_available()  # fails here, before anything changes
+        self.device = device
+        if hasattr(self, "network_"):
+            self._backend()
+        return self
+
+    def _backend(self):
+        """The backend for self.device, made (from the host state) when the
+        device changed since the last call."""
+        backend = self._backend_
+        if backend is not None and backend.device == self.device:
+            return backend  # the common case: two attribute reads
+        device = check_device(self.device)
+        if backend is not None:
+            backend.sync_to_host()
+        self._backend_ = BACKENDS[device](self.network_, self._backend_config)
+        return self._backend_
+
+    def _backend_config(self) -> dict:
+        """What a GPU network needs beyond the layer table."""
+        cfg = self._checked_config()
+        return dict(loss=cfg["loss"],
+                    optimizer=dict(kind=cfg["optimizer"], lr=cfg["learning_rate"],
+                                   beta1=cfg["beta1"], beta2=cfg["beta2"], eps=cfg["eps"],
+                                   momentum=cfg["momentum"]))
+
+    def _sync_to_host(self):
+        if self._backend_ is not None:
+            self._backend_.sync_to_host()
+
+    def _input(self, X, name="X", n_features=None):
+        """X validated and on the model's device."""
+        owner = type(self).__name__
+        if hasattr(self, "network_"):
+            return self._backend().input(X, name, n_features, owner)
+        return input_array(check_device(self.device), X, name, n_features, owner)
+
+    # ------------------------------------------------------------ training
+    def fit(self, X, y=None, *, validation_data=None):
+        """Trains from a fresh initialisation; returns self."""
+        cfg = self._checked_config()
+        X = self._check_training_data(self._input(X), cfg)
+        X_val = self._validation_array(validation_data, X.shape[1], cfg)
+        self._build(X.shape[1], cfg)
+        self._train(X, X_val, cfg["epochs"], cfg)
+        return self
+
+    def partial_fit(self, X, y=None, *, validation_data=None):
+        """One more epoch over X, building the model on first use."""
+        cfg = self._checked_config()
+        fitted = hasattr(self, "network_")
+        X = self._input(X, n_features=self.n_features_in_ if fitted else None)
+        X = self._check_training_data(X, cfg)
+        X_val = self._validation_array(validation_data, X.shape[1], cfg)
+        if not fitted:
+            self._build(X.shape[1], cfg)
+        else:
+            self._check_same_architecture(cfg)
+            self._backend().set_learning_rate(cfg["learning_rate"])
+        self._train(X, X_val, 1, cfg)
+        return self
+
+    def _check_same_architecture(self, cfg):
+        table = self._layer_table(self.n_features_in_, cfg)
+        if [table.input_width(l) for l in range(len(table) + 1)] != self.layer_widths_:
+            raise ValueError("hidden changed since the model was built; call fit to rebuild")
+
+    def _check_training_data(self, X, cfg):
+        if cfg["loss"] == "bce" and (float(X.min()) < -_BCE_SLACK or
+                                     float(X.max()) > 1.0 + _BCE_SLACK):
+            raise ValueError(
+                f"loss='bce' needs data in [0, 1]; got values in [{float(X.min())}, "
+                f"{float(X.max())}] "
+                "(rescale the data or use loss='mse')")
+        return X
+
+    def _validation_array(self, validation_data, n_features, cfg):
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple):
+            validation_data = validation_data[0]
+        X_val = input_array("cpu", validation_data, "validation_data", n_features,
+                            type(self).__name__)
+        return self._check_training_data(X_val, cfg)
+
+    def _progress(self, epochs):
+        verbose = self.verbose
+        show = sys.stderr.isatty() if verbose == "auto" else bool(verbose)
+        from tqdm.auto import tqdm
+
+        return tqdm(range(epochs), desc=type(self).__name__, unit="epoch", disable=not show,
+                    leave=True)
+
+    def _train(self, X, X_val, epochs, cfg):
+        backend = self._backend()
+        n = X.shape[0]
+        monitor = "val_loss" if X_val is not None else "loss"
+        best, best_params, stale = math.inf, None, 0
+        bar = self._progress(epochs)
+        for _ in bar:
+            order = self._shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
+            loss = backend.train_epoch(X, order.astype(np.int64), cfg["batch_size"])
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged (loss {loss}); lower learning_rate")
+            self.history_["loss"].append(loss)
+            if X_val is not None:
+                self.history_["val_loss"].append(self._validation_loss(X_val))
+            bar.set_postfix({k: f"{v[-1]:.5f}" for k, v in self.history_.items() if v})
+            if self.patience is not None:
+                current = self.history_[monitor][-1]
+                if current < best - self.tol:
+                    best, stale = current, 0
+                    best_params = backend.snapshot()
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
+        bar.close()
+        if best_params is not None:
+            backend.restore_params(best_params)
+
+    def _validation_loss(self, X_val):
+        """The training loss on held-out data (comparable across epochs)."""
+        return float(self._backend().to_host(self.score_samples(X_val)).mean())
+
+    # ----------------------------------------------------------- inference
+    def _forward(self, X, first, last, n_features, name="X", out=None):
+        """Layers [first, last) of the network on X, on the caller's side."""
+        self._check_fitted()
+        backend = self._backend()
+        result = backend.forward(backend.input(X, name, n_features, type(self).__name__),
+                                 first, last, out)
+        return backend.to_caller(result, X)
+
+    def _row_losses(self, X, target, first=0, n_features=None, out=None):
+        """Per-sample loss of the network's output for X (run from layer
+        ``first``) against target (the training loss per sample)."""
+        self._check_fitted()
+        backend, owner = self._backend(), type(self).__name__
+        n_features = self.n_features_in_ if n_features is None else n_features
+        Xd = backend.input(X, "X", n_features, owner)
+        Td = Xd if target is X else backend.input(target, "X", self.n_features_in_, owner)
+        return backend.to_caller(backend.row_losses(Xd, Td, first, out), X)
+
+    def transform(self, X, out=None):
+        """The code: output of the innermost hidden layer, (n, hidden[-1]).
+        ``out`` (float32, C-contiguous) receives it without an allocation."""
+        self._check_fitted()
+        return self._forward(X, 0, self.network_.table.decoder_start, self.n_features_in_,
+                             out=out)
+
+    def inverse_transform(self, Z, out=None):
+        """Decodes codes (n, code width) back to (n, n_features)."""
+        self._check_fitted()
+        table = self.network_.table
+        code = table.decoder_start
+        return self._forward(Z, code, len(table), table.input_width(code), "Z", out)
+
+    def reconstruct(self, X, out=None):
+        """Encode then decode: (n, n_features) -> (n, n_features)."""
+        self._check_fitted()
+        return self._forward(X, 0, len(self.network_.table), self.n_features_in_, out=out)
+
+    def score_samples(self, X, out=None):
+        """Per-sample reconstruction error: the training loss averaged over
+        each sample's features. Higher means more anomalous."""
+        return self._row_losses(X, X, out=out)
+
+    def score(self, X, y=None):
+        """Mean of ``-score_samples(X)``, higher is better (for GridSearchCV
+        and cross_val_score): the negative mean reconstruction loss; for a VAE
+        the mean ELBO, from score_samples' fixed draws. ``y`` is ignored."""
+        self._check_fitted()
+        scores = self._backend().to_host(self.score_samples(X))
+        return -float(np.asarray(scores).mean(dtype=np.float64))
+
+    # ---------------------------------------------------------------- files
+    def save(self, path):
+        """Writes one .safetensors file (weights, optimiser state, config)."""
+        from ._model_file import write_model
+
+        write_model(self, path)
+
+    # Pickling (joblib, multiprocessing, GridSearchCV(n_jobs=...)) goes through
+    # the same safetensors bytes as a saved file, never through the C++ object.
+    def __getstate__(self):
+        from ._model_file import model_bytes
+
+        if not hasattr(self, "network_"):
+            return {"params": self.get_params()}
+        return {"params": self.get_params(), "model_file": model_bytes(self)}
+
+    def __setstate__(self, state):
+        from ._model_file import model_from_bytes
+
+        if "model_file" in state:
+            self.__dict__.update(model_from_bytes(type(self), state["model_file"]).__dict__)
+        self.set_params(**state["params"])
+
+    def _params_for_file(self) -> dict:
+        """get_params() in JSON-ready form."""
+        params = self.get_params()
+        params["hidden"] = list(self._checked_config()["hidden"])
+        del params["device"]  # files are device-independent; load(path, device=...)
+        return params
+
+    @classmethod
+    def _params_from_file(cls, params: dict) -> dict:
+        params = {k: v for k, v in params.items() if k in cls._param_names()}
+        if isinstance(params.get("hidden"), list):  # JSON has no tuples
+            params["hidden"] = tuple(params["hidden"])
+        return params
