@@ -30,6 +30,10 @@ def models(X):
                                          output_activation="relu", **kw).fit(X),
         "dae": pyae.DenoisingAutoencoder(hidden=(12,), **kw).fit(X),
         "vae": pyae.VAE(hidden=(16,), latent_dim=3, **kw).fit(X),
+        "ae_gelu_elu": pyae.Autoencoder(hidden=(16, 6), activation="gelu",
+                                        output_activation="elu", **kw).fit(X),
+        "vae_silu_leaky": pyae.VAE(hidden=(16,), latent_dim=3, activation="silu",
+                                   output_activation="leaky_relu", loss="gaussian", **kw).fit(X),
     }
 
 

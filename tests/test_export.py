@@ -26,6 +26,10 @@ MODELS = {
                                                   output_activation="relu", tied_weights=True,
                                                   epochs=2, verbose=False),
     "dae": lambda: pyae.DenoisingAutoencoder(hidden=(12,), epochs=2, verbose=False),
+    **{f"ae_{act}": (lambda act=act: pyae.Autoencoder(hidden=(16, 6), activation=act,
+                                                      output_activation=act, epochs=2,
+                                                      verbose=False))
+       for act in ("leaky_relu", "elu", "gelu", "silu")},
 }
 
 

@@ -10,7 +10,7 @@ from pyae._enums import ACTIVATIONS
 
 SHAPES = [(1, 1, 1), (1, 784, 256), (3, 7, 5), (3, 1000, 3), (16, 784, 256), (32, 256, 784),
           (128, 784, 256), (1000, 33, 17), (257, 64, 31)]
-ACTS = ["sigmoid", "identity", "relu", "tanh"]
+ACTS = sorted(ACTIVATIONS)  # every activation the C++ enum has
 
 
 def f32(rng, *shape, scale=1.0):
@@ -50,13 +50,13 @@ def test_dense_backward_matches_reference(rng, B, D_in, D_out, act, transposed):
     x = f32(rng, B, D_in)
     W = f32(rng, *((D_in, D_out) if transposed else (D_out, D_in)), scale=0.2)
     b, dout = f32(rng, D_out), f32(rng, B, D_out)
-    out = np.empty((B, D_out), np.float32)
-    _core.dense_forward(out, x, W, b, ACTIVATIONS[act], transposed)
+    out, pre = np.empty((B, D_out), np.float32), np.empty((B, D_out), np.float32)
+    _core.dense_forward(out, x, W, b, ACTIVATIONS[act], transposed, pre)
     np.testing.assert_allclose(out, ref.dense_forward(x, W, b, act, transposed), atol=1e-4)
     dx, dW, db = np.zeros_like(x), np.zeros_like(W), np.zeros_like(b)
     dpre = np.empty_like(dout)
-    _core.dense_backward(dx, dW, db, dpre, dout, out, x, W, ACTIVATIONS[act], transposed)
-    rx, rW, rb = ref.dense_backward(dout, out, x, W, act, transposed)
+    _core.dense_backward(dx, dW, db, dpre, dout, out, x, W, ACTIVATIONS[act], transposed, pre)
+    rx, rW, rb = ref.dense_backward(dout, out, x, W, act, transposed, bias=b)
     for got, want, k in ((dx, rx, D_out), (dW, rW, B), (db, rb, B)):
         tol = 2e-6 * np.sqrt(k) * max(1.0, np.abs(want).max())
         np.testing.assert_allclose(got, want, atol=tol, rtol=1e-5)
@@ -66,11 +66,12 @@ def test_dense_backward_matches_reference(rng, B, D_in, D_out, act, transposed):
 def test_dense_backward_matches_central_differences(rng, act):
     B, D_in, D_out = 4, 6, 5
     x, W, b = f32(rng, B, D_in), f32(rng, D_out, D_in, scale=0.5), f32(rng, D_out)
-    if act == "relu":  # keep pre-activations away from the kink
+    if act in ("relu", "leaky_relu", "elu"):  # keep pre-activations away from the kink
         b += np.float32(0.05) * np.sign(b)
     proj = rng.standard_normal((B, D_out))  # L = sum(proj * out)
-    out = ops.dense_forward(x, W, b, act)
-    dx, dW, db = ops.dense_backward(proj.astype(np.float32), out, x, W, act)
+    pre = np.empty((B, D_out), np.float32)
+    out = ops.dense_forward(x, W, b, act, pre=pre)
+    dx, dW, db = ops.dense_backward(proj.astype(np.float32), out, x, W, act, pre=pre)
 
     def loss(x_, W_, b_):
         return float((proj * ref.dense_forward(x_, W_, b_, act)).sum())
@@ -224,3 +225,49 @@ def test_all_finite(n):
             y = x.copy()
             y[pos] = bad
             assert not _core.all_finite(y)
+
+
+@pytest.mark.parametrize("act", ["gelu", "silu"])
+def test_activations_needing_the_preactivation_refuse_to_run_without_it(rng, act):
+    x, W, b = f32(rng, 3, 4), f32(rng, 2, 4), f32(rng, 2)
+    out = ops.dense_forward(x, W, b, act)
+    with pytest.raises(ValueError, match="needs pre"):
+        ops.dense_backward(out, out, x, W, act)
+    assert _core.needs_preactivation(ACTIVATIONS[act])
+    assert not _core.needs_preactivation(ACTIVATIONS["sigmoid"])
+
+
+def test_enums_are_real_enums_and_unknown_codes_never_run(rng):
+    """Codes cross the bindings as enums; a bad code is an error, never a
+    silent identity."""
+    x, W, b = f32(rng, 3, 4), f32(rng, 2, 4), f32(rng, 2)
+    out = np.empty((3, 2), np.float32)
+    with pytest.raises(TypeError):
+        _core.dense_forward(out, x, W, b, 1, False)  # a plain int is not an Activation
+    bogus = _core.Activation(99)  # pybind11 lets a cast make one; C++ must refuse it
+    with pytest.raises(ValueError, match="unknown activation code 99"):
+        _core.dense_forward(out, x, W, b, bogus, False)
+    with pytest.raises(ValueError, match="unknown activation code 99"):
+        _core.LayerTable([_core.LayerSpec(4, 2, bogus, _core.LayerRole.encoder),
+                          _core.LayerSpec(2, 4, ACTIVATIONS["sigmoid"], _core.LayerRole.decoder)])
+    with pytest.raises(ValueError, match="unknown activation code 99"):
+        _core.activation_forward(out, out.copy(), bogus)
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        _core.corrupt(out, out.copy(), _core.NoiseKind(42), 0.1, 0, 0, 1, 0, 0, 0)
+    assert list(ACTIVATIONS) == ["identity", "sigmoid", "relu", "tanh", "leaky_relu", "elu",
+                                 "gelu", "silu"]
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_gradient_extremes_are_finite_and_exact(act):
+    """d act/dx through a 1x1 identity layer, at the same extremes."""
+    x = np.array([-1e30, -1e4, -100, -20, -1e-8, 1e-8, 20, 100, 1e4, 1e30], np.float32)[:, None]
+    W, b = np.ones((1, 1), np.float32), np.zeros(1, np.float32)
+    pre = np.empty_like(x)
+    out = ops.dense_forward(x, W, b, act, pre=pre)
+    dx, _, _ = ops.dense_backward(np.ones_like(x), out, x, W, act, pre=pre)
+    assert np.isfinite(dx).all()
+    want = ref.activation_grad(ref.activation(x, act), x, act)
+    # Gradients formed from the float32 output (sigmoid, tanh, elu) are exact
+    # to that output's rounding: near saturation y rounds to +-1 (ulp 6e-8).
+    np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-7)

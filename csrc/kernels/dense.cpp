@@ -63,8 +63,15 @@ PYAE_MULTIVERSION void activation_forward_t(float* out, const float* inp, std::s
   for (std::size_t i = 0; i < n; ++i) out[i] = activate(inp[i], A);
 }
 
+void check_activation(Activation act) {
+  if (!is_valid(act))
+    throw std::invalid_argument("unknown activation code " +
+                                std::to_string(static_cast<int>(act)));
+}
+
 // Calls f.template operator()<A>() for the runtime activation act: the one
-// place that turns the enum into a template argument.
+// place that turns the enum into a template argument. Callers check act
+// first (check_activation): no exception may leave a parallel region.
 template <class F>
 void with_activation(Activation act, F&& f) {
   switch (act) {
@@ -73,7 +80,6 @@ void with_activation(Activation act, F&& f) {
     PYAE_ACTIVATIONS(PYAE_DISPATCH)
 #undef PYAE_DISPATCH
   }
-  throw std::invalid_argument("unknown activation code " + std::to_string(static_cast<int>(act)));
 }
 
 // Splits an (B, D) output over T threads: whole rows when the batch is large,
@@ -101,6 +107,7 @@ void bias_activation(float* out, const float* bias, int rows, int cols, int ld, 
 }
 
 void activation_forward(float* out, const float* inp, std::size_t n, Activation act) {
+  check_activation(act);
   with_activation(act, [&]<Activation A>() { activation_forward_t<A>(out, inp, n); });
 }
 
@@ -124,6 +131,7 @@ static void activation_backward(float* dpre, float* dbias, const float* dout, co
 
 void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
                    const DenseDims& d, float* pre) {
+  check_activation(d.act);
   const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
   run_parallel(threads_for_work(work), [&](int thread, int threads) {
     dense_forward_tile(out, inp, weight, bias, d, thread, threads, pre);
@@ -164,6 +172,7 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
 void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, const float* dout,
                     const float* out, const float* pre, const float* inp, const float* weight,
                     const DenseDims& d) {
+  check_activation(d.act);
   const double work = static_cast<double>(d.B) * d.D_in * d.D_out;
   const int threads = threads_for_work(work);
   // Phase 1, split over output columns: activation gradient, bias sum, and

@@ -119,9 +119,31 @@ PYAE_HD float erf_approx(float x) {
   return x < 0.0f ? -y : y;
 }
 
-// Standard normal CDF and density (GELU and its gradient).
+// Standard normal CDF and density (GELU and its gradient). The density is
+// 0 where exp would underflow (fast_exp clamps, which x * pdf would magnify).
 PYAE_HD float normal_cdf(float x) { return 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f)); }
-PYAE_HD float normal_pdf(float x) { return 0.39894228040143268f * fast_exp(-0.5f * x * x); }
+PYAE_HD float normal_pdf(float x) {
+  float h = 0.5f * x * x;
+  return h > 87.0f ? 0.0f : 0.39894228040143268f * fast_exp(-h);
+}
+
+// exp(x) - 1 without cancellation near 0 (Taylor to x^7 for |x| < 0.25,
+// relative error < 1e-9 there).
+PYAE_HD float expm1_approx(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float p = 1.0f / 5040.0f;
+  p = fmadd(p, x, 1.0f / 720.0f);
+  p = fmadd(p, x, 1.0f / 120.0f);
+  p = fmadd(p, x, 1.0f / 24.0f);
+  p = fmadd(p, x, 1.0f / 6.0f);
+  p = fmadd(p, x, 0.5f);
+  float series = fmadd(p * x, x, x);
+  return ax < 0.25f ? series : fast_exp(x) - 1.0f;
+}
+
+// x * sigmoid(x); 0 below -88, where sigmoid's clamped exp would make
+// x * sigmoid(x) a large error.
+PYAE_HD float silu(float x) { return x < -88.0f ? 0.0f : x * sigmoid(x); }
 
 // A NaN for a code outside the enum: it surfaces as divergence instead of
 // running as some other activation (the bindings reject such codes first).
@@ -134,9 +156,9 @@ PYAE_HD float activate(float x, Activation act) {
     case Activation::relu: return x > 0.0f ? x : 0.0f;
     case Activation::tanh: return tanh_approx(x);
     case Activation::leaky_relu: return x > 0.0f ? x : kLeakyReluSlope * x;
-    case Activation::elu: return x > 0.0f ? x : kEluAlpha * (fast_exp(x) - 1.0f);
+    case Activation::elu: return x > 0.0f ? x : kEluAlpha * expm1_approx(x);
     case Activation::gelu: return x * normal_cdf(x);
-    case Activation::silu: return x * sigmoid(x);
+    case Activation::silu: return silu(x);
   }
   return invalid_code();
 }
@@ -155,7 +177,7 @@ PYAE_HD float activation_grad(float y, float x, Activation act) {
     case Activation::gelu: return fmadd(x, normal_pdf(x), normal_cdf(x));
     case Activation::silu: {
       float s = sigmoid(x);
-      return s * fmadd(x, 1.0f - s, 1.0f);
+      return x < -88.0f ? 0.0f : s * fmadd(x, 1.0f - s, 1.0f);
     }
   }
   return invalid_code();

@@ -54,6 +54,27 @@ enum class LayerRole : int { PYAE_LAYER_ROLES(PYAE_ENUM_VALUE) };
 
 constexpr int kNumActivations = 0 PYAE_ACTIVATIONS(PYAE_ENUM_COUNT);
 
+// True for the values the lists define. A pybind11 cast can make an enum of
+// any int, so entry points check before anything runs on a value.
+#define PYAE_DEFINE_IS_VALID(Enum, LIST)         \
+  inline constexpr bool is_valid(Enum value) {   \
+    switch (value) {                             \
+      LIST(PYAE_##Enum##_CASE)                   \
+      return true;                               \
+    }                                            \
+    return false;                                \
+  }
+#define PYAE_Activation_CASE(name, code) case Activation::name:
+#define PYAE_Loss_CASE(name, code) case Loss::name:
+#define PYAE_OptimizerKind_CASE(name, code) case OptimizerKind::name:
+#define PYAE_NoiseKind_CASE(name, code) case NoiseKind::name:
+#define PYAE_LayerRole_CASE(name, code) case LayerRole::name:
+PYAE_DEFINE_IS_VALID(Activation, PYAE_ACTIVATIONS)
+PYAE_DEFINE_IS_VALID(Loss, PYAE_LOSSES)
+PYAE_DEFINE_IS_VALID(OptimizerKind, PYAE_OPTIMIZERS)
+PYAE_DEFINE_IS_VALID(NoiseKind, PYAE_NOISE_KINDS)
+PYAE_DEFINE_IS_VALID(LayerRole, PYAE_LAYER_ROLES)
+
 // Leaky ReLU's negative slope and ELU's alpha (PyTorch's defaults).
 constexpr float kLeakyReluSlope = 0.01f;
 constexpr float kEluAlpha = 1.0f;

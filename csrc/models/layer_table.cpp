@@ -13,18 +13,6 @@ namespace {
   throw std::invalid_argument("layer table row " + std::to_string(l) + ": " + why);
 }
 
-bool valid_activation(Activation a) { return activation_name(a) != nullptr; }
-
-bool valid_role(LayerRole r) {
-  switch (r) {
-#define PYAE_CASE(name, code) case LayerRole::name:
-    PYAE_LAYER_ROLES(PYAE_CASE)
-#undef PYAE_CASE
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 const char* activation_name(Activation act) {
@@ -60,8 +48,8 @@ LayerTable::LayerTable(std::vector<LayerSpec> rows) : layers_(std::move(rows)) {
   for (int l = 0; l < L; ++l) {
     LayerSpec& s = layers_[l];
     if (s.d_in < 1 || s.d_out < 1) bad(l, "widths must be >= 1");
-    if (!valid_activation(s.act)) bad(l, "unknown activation code " + std::to_string(static_cast<int>(s.act)));
-    if (!valid_role(s.role)) bad(l, "unknown role code " + std::to_string(static_cast<int>(s.role)));
+    if (!is_valid(s.act)) bad(l, "unknown activation code " + std::to_string(static_cast<int>(s.act)));
+    if (!is_valid(s.role)) bad(l, "unknown role code " + std::to_string(static_cast<int>(s.role)));
     const bool decoder = s.role == LayerRole::decoder;
     if (decoder && first_decoder < 0) first_decoder = l;
     if (!decoder && first_decoder >= 0) bad(l, "an encoder-side layer after the decoder");

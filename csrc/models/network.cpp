@@ -28,7 +28,8 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
     : table_(std::move(table)), loss_(loss), beta_(static_cast<float>(beta)), opt_(optimizer) {
   if (table_.size() < 2) throw std::invalid_argument("a network needs a layer table");
   if (!(beta >= 0.0)) throw std::invalid_argument("beta must be >= 0");
-  // (Enum arguments arrive as bound enums: no out-of-range codes to check.)
+  if (!is_valid(loss_)) throw std::invalid_argument("unknown loss code");
+  if (!is_valid(optimizer.kind)) throw std::invalid_argument("unknown optimizer code");
   if (loss_ == Loss::bce && table_.layers().back().act != Activation::sigmoid)
     throw std::invalid_argument("the bce loss needs a sigmoid output layer");
   params_.resize(table_.num_params());
@@ -37,6 +38,7 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
+  if (!is_valid(noise.kind)) throw std::invalid_argument("unknown noise kind");
   noise_ = noise;
   noise_seed_ = seed;
   if (noise_.kind != NoiseKind::none && capacity_ > 0)
