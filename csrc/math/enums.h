@@ -55,7 +55,9 @@ enum class LayerRole : int { PYAE_LAYER_ROLES(PYAE_ENUM_VALUE) };
 constexpr int kNumActivations = 0 PYAE_ACTIVATIONS(PYAE_ENUM_COUNT);
 
 // True for the values the lists define. A pybind11 cast can make an enum of
-// any int, so entry points check before anything runs on a value.
+// any int, so entry points check before anything runs on a value (host code
+// only: NVRTC accepts no unannotated functions).
+#if !defined(__CUDACC_RTC__)
 #define PYAE_DEFINE_IS_VALID(Enum, LIST)         \
   inline constexpr bool is_valid(Enum value) {   \
     switch (value) {                             \
@@ -74,6 +76,7 @@ PYAE_DEFINE_IS_VALID(Loss, PYAE_LOSSES)
 PYAE_DEFINE_IS_VALID(OptimizerKind, PYAE_OPTIMIZERS)
 PYAE_DEFINE_IS_VALID(NoiseKind, PYAE_NOISE_KINDS)
 PYAE_DEFINE_IS_VALID(LayerRole, PYAE_LAYER_ROLES)
+#endif
 
 // Leaky ReLU's negative slope and ELU's alpha (PyTorch's defaults).
 constexpr float kLeakyReluSlope = 0.01f;
