@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("pyae")  # written once, in pyproject.toml
 
 try:
     from . import _core

@@ -63,3 +63,25 @@ def test_threadpoolctl_sees_and_limits_pyae(threads):
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert _core.kernel_threads() == 1
     assert _core.kernel_threads() == 2
+
+
+def test_type_stubs_cover_the_compiled_module_and_its_enums():
+    """pyae/_core.pyi names every function and class of pyae._core, and its
+    enums list exactly the members csrc/math/enums.h defines."""
+    import ast
+    import importlib.util
+
+    from pyae import _core
+
+    stub = Path(importlib.util.find_spec("pyae._core").origin).parent / "_core.pyi"
+    tree = ast.parse(stub.read_text())
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    public = {n for n in dir(_core) if not n.startswith("_")}
+    assert public <= names, sorted(public - names)
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Attribute) and b.attr == "Enum" for b in node.bases):
+            members = {t.targets[0].id: t.value.value for t in node.body
+                       if isinstance(t, ast.Assign)}
+            real = {k: int(v) for k, v in getattr(_core, node.name).__members__.items()}
+            assert members == real, node.name
