@@ -254,8 +254,6 @@ def test_enums_are_real_enums_and_unknown_codes_never_run(rng):
         _core.activation_forward(out, out.copy(), bogus)
     with pytest.raises(ValueError, match="unknown noise kind"):
         _core.corrupt(out, out.copy(), _core.NoiseKind(42), 0.1, 0, 0, 1, 0, 0, 0)
-    assert list(ACTIVATIONS) == ["identity", "sigmoid", "relu", "tanh", "leaky_relu", "elu",
-                                 "gelu", "silu"]
 
 
 @pytest.mark.parametrize("act", ACTS)
