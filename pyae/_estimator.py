@@ -127,6 +127,12 @@ class BaseAutoencoder(EstimatorBase):
     def _param_names(cls):
         return cls._get_param_names()
 
+    def _store_params(self, values: dict):
+        """__init__'s job, as scikit-learn wants it: store every constructor
+        argument unchanged under its own name (checks come at fit)."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def _checked_config(self) -> dict:
         """Every parameter checked (before any state changes): name -> value."""
         checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES), **self.PARAMETERS}

@@ -101,25 +101,7 @@ class Autoencoder(BaseAutoencoder):
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
                  shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu"):
-        self.hidden = hidden
-        self.activation = activation
-        self.output_activation = output_activation
-        self.loss = loss
-        self.tied_weights = tied_weights
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.momentum = momentum
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.shuffle = shuffle
-        self.patience = patience
-        self.tol = tol
-        self.verbose = verbose
-        self.seed = seed
-        self.device = device
+        self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):
         return autoencoder_table(n_features, cfg)

@@ -57,26 +57,7 @@ class VAE(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu"):
-        self.hidden = hidden
-        self.latent_dim = latent_dim
-        self.activation = activation
-        self.output_activation = output_activation
-        self.loss = loss
-        self.beta = beta
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.momentum = momentum
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.shuffle = shuffle
-        self.patience = patience
-        self.tol = tol
-        self.verbose = verbose
-        self.seed = seed
-        self.device = device
+        self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):
         return _core.LayerTable.vae(n_features, list(cfg["hidden"]), cfg["latent_dim"],
