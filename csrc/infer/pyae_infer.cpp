@@ -62,7 +62,7 @@ const std::string& as_string(const Value& v, const char* what) {
 
 struct pyae_model {
   std::vector<Layer> layers;
-  int code = 0;       // first decoder layer (the layer table's decoder_start)
+  int decoder_start = 0;  // the layer table's decoder_start
   int latent = 0;     // VAE latent_dim (0 for autoencoders)
   bool vae = false;
 
@@ -234,7 +234,7 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
     throw LoadError("n_features does not match the layer table");
 
   auto model = std::make_unique<pyae_model>();
-  model->code = layer_table.decoder_start();
+  model->decoder_start = layer_table.decoder_start();
   model->vae = layer_table.variational();
   if (model->vae) model->latent = layer_table[layer_table.latent_layer()].d_out / 2;
   for (int l = 0; l < layer_table.size(); ++l) {
@@ -291,8 +291,8 @@ bool part_range(const pyae_model* m, pyae_part part, int* first, int* last) {
   const int L = static_cast<int>(m->layers.size());
   switch (part) {
     case PYAE_PART_FULL: *first = 0; *last = L; return true;
-    case PYAE_PART_ENCODER: *first = 0; *last = m->code; return true;
-    case PYAE_PART_DECODER: *first = m->code; *last = L; return true;
+    case PYAE_PART_ENCODER: *first = 0; *last = m->decoder_start; return true;
+    case PYAE_PART_DECODER: *first = m->decoder_start; *last = L; return true;
   }
   return false;
 }
@@ -359,10 +359,10 @@ int pyae_model_forward(const pyae_model* m, pyae_part part, const float* input, 
       // Encode, keep mu (the first half of each head row), decode.
       const int Z = m->latent;
       std::vector<float> ml(static_cast<std::size_t>(batch) * 2 * Z), mu(static_cast<std::size_t>(batch) * Z);
-      m->run(0, m->code, input, batch, ml.data());
+      m->run(0, m->decoder_start, input, batch, ml.data());
       for (int b = 0; b < batch; ++b)
         std::copy_n(ml.data() + static_cast<std::size_t>(b) * 2 * Z, Z, mu.data() + static_cast<std::size_t>(b) * Z);
-      m->run(m->code, static_cast<int>(m->layers.size()), mu.data(), batch, output);
+      m->run(m->decoder_start, static_cast<int>(m->layers.size()), mu.data(), batch, output);
     } else {
       m->run(first, last, input, batch, output);
     }

@@ -52,7 +52,8 @@ class DeviceNetwork:
         self.vae = None
         if table.variational:
             head = table.latent_layer
-            self.vae = dict(head=head, latent=table[head].d_out // 2, beta=beta, seed=latent_seed)
+            self.vae = dict(latent_layer=head, latent=table[head].d_out // 2, beta=beta,
+                            seed=latent_seed)
         self.use_graphs = use_graphs
         xp = ops.xp
         n = table.num_params
@@ -178,7 +179,7 @@ class DeviceNetwork:
         else:
             target = acts[0]
             ops.gather_rows(target, data, order, self.counters, B, D)
-        head = self.vae["head"] if self.vae else None
+        head = self.vae["latent_layer"] if self.vae else None
         for l in range(L):
             if l == head:
                 self._latent_forward(acts[l], acts[l + 1], B)
@@ -210,7 +211,7 @@ class DeviceNetwork:
 
     # VAE: the head layer's output is (mu, logvar), then z = mu + sigma * eps.
     def _latent_forward(self, inp, z, B):
-        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["head"]]
+        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["latent_layer"]]
         ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
         self._dense(ml, inp, s, IDENTITY)
         eps = self._eps[:B * Z]
@@ -235,7 +236,7 @@ class DeviceNetwork:
         return (1.0, 0.0) if self.bce else (0.5, 0.5 * D * math.log(2.0 * math.pi))
 
     def _latent_backward(self, inp, dinp, dz, z, B):
-        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["head"]]
+        ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["latent_layer"]]
         ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
         dml = self._dml[:B * 2 * Z].reshape(B, 2 * Z)
         ops.reparameterize_backward(dml, dz, z, ml, B, Z)
@@ -307,7 +308,7 @@ class DeviceNetwork:
         ``logits``: the last layer without its activation. Passing through a
         latent head continues from its mu, as on the CPU."""
         xp, cur = self.ops.xp, x
-        head = self.vae["head"] if self.vae else None
+        head = self.vae["latent_layer"] if self.vae else None
         with self.ops.activate():
             for l in range(first, last):
                 s = self.layers[l]
