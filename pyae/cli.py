@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from ._enums import ACTIVATIONS
+
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
@@ -182,6 +184,8 @@ def cmd_train(args):
     common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto",
                   device=args.device)
+    if args.activation is not None:
+        common["activation"] = args.activation
     if args.noise is not None and args.kind != "dae":
         raise CliError("--noise applies to 'dae' models only")
     if args.latent_dim is not None and args.kind != "vae":
@@ -281,6 +285,8 @@ def build_parser():
     t.add_argument("kind", choices=["ae", "dae", "vae"])
     t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, or a .npy/IDX file")
     t.add_argument("--hidden", type=_hidden, default=(256, 64))
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
+                   help="hidden layers' activation (default: sigmoid; relu for vae)")
     t.add_argument("--noise", type=_noise, default=None,
                    help="gaussian:STD, salt_and_pepper:AMOUNT or masking:FRACTION (dae)")
     t.add_argument("--latent-dim", type=_positive_int, default=None, help="vae (default 20)")

@@ -77,7 +77,8 @@ def test_train_vae_then_sample(tmp_path, npy_data):
     assert "latent_dim: 2; beta: 0.5" in r.stdout
     ae = tmp_path / "ae.safetensors"
     run_cli("train", "ae", "--dataset", str(npy_data), "--hidden", "4", "--epochs", "1",
-            "--out", str(ae), "--quiet", cwd=tmp_path)
+            "--activation", "gelu", "--out", str(ae), "--quiet", cwd=tmp_path)
+    assert "activations: gelu, sigmoid" in run_cli("info", str(ae), cwd=tmp_path).stdout
     r = run_cli("sample", str(ae), cwd=tmp_path)
     assert r.returncode == 2 and "needs a VAE" in r.stderr
 
