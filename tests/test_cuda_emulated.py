@@ -1,8 +1,9 @@
 """pyae's CUDA kernels, unchanged, run on the CPU by an emulator and
 launched with the NVRTC path's shapes and argument types: every kernel
-against the CPU kernels or the float64 reference, and whole models trained
-through the GPU step on them against the C++ trajectory. On a GPU,
-test_cuda.py runs the same kernels for real."""
+against the CPU kernels or the float64 reference, whole models trained
+through the GPU step on them against the C++ trajectory, and the checks of
+the arguments against the kernels' signatures. On a GPU, test_cuda.py runs
+the same kernels for real."""
 
 import importlib.util
 from pathlib import Path
@@ -28,9 +29,9 @@ emulated_kernels, host_ops = _load("emulated_kernels"), _load("host_ops")
 
 @pytest.fixture(scope="module")
 def k(tmp_path_factory):
-    lib = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
+    lib, why = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
     if lib is None:
-        pytest.skip("no C++ compiler to build the CUDA emulator")
+        pytest.skip(why)
     return emulated_kernels.EmulatedKernels(lib)
 
 
@@ -162,3 +163,76 @@ def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, 
     np.testing.assert_allclose(gpu._gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
                                atol=2e-5)
     np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)
+
+
+def test_the_emulator_lists_every_kernel(k):
+    assert k.kernel_names() == KERNEL_NAMES
+
+
+# --------------------------------------------------------- argument checks
+@pytest.fixture
+def launch(k):
+    return k.launch
+
+
+WRONG = [
+    # (arguments of pyae_advance(unsigned long long* counters, int B), error)
+    ([None], r"pyae_advance takes 2 arguments, got 1"),
+    ([None, np.int32(1), np.int32(2)], r"pyae_advance takes 2 arguments, got 3"),
+    ([None, np.int64(1)], r"argument 2 of 2: expected int32 \(4 bytes; a NumPy scalar of exactly "
+                          r"that type\), got int64 \(8 bytes\)"),
+    ([None, np.uint32(1)], r"argument 2 of 2: expected int32 .*, got uint32 \(4 bytes\)"),
+    ([None, np.float32(1)], r"argument 2 of 2: expected int32 .*, got float32 \(4 bytes\)"),
+    ([None, 1], r"argument 2 of 2: expected int32 .*, got a pointer \(8 bytes\)"),
+    ([None, 1.0], r"argument 2 of 2: expected int32, got a Python float"),
+    ([None, True], r"argument 2 of 2: expected int32, got a Python bool"),
+    ([None, np.array([1, 2], np.int32)], r"argument 2 of 2: expected int32, got a .*ndarray "
+                                         r"\(format 'i', 8 bytes\), not one scalar"),
+    ([np.uint64(0), np.int32(1)], r"argument 1 of 2: expected a pointer \(8 bytes; a device "
+                                  r"address: int, or None\), got uint64 \(8 bytes\)"),
+    ([-8, np.int32(1)], r"argument 1 of 2: expected a pointer, got an int that is not an address"),
+    ([None, np.array(1, ">i4")], r"argument 2 of 2: expected int32, got .*format '>i'"),
+]
+
+
+@pytest.mark.parametrize("args,error", WRONG)
+def test_arguments_that_do_not_match_the_signature_are_refused(launch, args, error):
+    with pytest.raises(TypeError, match=error):
+        launch("advance", 1, 1, args)
+
+
+def test_nothing_runs_when_an_argument_is_wrong(k):
+    counters = np.array([5, 10], np.uint64)
+    with pytest.raises(TypeError):
+        k.launch("advance", 1, 1, [counters.ctypes.data, np.int64(3)])
+    assert counters.tolist() == [5, 10]
+    k.launch("advance", 1, 1, [counters.ctypes.data, np.int32(3)])
+    assert counters.tolist() == [6, 13]
+    # The longest signature, in full: 15 parameters, every kind.
+    out = np.zeros(8, np.float32)
+    args = [out.ctypes.data, None, np.uint64(8), np.int32(0), *[np.float32(0)] * 4, np.int32(1),
+            np.uint64(3), np.uint64(4), None, np.uint64(0), np.uint64(0), np.uint64(64)]
+    for i in range(len(args)):
+        if args[i] is None or isinstance(args[i], int):
+            continue
+        wrong = list(args)
+        wrong[i] = np.float64(0) if args[i].dtype != np.float64 else np.int64(0)
+        with pytest.raises(TypeError, match=f"pyae_noise argument {i + 1} of 15"):
+            k.launch("noise", 1, 64, wrong)
+    assert not out.any()
+    k.launch("noise", 1, 64, args)
+    want = np.empty(8, np.float32)
+    _core.philox_draws(want, True, 3, 4, 0)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_unknown_kernels_shapes_and_argument_lists_are_refused(launch):
+    with pytest.raises(ValueError, match=r"unknown kernel 'nope' \(the kernels: bias_activation, "):
+        launch("nope", 1, 1, [])
+    with pytest.raises(ValueError, match=r"pyae_advance: grid must be 1 \.\. 2\*\*31 - 1 blocks, "
+                                         r"got 0"):
+        launch("advance", 0, 1, [None, np.int32(1)])
+    with pytest.raises(ValueError, match="block must be 1 .. 1024 threads, got 1025"):
+        launch("advance", 1, 1025, [None, np.int32(1)])
+    with pytest.raises(TypeError, match="the kernel's arguments must be a sequence"):
+        launch("advance", 1, 1, 5)
