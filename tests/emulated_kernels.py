@@ -1,10 +1,10 @@
-"""pyae's CUDA kernels run on the CPU (tests/cuda_emulator/emulator.cpp),
-launched exactly as the NVRTC path launches them: EmulatedKernels is
-NvrtcKernels with only the final launch replaced, so the grid shapes and the
-argument types it packs are the ones a GPU would get. The launch goes
-through the kernel table built from csrc/cuda/kernel_list.h and the checks
-of each argument's kind and size against the kernel's C++ signature
-(csrc/cuda/kernel_table.h, launch_args.h)."""
+"""pyae's CUDA kernels run on the CPU (tests/cuda_emulator/emulator.cpp) as
+a third backend of pyae._gpu.kernels.Kernels, next to the extension and
+NVRTC: the same methods, so the same launch shapes and typed arguments a GPU
+gets, and the launch goes through the extension's own C++ code (the kernel
+table built from kernel_list.h, the Python argument conversion, the checks
+of each argument's kind and size against the kernel's signature, the
+packing); only cudaLaunchKernel is replaced by a run on the CPU."""
 
 import ctypes
 import shutil
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pyae._gpu.kernels import NvrtcKernels
+from pyae._gpu.kernels import Kernels
 
 SOURCE = Path(__file__).resolve().parent / "cuda_emulator" / "emulator.cpp"
 
@@ -44,7 +44,7 @@ def build_emulator(out_dir: Path):
     return emu, None
 
 
-class EmulatedKernels(NvrtcKernels):
+class EmulatedKernels(Kernels):
     name = "emulated"
 
     def __init__(self, lib):
@@ -53,16 +53,16 @@ class EmulatedKernels(NvrtcKernels):
         self.last_launch = {}  # name -> (grid, block, arguments as launched)
 
     def kernel_names(self):
-        """The emulator's table (from kernel_list.h)."""
+        """The emulator's table (the extension's table code, from kernel_list.h)."""
         return self._lib.emu_kernel_names()
 
     def launch(self, name, grid, block, args):
-        """Checks and runs pyae_<name>: host addresses for pointers (int or
-        None), NumPy scalars of the exact C types otherwise."""
+        """pyae._cuda.launch without the stream: host addresses instead of
+        device ones; raises what the extension raises."""
         self._lib.emu_launch(name.encode(), grid, block, args)
 
     def _run(self, name, grid, block, args):
-        # NumPy arrays become addresses.
+        # NumPy arrays become addresses, as ExtensionKernels does with CuPy's.
         args = [a.ctypes.data if isinstance(a, np.ndarray) else a for a in args]
         self.launch(name, grid, block, args)
         self.launches += 1

@@ -1,11 +1,15 @@
-"""pyae's CUDA kernels, unchanged, run on the CPU by an emulator and
-launched with the NVRTC path's shapes and argument types: every kernel
-against the CPU kernels or the float64 reference, whole models trained
-through the GPU step on them against the C++ trajectory, and the checks of
-the arguments against the kernels' signatures. On a GPU, test_cuda.py runs
-the same kernels for real."""
+"""pyae's CUDA kernels, unchanged, run on the CPU by an emulator, launched
+through pyae._gpu.kernels.Kernels (the shapes and argument types every
+backend uses) and the extension's launch code (kernel table, argument
+checks, packing): every kernel against the CPU kernels or the float64
+reference, whole models trained through the GPU step on them against the
+C++ trajectory, the one kernel list against everything that names kernels,
+and the argument checks. On a GPU, test_cuda.py runs the same kernels for
+real."""
 
 import importlib.util
+import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +18,7 @@ import pytest
 import pyae
 from pyae import _core, _reference as ref
 from pyae._enums import ACTIVATIONS
-from pyae._gpu.kernels import KERNEL_NAMES
+from pyae._gpu.kernels import KERNEL_DIR, Kernels, kernel_names, listed_kernel_names
 
 
 def _load(name):
@@ -140,7 +144,7 @@ def emulated_gpu(k, monkeypatch):
     """device="cuda" runs the GPU step with the emulated kernels (and
     NumPy GEMMs standing in for cuBLAS)."""
     ops = host_ops.HostOps()
-    for name in KERNEL_NAMES:
+    for name in listed_kernel_names():
         setattr(ops, name, getattr(k, name))
     monkeypatch.setattr("pyae.autoencoder.cuda_ops", lambda: ops)
     return ops
@@ -165,14 +169,59 @@ def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, 
     np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)
 
 
-def test_the_emulator_lists_every_kernel(k):
-    assert k.kernel_names() == KERNEL_NAMES
+# ------------------------------------------------------- the one kernel list
+def test_every_kernel_is_listed_once_and_everything_follows_the_list(k):
+    listed = listed_kernel_names()  # the installed kernel_list.h, as Python reads it
+    assert listed and len(set(listed)) == len(listed)
+    # The emulator's table: kernel_table.h over the same X-macro, compiled.
+    assert k.kernel_names() == listed
+    # Where the extension is built, its table (and so the NVRTC entry names).
+    assert kernel_names() == listed
+    # Every kernel of the source is listed, and only those.
+    source = (KERNEL_DIR / "cuda" / "device_kernels.cuh").read_text()
+    assert sorted(re.findall(r"__global__\s+void\s+pyae_(\w+)\s*\(", source)) == sorted(listed)
+    # Every listed kernel has its launch (shape, typed arguments) in Kernels,
+    # and the NumPy stand-in of the GPU ops takes the same arguments.
+    for name in listed:
+        method = getattr(Kernels, name)
+        assert signature_of(getattr(host_ops.HostOps, name)) == signature_of(method), name
+
+
+def signature_of(f):
+    return list(inspect.signature(f).parameters)
+
+
+def test_the_list_parser_reads_the_x_macro_only():
+    from pyae._gpu.kernels import parse_kernel_list
+
+    text = """// X(comment, true) is not a kernel
+#define PYAE_CUDA_KERNELS(X) \\
+  X(one, false)             \\
+  X( two ,true)
+X(after, false)
+"""
+    assert parse_kernel_list(text) == ("one", "two")
+    with pytest.raises(ValueError, match="no PYAE_CUDA_KERNELS"):
+        parse_kernel_list("#define OTHER(X) X(a, false)")
 
 
 # --------------------------------------------------------- argument checks
-@pytest.fixture
-def launch(k):
-    return k.launch
+def extension_launch():
+    try:
+        from pyae import _cuda
+    except ImportError as e:
+        pytest.skip(f"pyae._cuda is not built ({e})")
+    return _cuda.launch
+
+
+@pytest.fixture(params=["emulator", "extension"])
+def launch(request, k):
+    """The emulator's launch and pyae._cuda.launch: the same C++ checks, so
+    the same errors; the extension's are raised here without a GPU, before
+    anything reaches CUDA."""
+    if request.param == "emulator":
+        return k.launch
+    return extension_launch()
 
 
 WRONG = [
@@ -236,3 +285,24 @@ def test_unknown_kernels_shapes_and_argument_lists_are_refused(launch):
         launch("advance", 1, 1025, [None, np.int32(1)])
     with pytest.raises(TypeError, match="the kernel's arguments must be a sequence"):
         launch("advance", 1, 1, 5)
+
+
+def test_the_extension_takes_the_arguments_every_kernel_gets_in_training(emulated_gpu, k):
+    """The launches of real training steps (every kernel), as Kernels makes
+    them, replayed through pyae._cuda.launch: its table, deduced by nvcc from
+    the same signatures, accepts every argument list, so without a GPU each
+    launch gets past the checks to CUDA itself, which then reports that
+    there is no device (host addresses are never dereferenced)."""
+    launch = extension_launch()
+    if pyae.cuda_available().state != "no device":
+        pytest.skip("a GPU is here: test_cuda.py launches the kernels for real")
+    X = np.random.default_rng(5).random((40, 6), dtype=np.float32)
+    k.last_launch.clear()
+    pyae.DenoisingAutoencoder(hidden=(4,), epochs=1, batch_size=16, verbose=False,
+                              device="cuda").fit(X)
+    pyae.VAE(hidden=(4,), latent_dim=2, optimizer="sgd", learning_rate=0.01, epochs=1,
+             batch_size=16, verbose=False, device="cuda").fit(X)
+    assert sorted(k.last_launch) == sorted(listed_kernel_names())
+    for name, (grid, block, args) in k.last_launch.items():
+        with pytest.raises(RuntimeError, match="CUDA error"):
+            launch(name, grid, block, args)
