@@ -111,7 +111,10 @@ inline const KernelInfo* python_prepare_launch(const Table& table, const char* n
   const KernelInfo* k = table.find(name);
   if (k == nullptr) {
     std::string known;
-    for (const KernelInfo& row : table) known += (known.empty() ? "" : ", ") + std::string(row.name);
+    for (const KernelInfo& row : table) {
+      if (!known.empty()) known += ", ";
+      known += row.name;
+    }
     PyErr_SetString(PyExc_ValueError,
                     ("unknown kernel '" + std::string(name) + "' (the kernels: " + known + ")")
                         .c_str());
