@@ -72,14 +72,14 @@ class HostOps:
             _core.corrupt(_flat(out), _flat(inp), _core.NoiseKind(kind), a, b, lo, hi, seed, stream,
                           first)
 
-    def reparameterize_forward(self, z, ml, eps, B, Z):
-        _core.reparameterize_forward(z, ml, eps.reshape(B, Z))
+    def reparameterize_forward(self, z, mu_logvar, eps, B, Z):
+        _core.reparameterize_forward(z, mu_logvar, eps.reshape(B, Z))
 
-    def reparameterize_backward(self, dml, dz, z, ml, B, Z):
-        _core.reparameterize_backward(dml, dz, z, ml)
+    def reparameterize_backward(self, dmu_logvar, dz, z, mu_logvar, B, Z):
+        _core.reparameterize_backward(dmu_logvar, dz, z, mu_logvar)
 
-    def kl(self, dml, rows, ml, B, Z, grad_scale):
-        _core.kl_rows(dml, rows, ml, grad_scale)
+    def kl(self, dmu_logvar, row_kl, mu_logvar, B, Z, grad_scale):
+        _core.kl_rows(dmu_logvar, row_kl, mu_logvar, grad_scale)
 
     def loss_rows(self, grad, rows, pred, target, B, D, bce, grad_scale, row_scale, row_shift):
         p, t = pred.astype(np.float64), target.astype(np.float64)

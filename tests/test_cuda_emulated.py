@@ -1,10 +1,15 @@
-"""pyae's CUDA kernels, unchanged, run on the CPU by an emulator and
-launched with the NVRTC path's shapes and argument types: every kernel
-against the CPU kernels or the float64 reference, and whole models trained
-through the GPU step on them against the C++ trajectory. On a GPU,
-test_cuda.py runs the same kernels for real."""
+"""pyae's CUDA kernels, unchanged, run on the CPU by an emulator, launched
+through pyae._gpu.kernels.Kernels (the shapes and argument types every
+backend uses) and the extension's launch code (kernel table, argument
+checks, packing): every kernel against the CPU kernels or the float64
+reference, whole models trained through the GPU step on them against the
+C++ trajectory, the one kernel list against everything that names kernels,
+and the argument checks. On a GPU, test_cuda.py runs the same kernels for
+real."""
 
 import importlib.util
+import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,7 @@ import pytest
 import pyae
 from pyae import _core, _reference as ref
 from pyae._enums import ACTIVATIONS
-from pyae._gpu.kernels import KERNEL_NAMES
+from pyae._gpu.kernels import KERNEL_DIR, Kernels, kernel_names, listed_kernel_names
 
 
 def _load(name):
@@ -28,9 +33,9 @@ emulated_kernels, host_ops = _load("emulated_kernels"), _load("host_ops")
 
 @pytest.fixture(scope="module")
 def k(tmp_path_factory):
-    lib = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
+    lib, why = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
     if lib is None:
-        pytest.skip("no C++ compiler to build the CUDA emulator")
+        pytest.skip(why)
     return emulated_kernels.EmulatedKernels(lib)
 
 
@@ -139,7 +144,7 @@ def emulated_gpu(k, monkeypatch):
     """device="cuda" runs the GPU step with the emulated kernels (and
     NumPy GEMMs standing in for cuBLAS)."""
     ops = host_ops.HostOps()
-    for name in KERNEL_NAMES:
+    for name in listed_kernel_names():
         setattr(ops, name, getattr(k, name))
     monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
     return ops
@@ -162,3 +167,142 @@ def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, 
     np.testing.assert_allclose(gpu._backend_.gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
                                atol=2e-5)
     np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------- the one kernel list
+def test_every_kernel_is_listed_once_and_everything_follows_the_list(k):
+    listed = listed_kernel_names()  # the installed kernel_list.h, as Python reads it
+    assert listed and len(set(listed)) == len(listed)
+    # The emulator's table: kernel_table.h over the same X-macro, compiled.
+    assert k.kernel_names() == listed
+    # Where the extension is built, its table (and so the NVRTC entry names).
+    assert kernel_names() == listed
+    # Every kernel of the source is listed, and only those.
+    source = (KERNEL_DIR / "cuda" / "device_kernels.cuh").read_text()
+    assert sorted(re.findall(r"__global__\s+void\s+pyae_(\w+)\s*\(", source)) == sorted(listed)
+    # Every listed kernel has its launch (shape, typed arguments) in Kernels,
+    # and the NumPy stand-in of the GPU ops takes the same arguments.
+    for name in listed:
+        method = getattr(Kernels, name)
+        assert signature_of(getattr(host_ops.HostOps, name)) == signature_of(method), name
+
+
+def signature_of(f):
+    return list(inspect.signature(f).parameters)
+
+
+def test_the_list_parser_reads_the_x_macro_only():
+    from pyae._gpu.kernels import parse_kernel_list
+
+    text = """// X(comment, true) is not a kernel
+#define PYAE_CUDA_KERNELS(X) \\
+  X(one, false)             \\
+  X( two ,true)
+X(after, false)
+"""
+    assert parse_kernel_list(text) == ("one", "two")
+    with pytest.raises(ValueError, match="no PYAE_CUDA_KERNELS"):
+        parse_kernel_list("#define OTHER(X) X(a, false)")
+
+
+# --------------------------------------------------------- argument checks
+def extension_launch():
+    try:
+        from pyae import _cuda
+    except ImportError as e:
+        pytest.skip(f"pyae._cuda is not built ({e})")
+    return _cuda.launch
+
+
+@pytest.fixture(params=["emulator", "extension"])
+def launch(request, k):
+    """The emulator's launch and pyae._cuda.launch: the same C++ checks, so
+    the same errors; the extension's are raised here without a GPU, before
+    anything reaches CUDA."""
+    if request.param == "emulator":
+        return k.launch
+    return extension_launch()
+
+
+WRONG = [
+    # (arguments of pyae_advance(unsigned long long* counters, int B), error)
+    ([None], r"pyae_advance takes 2 arguments, got 1"),
+    ([None, np.int32(1), np.int32(2)], r"pyae_advance takes 2 arguments, got 3"),
+    ([None, np.int64(1)], r"argument 2 of 2: expected int32 \(4 bytes; a NumPy scalar of exactly "
+                          r"that type\), got int64 \(8 bytes\)"),
+    ([None, np.uint32(1)], r"argument 2 of 2: expected int32 .*, got uint32 \(4 bytes\)"),
+    ([None, np.float32(1)], r"argument 2 of 2: expected int32 .*, got float32 \(4 bytes\)"),
+    ([None, 1], r"argument 2 of 2: expected int32 .*, got a pointer \(8 bytes\)"),
+    ([None, 1.0], r"argument 2 of 2: expected int32, got a Python float"),
+    ([None, True], r"argument 2 of 2: expected int32, got a Python bool"),
+    ([None, np.array([1, 2], np.int32)], r"argument 2 of 2: expected int32, got a .*ndarray "
+                                         r"\(format 'i', 8 bytes\), not one scalar"),
+    ([np.uint64(0), np.int32(1)], r"argument 1 of 2: expected a pointer \(8 bytes; a device "
+                                  r"address: int, or None\), got uint64 \(8 bytes\)"),
+    ([-8, np.int32(1)], r"argument 1 of 2: expected a pointer, got an int that is not an address"),
+    ([None, np.array(1, ">i4")], r"argument 2 of 2: expected int32, got .*format '>i'"),
+]
+
+
+@pytest.mark.parametrize("args,error", WRONG)
+def test_arguments_that_do_not_match_the_signature_are_refused(launch, args, error):
+    with pytest.raises(TypeError, match=error):
+        launch("advance", 1, 1, args)
+
+
+def test_nothing_runs_when_an_argument_is_wrong(k):
+    counters = np.array([5, 10], np.uint64)
+    with pytest.raises(TypeError):
+        k.launch("advance", 1, 1, [counters.ctypes.data, np.int64(3)])
+    assert counters.tolist() == [5, 10]
+    k.launch("advance", 1, 1, [counters.ctypes.data, np.int32(3)])
+    assert counters.tolist() == [6, 13]
+    # The longest signature, in full: 15 parameters, every kind.
+    out = np.zeros(8, np.float32)
+    args = [out.ctypes.data, None, np.uint64(8), np.int32(0), *[np.float32(0)] * 4, np.int32(1),
+            np.uint64(3), np.uint64(4), None, np.uint64(0), np.uint64(0), np.uint64(64)]
+    for i in range(len(args)):
+        if args[i] is None or isinstance(args[i], int):
+            continue
+        wrong = list(args)
+        wrong[i] = np.float64(0) if args[i].dtype != np.float64 else np.int64(0)
+        with pytest.raises(TypeError, match=f"pyae_noise argument {i + 1} of 15"):
+            k.launch("noise", 1, 64, wrong)
+    assert not out.any()
+    k.launch("noise", 1, 64, args)
+    want = np.empty(8, np.float32)
+    _core.philox_draws(want, True, 3, 4, 0)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_unknown_kernels_shapes_and_argument_lists_are_refused(launch):
+    with pytest.raises(ValueError, match=r"unknown kernel 'nope' \(the kernels: bias_activation, "):
+        launch("nope", 1, 1, [])
+    with pytest.raises(ValueError, match=r"pyae_advance: grid must be 1 \.\. 2\*\*31 - 1 blocks, "
+                                         r"got 0"):
+        launch("advance", 0, 1, [None, np.int32(1)])
+    with pytest.raises(ValueError, match="block must be 1 .. 1024 threads, got 1025"):
+        launch("advance", 1, 1025, [None, np.int32(1)])
+    with pytest.raises(TypeError, match="the kernel's arguments must be a sequence"):
+        launch("advance", 1, 1, 5)
+
+
+def test_the_extension_takes_the_arguments_every_kernel_gets_in_training(emulated_gpu, k):
+    """The launches of real training steps (every kernel), as Kernels makes
+    them, replayed through pyae._cuda.launch: its table, deduced by nvcc from
+    the same signatures, accepts every argument list, so without a GPU each
+    launch gets past the checks to CUDA itself, which then reports that
+    there is no device (host addresses are never dereferenced)."""
+    launch = extension_launch()
+    if pyae.cuda_available().state != "no device":
+        pytest.skip("a GPU is here: test_cuda.py launches the kernels for real")
+    X = np.random.default_rng(5).random((40, 6), dtype=np.float32)
+    k.last_launch.clear()
+    pyae.DenoisingAutoencoder(hidden=(4,), epochs=1, batch_size=16, verbose=False,
+                              device="cuda").fit(X)
+    pyae.VAE(hidden=(4,), latent_dim=2, optimizer="sgd", learning_rate=0.01, epochs=1,
+             batch_size=16, verbose=False, device="cuda").fit(X)
+    assert sorted(k.last_launch) == sorted(listed_kernel_names())
+    for name, (grid, block, args) in k.last_launch.items():
+        with pytest.raises(RuntimeError, match="CUDA error"):
+            launch(name, grid, block, args)

@@ -1,8 +1,10 @@
 // pyae's CUDA kernels. One source for two compilers: nvcc builds it into
-// pyae._cuda (kernels.cu adds the launchers), and without that extension
+// pyae._cuda (kernels.cu adds the launch table), and without that extension
 // NVRTC compiles this same file at run time through cupy.RawModule. So the
 // kernels are extern "C" with plain scalar arguments, and the per-element
 // math comes from the headers the CPU build uses (same bits for the noise).
+// Every kernel here is listed in kernel_list.h; its launch shape and typed
+// arguments are in pyae/_gpu/kernels.py (class Kernels).
 //
 // Shapes: B batch, D features (D_out for a dense layer), Z latent, N flat.
 // Layouts are row-major; gradients accumulate, as on the CPU (common.h).

@@ -1,88 +1,91 @@
 """The CUDA kernels of csrc/cuda/device_kernels.cuh, behind one interface.
 
-``ExtensionKernels`` calls the launchers compiled into ``pyae._cuda``;
-``NvrtcKernels`` compiles the same source, shipped in ``pyae/_kernels``,
-with NVRTC through ``cupy.RawModule`` (the fallback when the extension is
-not built) and launches it with the same shapes. Methods take CuPy arrays
-(``None`` for a null pointer) and run on CuPy's current stream.
+The kernels are listed once, in csrc/cuda/kernel_list.h (installed in
+``pyae/_kernels/cuda``). ``Kernels`` holds, for each, the launch geometry
+and the typed arguments (NumPy scalars of the exact C types); a backend only
+supplies ``_run(name, grid, block, args)``:
+
+- ``ExtensionKernels``: ``pyae._cuda.launch``, which checks every argument's
+  kind and size against the kernel's C++ signature before launching;
+- ``NvrtcKernels``: the same source, shipped in ``pyae/_kernels``, compiled
+  with NVRTC through ``cupy.RawModule`` (the fallback when the extension is
+  not built);
+- tests/emulated_kernels.py: the kernels run on the CPU, through the
+  extension's own argument checks.
+
+So every backend launches the same shapes with the same arguments (the same
+bits). Methods take arrays (``None`` for a null pointer) and run on CuPy's
+current stream.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 
 import numpy as np
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "_kernels"
+KERNEL_LIST = KERNEL_DIR / "cuda" / "kernel_list.h"
 # The same floating-point contract as the nvcc build (-fmad=false), so both
 # paths give the same bits.
 NVRTC_OPTIONS = ("-std=c++17", "--fmad=false", f"-I{KERNEL_DIR / 'cuda'}")
 NVRTC_SOURCE = '#include "device_kernels.cuh"\n'
 
-THREADS = 256         # elementwise kernels (kernels.cu: kThreads)
-REDUCE_THREADS = 256  # PYAE_REDUCE_THREADS
+THREADS = 256         # elementwise kernels
+REDUCE_THREADS = 256  # PYAE_REDUCE_THREADS (device_kernels.cuh)
 PHILOX_CHUNK_BLOCKS, PHILOX_CHUNK_ELEMS = 64, 256
 
-KERNEL_NAMES = ("bias_activation", "activation_grad", "gather_rows", "noise",
-                "reparameterize_forward", "reparameterize_backward", "kl", "loss_rows",
-                "accumulate", "adam", "sgd_momentum", "advance")
+
+def parse_kernel_list(text: str) -> tuple[str, ...]:
+    """The names in the PYAE_CUDA_KERNELS(X) X-macro of kernel_list.h."""
+    m = re.search(r"^#define\s+PYAE_CUDA_KERNELS\(X\)((?:.*\\\n)*.*)$", text, re.MULTILINE)
+    if m is None:
+        raise ValueError("no PYAE_CUDA_KERNELS(X) macro in the kernel list")
+    return tuple(re.findall(r"\bX\(\s*(\w+)\s*,", m.group(1)))
+
+
+@functools.lru_cache(maxsize=None)
+def listed_kernel_names() -> tuple[str, ...]:
+    """The kernels of the installed kernel_list.h (what NVRTC compiles)."""
+    return parse_kernel_list(KERNEL_LIST.read_text())
+
+
+def kernel_names() -> tuple[str, ...]:
+    """The kernels, in the list's order: pyae._cuda's table where the
+    extension is built, else the installed kernel_list.h."""
+    try:
+        from .. import _cuda
+    except ImportError:
+        return listed_kernel_names()
+    return tuple(_cuda.kernel_names())
 
 
 def blocks_for(n: int) -> int:
-    """Grid size of a grid-stride kernel over n items (kernels.cu: blocks_for)."""
+    """Grid size of a grid-stride kernel over n items: enough blocks to fill
+    any current GPU, capped."""
     return max(1, min(-(-n // THREADS), 65535 * 8))
 
 
 def philox_block_range(n: int, first: int) -> tuple[int, int]:
     """(first block, number of blocks) of whole Philox chunks covering
-    elements first .. first + n - 1 (kernels.cu: noise)."""
+    elements first .. first + n - 1."""
     first_block = first // PHILOX_CHUNK_ELEMS * PHILOX_CHUNK_BLOCKS
     end_block = ((first + n - 1) // PHILOX_CHUNK_ELEMS + 1) * PHILOX_CHUNK_BLOCKS
     return first_block, end_block - first_block
 
 
-class ExtensionKernels:
-    """pyae._cuda's launchers; arrays become device addresses."""
+class Kernels:
+    """Every kernel of kernel_list.h as a method: its launch shape and its
+    arguments, typed exactly as the C++ signature (np.int32 for int,
+    np.uint64 for unsigned long long, ...). Arrays and None (null) pass
+    through to the backend's ``_run``."""
 
-    name = "extension"
-
-    def __init__(self):
-        from .. import _cuda
-
-        self._cuda = _cuda
-
-    def __getattr__(self, name):
-        if name not in KERNEL_NAMES:
-            raise AttributeError(name)
-        launcher = getattr(self._cuda, name)
-        import cupy
-
-        def launch(*args):
-            args = [a.data.ptr if isinstance(a, cupy.ndarray) else 0 if a is None else a
-                    for a in args]
-            launcher(*args, cupy.cuda.get_current_stream().ptr)
-
-        setattr(self, name, launch)  # __getattr__ runs once per kernel
-        return launch
-
-
-class NvrtcKernels:
-    """The same kernels compiled at run time by NVRTC (cupy.RawModule)."""
-
-    name = "nvrtc"
-
-    def __init__(self):
-        import cupy
-
-        module = cupy.RawModule(code=NVRTC_SOURCE, options=NVRTC_OPTIONS)
-        # Compiled and loaded now, never during a graph capture.
-        self._functions = {name: module.get_function("pyae_" + name) for name in KERNEL_NAMES}
+    name = "abstract"
 
     def _run(self, name, grid, block, args):
-        f = self._functions[name]
-        # None -> a null pointer (an 8-byte zero); arrays pass as pointers.
-        args = tuple(np.uint64(0) if a is None else a for a in args)
-        f((grid,), (block,), args)
+        raise NotImplementedError
 
     def bias_activation(self, out, pre, bias, B, D, act):
         self._run("bias_activation", blocks_for(B * D), THREADS,
@@ -142,6 +145,45 @@ class NvrtcKernels:
 
     def advance(self, counters, B):
         self._run("advance", 1, 1, (counters, np.int32(B)))
+
+
+class ExtensionKernels(Kernels):
+    """pyae._cuda.launch; CuPy arrays become device addresses."""
+
+    name = "extension"
+
+    def __init__(self):
+        from .. import _cuda
+        import cupy
+
+        self._launch = _cuda.launch
+        self._ndarray = cupy.ndarray
+        self._current_stream = cupy.cuda.get_current_stream
+
+    def _run(self, name, grid, block, args):
+        nd = self._ndarray
+        args = [a.data.ptr if isinstance(a, nd) else a for a in args]
+        self._launch(name, grid, block, args, self._current_stream().ptr)
+
+
+class NvrtcKernels(Kernels):
+    """The same kernels compiled at run time by NVRTC (cupy.RawModule)."""
+
+    name = "nvrtc"
+
+    def __init__(self):
+        import cupy
+
+        module = cupy.RawModule(code=NVRTC_SOURCE, options=NVRTC_OPTIONS)
+        # Compiled and loaded now, never during a graph capture.
+        self._functions = {name: module.get_function("pyae_" + name)
+                           for name in kernel_names()}
+
+    def _run(self, name, grid, block, args):
+        f = self._functions[name]
+        # None -> a null pointer (an 8-byte zero); arrays pass as pointers.
+        args = tuple(np.uint64(0) if a is None else a for a in args)
+        f((grid,), (block,), args)
 
 
 def load_kernels(prefer: str = "auto"):

@@ -1,20 +1,26 @@
 // Runs pyae's CUDA kernels (csrc/cuda/device_kernels.cuh, unchanged) on the
 // CPU, for tests on machines without a GPU. Blocks run one after another.
 // Threads of a block run one after another too, except in the kernels that
-// call __syncthreads: there one real thread per CUDA thread walks all the
-// blocks, meeting the others at a barrier, and __shared__ arrays become
-// statics, shared by the threads of the running block.
+// kernel_list.h marks uses_block_barrier (they call __syncthreads): there
+// one real thread per CUDA thread walks all the blocks, meeting the others
+// at a barrier, and __shared__ arrays become statics, shared by the threads
+// of the running block.
 //
-// C ABI (used through ctypes by tests/emulated_kernels.py):
-//   int emu_arg_sizes(const char* name, int* sizes)  -> number of parameters
-//   int emu_launch(const char* name, unsigned grid, unsigned block,
-//                  void** args)                      -> 0, or -1 if unknown
-// args[i] points at the i-th parameter's value, as cuLaunchKernel takes them.
+// The table of kernels is pyae._cuda's (kernel_table.h, from kernel_list.h)
+// and so are the argument conversion, the checks and the packing
+// (launch_args.h); only the final cudaLaunchKernel is replaced by the CPU
+// run. Loaded with ctypes.PyDLL by tests/emulated_kernels.py:
+//   PyObject* emu_kernel_names()                -> pyae._cuda.kernel_names()
+//   int emu_launch(const char* name, long long grid, long long block,
+//                  PyObject* args)              -> pyae._cuda.launch (no stream);
+//                                                  -1 with a Python exception set
+#include <Python.h>
+
 #include <barrier>
-#include <cstring>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <thread>
-#include <utility>
 #include <vector>
 
 struct EmuDim {
@@ -29,11 +35,27 @@ static std::barrier<>* block_barrier = nullptr;
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static
-static void __syncthreads() { block_barrier->arrive_and_wait(); }
+static void __syncthreads() {
+  if (block_barrier == nullptr) {
+    std::fprintf(stderr, "pyae CUDA emulator: a kernel called __syncthreads but kernel_list.h "
+                         "does not mark it uses_block_barrier\n");
+    std::abort();
+  }
+  block_barrier->arrive_and_wait();
+}
 
 #include "../../csrc/cuda/device_kernels.cuh"
 
+#define PYAE_KERNEL_TABLE_HOST_CALLS
+#include "../../csrc/cuda/kernel_table.h"
+#include "../../csrc/cuda/launch_args.h"
+
 namespace {
+
+namespace kt = pyae::kernel_table;
+
+const kt::KernelInfo kTable[] = {PYAE_CUDA_KERNELS(PYAE_KERNEL_TABLE_ROW)};
+const kt::Table kKernels{kTable, sizeof kTable / sizeof kTable[0]};
 
 void run_grid(unsigned grid, unsigned block, bool barrier, const std::function<void()>& body) {
   gridDim.x = grid;
@@ -64,61 +86,15 @@ void run_grid(unsigned grid, unsigned block, bool barrier, const std::function<v
   block_barrier = nullptr;
 }
 
-template <class... A, std::size_t... I>
-void call(void (*kernel)(A...), void** args, std::index_sequence<I...>) {
-  kernel(*static_cast<A*>(args[I])...);
-}
-
-struct Kernel {
-  const char* name;
-  bool barrier;
-  std::function<void(void**)> invoke;
-  std::vector<int> sizes;
-};
-
-template <class... A>
-Kernel make(const char* name, bool barrier, void (*kernel)(A...)) {
-  return Kernel{name, barrier,
-                [kernel](void** args) { call(kernel, args, std::index_sequence_for<A...>{}); },
-                {static_cast<int>(sizeof(A))...}};
-}
-
-const std::vector<Kernel>& kernels() {
-  static const std::vector<Kernel> table = {
-      make("pyae_bias_activation", false, pyae_bias_activation),
-      make("pyae_activation_grad", false, pyae_activation_grad),
-      make("pyae_gather_rows", false, pyae_gather_rows),
-      make("pyae_noise", false, pyae_noise),
-      make("pyae_reparameterize_forward", false, pyae_reparameterize_forward),
-      make("pyae_reparameterize_backward", false, pyae_reparameterize_backward),
-      make("pyae_kl", false, pyae_kl),
-      make("pyae_loss_rows", true, pyae_loss_rows),
-      make("pyae_accumulate", true, pyae_accumulate),
-      make("pyae_adam", false, pyae_adam),
-      make("pyae_sgd_momentum", false, pyae_sgd_momentum),
-      make("pyae_advance", false, pyae_advance),
-  };
-  return table;
-}
-
-const Kernel* find(const char* name) {
-  for (const Kernel& k : kernels())
-    if (std::strcmp(k.name, name) == 0) return &k;
-  return nullptr;
-}
-
 }  // namespace
 
-extern "C" int emu_arg_sizes(const char* name, int* sizes) {
-  const Kernel* k = find(name);
-  if (k == nullptr) return -1;
-  for (std::size_t i = 0; i < k->sizes.size(); ++i) sizes[i] = k->sizes[i];
-  return static_cast<int>(k->sizes.size());
-}
+extern "C" PyObject* emu_kernel_names() { return kt::python_names(kKernels); }
 
-extern "C" int emu_launch(const char* name, unsigned grid, unsigned block, void** args) {
-  const Kernel* k = find(name);
+extern "C" int emu_launch(const char* name, long long grid, long long block, PyObject* args) {
+  kt::Packed packed;
+  const kt::KernelInfo* k = kt::python_prepare_launch(kKernels, name, grid, block, args, packed);
   if (k == nullptr) return -1;
-  run_grid(grid, block, k->barrier, [k, args] { k->invoke(args); });
+  run_grid(static_cast<unsigned>(grid), static_cast<unsigned>(block), k->uses_block_barrier,
+           [k, &packed] { k->host_call(k->function, packed.pointers); });
   return 0;
 }
