@@ -2,10 +2,9 @@
 through pyae._gpu.kernels.Kernels (the shapes and argument types every
 backend uses) and the extension's launch code (kernel table, argument
 checks, packing): every kernel against the CPU kernels or the float64
-reference, whole models trained through the GPU step on them against the
-C++ trajectory, the one kernel list against everything that names kernels,
-and the argument checks. On a GPU, test_cuda.py runs the same kernels for
-real."""
+reference, the one kernel list against everything that names kernels, and
+the argument checks. Whole models on these kernels: test_backends.py. On a
+GPU, test_cuda.py runs the same kernels for real."""
 
 import importlib.util
 import inspect
@@ -28,15 +27,13 @@ def _load(name):
     return module
 
 
-emulated_kernels, host_ops = _load("emulated_kernels"), _load("host_ops")
+host_ops = _load("host_ops")
 
 
-@pytest.fixture(scope="module")
-def k(tmp_path_factory):
-    lib, why = emulated_kernels.build_emulator(tmp_path_factory.mktemp("emulator"))
-    if lib is None:
-        pytest.skip(why)
-    return emulated_kernels.EmulatedKernels(lib)
+@pytest.fixture
+def k(emulated_kernels):
+    """The emulated kernels (built once per session, see conftest.py)."""
+    return emulated_kernels
 
 
 def counters(step, cursor=0):
@@ -137,36 +134,6 @@ def test_optimizers_read_the_step_from_the_counters(k, optimizer):
     c = counters(7, 100)
     k.advance(c, 32)
     assert c.tolist() == [8, 132]
-
-
-@pytest.fixture
-def emulated_gpu(k, monkeypatch):
-    """device="cuda" runs the GPU step with the emulated kernels (and
-    NumPy GEMMs standing in for cuBLAS)."""
-    ops = host_ops.HostOps()
-    for name in listed_kernel_names():
-        setattr(ops, name, getattr(k, name))
-    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
-    return ops
-
-
-@pytest.mark.parametrize("cls,kw", [
-    (pyae.Autoencoder, dict(hidden=(6, 3), tied_weights=True, loss="bce")),
-    (pyae.Autoencoder, dict(hidden=(5,), activation="relu", optimizer="sgd", learning_rate=0.05)),
-    (pyae.DenoisingAutoencoder, dict(hidden=(6, 3), noise=pyae.noise.SaltAndPepper(0.2))),
-    (pyae.VAE, dict(hidden=(6,), latent_dim=2, loss="gaussian")),
-])
-def test_models_trained_on_the_emulated_kernels_follow_the_cpu(emulated_gpu, k, cls, kw):
-    X = np.random.default_rng(4).random((45, 8), dtype=np.float32)
-    common = dict(batch_size=16, epochs=2, verbose=False, seed=3, **kw)
-    cpu = cls(**common).fit(X)
-    before = k.launches
-    gpu = cls(device="cuda", **common).fit(X)
-    assert k.launches > before
-    np.testing.assert_allclose(gpu.history_["loss"], cpu.history_["loss"], rtol=2e-5)
-    np.testing.assert_allclose(gpu._backend_.gpu.host_state()[0], cpu.network_.params, rtol=2e-5,
-                               atol=2e-5)
-    np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------- the one kernel list
@@ -285,6 +252,17 @@ def test_unknown_kernels_shapes_and_argument_lists_are_refused(launch):
         launch("advance", 1, 1025, [None, np.int32(1)])
     with pytest.raises(TypeError, match="the kernel's arguments must be a sequence"):
         launch("advance", 1, 1, 5)
+
+
+@pytest.fixture
+def emulated_gpu(k, monkeypatch):
+    """device="cuda" runs the GPU step with the emulated kernels (and
+    NumPy GEMMs standing in for cuBLAS)."""
+    ops = host_ops.HostOps()
+    for name in listed_kernel_names():
+        setattr(ops, name, getattr(k, name))
+    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
+    return ops
 
 
 def test_the_extension_takes_the_arguments_every_kernel_gets_in_training(emulated_gpu, k):
