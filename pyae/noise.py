@@ -72,7 +72,15 @@ class _Noise:
 
 
 class Gaussian(_Noise):
-    """x + std * N(0, 1), clipped to ``clip`` (None: no clipping)."""
+    """Additive Gaussian noise: x + std * N(0, 1), clipped.
+
+    Parameters
+    ----------
+    std : float > 0
+        Standard deviation of the noise.
+    clip : (float, float) or None, default=(0.0, 1.0)
+        The (low, high) range the result is clipped to; None: no clipping.
+    """
 
     name = "gaussian"
 
@@ -95,8 +103,18 @@ class Gaussian(_Noise):
 
 
 class SaltAndPepper(_Noise):
-    """A fraction ``amount`` of elements set to ``high`` (salt, with
-    probability ``salt_ratio``) or ``low`` (pepper)."""
+    """Salt-and-pepper noise: a random fraction of the elements set to the
+    high (salt) or low (pepper) value.
+
+    Parameters
+    ----------
+    amount : float in [0, 1]
+        Fraction of elements replaced.
+    salt_ratio : float in [0, 1], default=0.5
+        Probability that a replaced element is salt.
+    low, high : float, default=0.0, 1.0
+        The pepper and salt values (low < high).
+    """
 
     name = "salt_and_pepper"
 
@@ -113,7 +131,13 @@ class SaltAndPepper(_Noise):
 
 
 class Masking(_Noise):
-    """A fraction ``fraction`` of elements set to zero."""
+    """Masking noise: a random fraction of the elements set to zero.
+
+    Parameters
+    ----------
+    fraction : float in [0, 1]
+        Fraction of elements zeroed.
+    """
 
     name = "masking"
 
