@@ -1,0 +1,73 @@
+"""A careless or hostile caller against the layer table, the one network, the
+enums, the new activations and model format 2: every bad input is a clean
+Python exception (never a crash, never another exception type), and the
+results of odd but valid calls match the plain ones."""
+
+import json
+import struct
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyae
+from pyae import _core, ops
+from pyae._enums import ACTIVATIONS
+
+A, R = _core.Activation, _core.LayerRole
+FORMAT1 = Path(__file__).resolve().parent / "fixtures" / "format1"
+
+
+def spec(d_in, d_out, act="relu", role="encoder", tied_to=-1):
+    return _core.LayerSpec(d_in, d_out, getattr(A, act), getattr(R, role), tied_to)
+
+
+def network(table, loss="mse", lr=1e-3, beta=1.0, seed=0):
+    net = _core.Network(table, getattr(_core.Loss, loss), _core.OptimizerKind.adam, lr, 0.9,
+                        0.999, 1e-8, 0.9, beta=beta)
+    rng = np.random.default_rng(seed)
+    net.params[:] = (rng.standard_normal(table.num_params) * 0.3).astype(np.float32)
+    return net
+
+
+# ------------------------------------------------------------ layer table
+@pytest.mark.parametrize("rows,msg", [
+    ([spec(0, 2), spec(2, 0, role="decoder")], "widths must be >= 1"),
+    ([spec(-3, 2), spec(2, -3, role="decoder")], "widths must be >= 1"),
+    ([spec(4, 4), spec(4, 4, role="decoder", tied_to=1)], "later layer"),
+    ([spec(4, 4), spec(4, 4, role="decoder"), spec(4, 4, role="decoder", tied_to=1)],
+     "not an encoder layer"),
+    ([spec(4, 2), spec(2, 3), spec(3, 2, role="decoder", tied_to=0),
+      spec(2, 4, role="decoder")], "another shape"),
+    ([spec(4, 2), spec(2, 4, role="decoder", tied_to=-5)], "tied_to must be"),
+    ([spec(4, 4, "identity", "latent_head"), spec(2, 4, "identity", "latent_head"),
+      spec(2, 4, role="decoder")], "at most one latent head"),
+    ([spec(4, 4, "identity", "latent_head"), spec(2, 4), spec(4, 4, role="decoder")],
+     "last encoder-side layer"),
+    ([spec(4, 3, "identity", "latent_head"), spec(1, 4, role="decoder")], "must be even"),
+    ([spec(4, 4, "gelu", "latent_head"), spec(2, 4, role="decoder")], "identity activation"),
+    ([spec(4, 4)], "needs an encoder and a decoder"),
+    ([spec(4, 4), spec(4, 4)], "at least one encoder layer"),
+    ([], "needs an encoder and a decoder"),
+    ([spec(4, 4), _core.LayerSpec(4, 4, A.relu, R(-1))], "unknown role code -1"),
+    ([spec(4, 2), spec(2, 5, role="decoder")], "output width"),
+])
+def test_bad_tables_are_value_errors(rows, msg):
+    with pytest.raises(ValueError, match=msg):
+        _core.LayerTable(rows)
+
+
+def test_spec_repr_with_an_unknown_code_does_not_crash():
+    """repr() read the activation's name through a null pointer (segfault)."""
+    s = _core.LayerSpec(4, 2, A(99), R.encoder)
+    assert "activation code 99" in repr(s)
+
+
+def test_input_width_checks_the_layer_index():
+    """input_width(-1) read before the rows (garbage; far out: segfault)."""
+    t = _core.LayerTable.autoencoder(6, [4, 2], A.relu, A.sigmoid, False)
+    assert [t.input_width(l) for l in range(len(t) + 1)] == [6, 4, 2, 4, 6]
+    for bad in (-1, -10**8, len(t) + 1, 10**8):
+        with pytest.raises(IndexError):
+            t.input_width(bad)
