@@ -71,3 +71,15 @@ def test_input_width_checks_the_layer_index():
     for bad in (-1, -10**8, len(t) + 1, 10**8):
         with pytest.raises(IndexError):
             t.input_width(bad)
+
+
+def test_parameter_counts_that_cannot_be_allocated_are_refused():
+    """num_params near 2^62 wrapped the buffers' byte count to a small
+    allocation that the network then wrote past; such tables are refused."""
+    big = 2**31 - 1
+    with pytest.raises(ValueError, match="too many parameters"):
+        _core.LayerTable([spec(2**30, big), spec(big, 2**30, role="decoder")])
+    with pytest.raises(ValueError, match="too many parameters"):
+        _core.LayerTable([spec(big, big), spec(big, big, role="decoder")])
+    with pytest.raises(ValueError, match="latent_dim"):
+        _core.LayerTable.vae(4, [], 2**30, A.relu, A.sigmoid)  # 2 * Z overflowed an int
