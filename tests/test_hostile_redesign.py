@@ -83,3 +83,25 @@ def test_parameter_counts_that_cannot_be_allocated_are_refused():
         _core.LayerTable([spec(big, big), spec(big, big, role="decoder")])
     with pytest.raises(ValueError, match="latent_dim"):
         _core.LayerTable.vae(4, [], 2**30, A.relu, A.sigmoid)  # 2 * Z overflowed an int
+
+
+# ---------------------------------------------------------------- network
+def test_network_refuses_non_finite_or_negative_settings():
+    t = _core.LayerTable.vae(4, [], 2, A.relu, A.sigmoid)
+    for beta in (-1.0, float("nan"), float("inf"), 1e39):  # 1e39 is inf as a float
+        with pytest.raises(ValueError, match="beta"):
+            network(t, beta=beta)
+    for lr in (float("nan"), float("inf"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="learning rate"):
+            network(t, lr=lr)
+    with pytest.raises(ValueError, match="finite"):
+        _core.Network(t, _core.Loss.mse, _core.OptimizerKind.adam, 1e-3, float("nan"), 0.999,
+                      1e-8, 0.9)
+    with pytest.raises(ValueError, match="unknown loss"):
+        _core.Network(t, _core.Loss(7), _core.OptimizerKind.adam, 1e-3, 0.9, 0.999, 1e-8, 0.9)
+    net = network(t)
+    with pytest.raises(ValueError, match="learning rate"):
+        net.set_learning_rate(float("nan"))
+    with pytest.raises(ValueError, match="step count"):
+        net.step_count = -3  # Adam's bias correction then divides by zero
+    assert net.step_count == 0

@@ -1,6 +1,7 @@
 #include "models/network.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -27,7 +28,11 @@ std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width
 Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta)
     : table_(std::move(table)), loss_(loss), beta_(static_cast<float>(beta)), opt_(optimizer) {
   if (table_.size() < 2) throw std::invalid_argument("a network needs a layer table");
-  if (!(beta >= 0.0)) throw std::invalid_argument("beta must be >= 0");
+  if (!(beta >= 0.0) || !std::isfinite(beta_))
+    throw std::invalid_argument("beta must be >= 0 and finite");
+  for (double v : {optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.momentum})
+    if (!std::isfinite(v)) throw std::invalid_argument("optimizer hyperparameters must be finite");
+  opt_.set_learning_rate(optimizer.lr);  // checks it is > 0
   if (!is_valid(loss_)) throw std::invalid_argument("unknown loss code");
   if (!is_valid(optimizer.kind)) throw std::invalid_argument("unknown optimizer code");
   if (loss_ == Loss::bce && table_.layers().back().act != Activation::sigmoid)
