@@ -105,3 +105,65 @@ def test_network_refuses_non_finite_or_negative_settings():
     with pytest.raises(ValueError, match="step count"):
         net.step_count = -3  # Adam's bias correction then divides by zero
     assert net.step_count == 0
+
+
+def test_a_failed_reserve_leaves_a_working_network():
+    """A reserve() that ran out of memory left dropped buffers behind and the
+    old capacity: the next step wrote through null pointers (segfault)."""
+    net = network(_core.LayerTable.autoencoder(100, [100], A.relu, A.identity, False))
+    X = np.random.default_rng(0).random((8, 100), dtype=np.float32)
+    rows = np.arange(8, dtype=np.int64)
+    net.train_step(X, rows)
+    with pytest.raises(MemoryError):
+        net.reserve(2**30)  # 400 GB per buffer
+    assert np.isfinite(net.train_step(X, rows)[0])
+
+
+def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
+    """The GPU network's reserve() replaced buffers, then failed, and kept its
+    old capacity and captured steps: the next epoch replayed a CUDA graph of
+    freed buffers. Run on the NumPy stand-in, whose "graph" checks that the
+    buffers it was captured with are still the network's."""
+    import importlib.util
+
+    from pyae._gpu.network import DeviceNetwork
+
+    path = Path(__file__).with_name("host_ops.py")
+    spec_ = importlib.util.spec_from_file_location("host_ops", path)
+    host_ops = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(host_ops)
+
+    class BakedOps(host_ops.HostOps):
+        def capture(self, fn):
+            self.captures += 1
+            baked = [id(a) for a in net._acts + net._dacts]
+
+            def replay():
+                assert [id(a) for a in net._acts + net._dacts] == baked, "stale graph"
+                fn()
+            return replay
+
+    X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False).fit(X)
+    ops = BakedOps()
+    net = DeviceNetwork(ops, model.network_.table, **model._backend_config())
+    order = np.arange(32)
+    net.train_epoch(X, order, 8)
+
+    class OutOfMemory:  # an xp whose allocations fail once the activations are replaced
+        calls = 0
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def zeros(self, *a, **k):
+            OutOfMemory.calls += 1
+            if OutOfMemory.calls > len(net._widths()):
+                raise MemoryError("out of device memory")
+            return np.zeros(*a, **k)
+
+    monkeypatch.setattr(ops, "xp", OutOfMemory())
+    with pytest.raises(MemoryError):
+        net.reserve(16)
+    monkeypatch.setattr(ops, "xp", np)
+    assert np.isfinite(net.train_epoch(X, order, 8)).all()

@@ -66,6 +66,10 @@ float* Network::train_dout(int l) {
 
 void Network::reserve(int max_batch) {
   if (max_batch <= capacity_) return;
+  // Until every buffer is sized, nothing is: if an allocation throws
+  // (std::bad_alloc), the next step reserves afresh instead of writing into
+  // the buffers this call already dropped.
+  capacity_ = 0;
   const int L = table_.size();
   acts_ = std::vector<FloatBuffer>(L + 1);
   dacts_ = std::vector<FloatBuffer>(L + 1);
