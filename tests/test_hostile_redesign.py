@@ -119,6 +119,81 @@ def test_a_failed_reserve_leaves_a_working_network():
     assert np.isfinite(net.train_step(X, rows)[0])
 
 
+def test_train_step_rejects_bad_arguments():
+    t = _core.LayerTable.vae(4, [], 2, A.relu, A.sigmoid)
+    net = network(t, "bce")
+    X = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    rows = np.arange(8, dtype=np.int64)
+    with pytest.raises(ValueError, match="eps has the wrong shape"):
+        net.train_step(X, rows, np.zeros((8, 3), np.float32))
+    with pytest.raises(TypeError):
+        net.train_step(X, rows, np.zeros((8, 2)))  # float64 is not converted
+    with pytest.raises(IndexError, match="outside the data"):
+        net.train_step(X, np.array([0, 8], np.int64))
+    with pytest.raises(IndexError, match="outside the data"):
+        net.train_step(X, np.array([-1], np.int64))
+    with pytest.raises(ValueError, match="non-empty"):
+        net.train_step(X, np.zeros(0, np.int64))
+    ae = network(_core.LayerTable.autoencoder(4, [2], A.relu, A.sigmoid, False))
+    with pytest.raises(ValueError, match="latent head"):
+        ae.train_step(X, rows, np.zeros((8, 2), np.float32))
+
+
+@pytest.mark.parametrize("B", [1, 3, 40, 1000])
+def test_bce_row_losses_through_a_latent_head(B):
+    """A VAE without hidden layers: row_losses from layer 0 with BCE ran the
+    head into a buffer sized for mu only (heap overflow) and fed the decoder
+    [mu | log sigma^2] rows as if they were mu."""
+    t = _core.LayerTable.vae(6, [], 40, A.relu, A.sigmoid)
+    net = network(t, "bce")
+    rng = np.random.default_rng(B)
+    X = rng.random((B, 6), dtype=np.float32)
+    head = np.empty((B, 80), np.float32)
+    net.forward(X, head, 0, 1)
+    mu = np.ascontiguousarray(head[:, :40])
+    via_head, via_mu = np.empty(B, np.float32), np.empty(B, np.float32)
+    net.row_losses(X, X, via_head, 0)
+    net.row_losses(mu, X, via_mu, 1)
+    np.testing.assert_array_equal(via_head, via_mu)
+
+
+@pytest.mark.parametrize("loss,hidden", [("bce", []), ("bce", [5, 4]), ("mse", [5])])
+def test_forward_and_row_losses_over_every_layer_range(loss, hidden):
+    """Any (first, last) equals running the layers one by one (continuing
+    from mu after the latent head); bad ranges are ValueErrors."""
+    t = _core.LayerTable.vae(6, hidden, 2, A.silu, A.sigmoid)
+    net = network(t, loss)
+    rng = np.random.default_rng(1)
+    L = len(t)
+    for B in (1, 5, 70):
+        for first in range(L):
+            x = rng.random((B, t.input_width(first)), dtype=np.float32)
+            for last in range(first + 1, L + 1):
+                out = np.full((B, t[last - 1].d_out), np.nan, np.float32)
+                net.forward(x, out, first, last)
+                cur = x
+                for l in range(first, last):
+                    step = np.empty((B, t[l].d_out), np.float32)
+                    net.forward(np.ascontiguousarray(cur), step, l, l + 1)
+                    cur = step[:, :t[l].d_out // 2] if l == t.latent_layer and l < last - 1 \
+                        else step
+                np.testing.assert_allclose(out, cur, rtol=1e-5, atol=1e-6)
+            rows = np.empty(B, np.float32)
+            net.row_losses(x, rng.random((B, 6), dtype=np.float32), rows, first)
+            assert np.isfinite(rows).all()
+    x = rng.random((3, 6), dtype=np.float32)
+    for first, last in ((0, 0), (-1, 2), (0, L + 1), (2, 1)):
+        with pytest.raises(ValueError, match="bad layer range"):
+            net.forward(x, np.empty((3, 6), np.float32), first, last)
+    for first in (-1, L, 99):
+        with pytest.raises(ValueError, match="bad first layer"):
+            net.row_losses(x, x, np.empty(3, np.float32), first)
+    read_only = np.empty((3, t[0].d_out), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        net.forward(x, read_only, 0, 1)
+
+
 def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
     """The GPU network's reserve() replaced buffers, then failed, and kept its
     old capacity and captured steps: the next epoch replayed a CUDA graph of

@@ -23,6 +23,13 @@ DenseDims dims_of(const LayerSpec& s, int B, Activation act) {
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
 
+// rows (B, 2Z) of a latent head's [mu | log sigma^2] become (B, Z) of mu, in
+// place (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
+void keep_mu(float* rows, int B, int Z) {
+  for (int b = 1; b < B; ++b)
+    std::memmove(rows + count(b, Z), rows + count(b, 2 * Z), sizeof(float) * Z);
+}
+
 }  // namespace
 
 Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta)
@@ -207,13 +214,7 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     for (int l = first; l < last; ++l) {
       float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
       run_layer(dst, cur, table_[l]);
-      if (l == head && l != last - 1) {
-        // Continue from mu: compact each row's first Z values in place
-        // (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
-        const int Z = table_[l].d_out / 2;
-        for (int b = 1; b < B; ++b)
-          std::memmove(dst + count(b, Z), dst + count(b, 2 * Z), sizeof(float) * Z);
-      }
+      if (l == head && l != last - 1) keep_mu(dst, B, table_[l].d_out / 2);  // continue from mu
       cur = dst;
     }
   };
@@ -252,8 +253,12 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
     const LayerSpec& s = table_[L - 1];
     const float* h = x;
     if (L - 1 > first) {
-      float* hidden = thread_scratch(kScratchHidden, count(B, s.d_in));
+      // forward() ends with layer L - 2's output: (B, 2Z) when that is the
+      // latent head, whose mu is the last layer's input.
+      const int width = table_[L - 2].d_out;
+      float* hidden = thread_scratch(kScratchHidden, count(B, width));  // (B, width)
       forward(x, hidden, B, first, L - 1);
+      if (width != s.d_in) keep_mu(hidden, B, s.d_in);
       h = hidden;
     }
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
