@@ -194,6 +194,32 @@ def test_forward_and_row_losses_over_every_layer_range(loss, hidden):
         net.forward(x, read_only, 0, 1)
 
 
+# ------------------------------------------------------- model parameters
+def test_widths_beyond_a_c_int_are_clear_errors():
+    X = np.random.default_rng(0).random((10, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="hidden width must be at most"):
+        pyae.Autoencoder(hidden=(2**31,), verbose=False).fit(X)
+    with pytest.raises(ValueError, match="latent_dim must be at most"):
+        pyae.VAE(hidden=(3,), latent_dim=2**30, verbose=False).fit(X)
+
+
+def test_tied_weights_must_be_a_bool():
+    """bool("false") is True: the string built a tied model."""
+    X = np.random.default_rng(0).random((10, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="tied_weights must be True or False"):
+        pyae.Autoencoder(hidden=(2,), tied_weights="false", verbose=False).fit(X)
+    pyae.Autoencoder(hidden=(2,), tied_weights=np.bool_(True), epochs=1, verbose=False).fit(X)
+
+
+def test_log_likelihood_rejects_a_bad_batch_size():
+    """batch_size=-1 returned np.empty's uninitialised memory as the scores."""
+    X = np.random.default_rng(0).random((20, 5), dtype=np.float32)
+    vae = pyae.VAE(hidden=(4,), latent_dim=2, epochs=1, verbose=False).fit(X)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="batch_size"):
+            vae.log_likelihood(X, k=2, batch_size=bad)
+
+
 def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
     """The GPU network's reserve() replaced buffers, then failed, and kept its
     old capacity and captured steps: the next epoch replayed a CUDA graph of
