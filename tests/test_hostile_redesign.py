@@ -194,6 +194,105 @@ def test_forward_and_row_losses_over_every_layer_range(loss, hidden):
         net.forward(x, read_only, 0, 1)
 
 
+# ------------------------------------------------------------ model files
+def _saved(tmp_path, kind):
+    X = np.random.default_rng(0).random((40, 10), dtype=np.float32)
+    model = {"ae": pyae.Autoencoder(hidden=(6, 3), tied_weights=True, activation="gelu"),
+             "vae": pyae.VAE(hidden=(6,), latent_dim=2, activation="elu")}[kind]
+    path = tmp_path / f"{kind}.safetensors"
+    model.set_params(epochs=1, verbose=False).fit(X).save(path)
+    return path.read_bytes()
+
+
+def _edit_meta(blob, key, value):
+    """The file with metadata field `key` set to the text `value` (None: removed)."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    if value is None:
+        header["__metadata__"].pop(key)
+    else:
+        header["__metadata__"][key] = value
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + blob[8 + n:]
+
+
+def _edit_json(blob, key, edit):
+    (n,) = struct.unpack("<Q", blob[:8])
+    value = json.loads(json.loads(blob[8:8 + n])["__metadata__"][key])
+    result = edit(value)
+    return _edit_meta(blob, key, json.dumps(value if result is None else result))
+
+
+DEEP = "[" * 100000 + "]" * 100000
+MUTATIONS = {
+    "layers missing": lambda b: _edit_meta(b, "layers", None),
+    "layers deeply nested": lambda b: _edit_meta(b, "layers", DEEP),
+    "config deeply nested": lambda b: _edit_meta(b, "config", DEEP),
+    "training deeply nested": lambda b: _edit_meta(b, "training", DEEP),
+    "layers not a list": lambda b: _edit_meta(b, "layers", '{"a": 1}'),
+    "row without d_in": lambda b: _edit_json(b, "layers", lambda L: L[0].pop("d_in") and None),
+    "row with an extra key": lambda b: _edit_json(b, "layers", lambda L: L[0].update(x=1)),
+    "width as a string": lambda b: _edit_json(b, "layers", lambda L: L[0].update(d_in="10")),
+    "width 3.5": lambda b: _edit_json(b, "layers", lambda L: L[0].update(d_out=3.5)),
+    "width true": lambda b: _edit_json(b, "layers", lambda L: L[0].update(d_in=True)),
+    "tied_to -2": lambda b: _edit_json(b, "layers", lambda L: L[0].update(tied_to=-2)),
+    "activation number": lambda b: _edit_json(b, "layers", lambda L: L[0].update(activation=7)),
+    "huge table": lambda b: _edit_json(b, "layers", lambda L: L * 5000),
+    "n_features 2**31": lambda b: _edit_meta(b, "n_features", str(2**31)),
+    "n_features 10**30": lambda b: _edit_meta(b, "n_features", str(10**30)),
+    "hidden 2**31": lambda b: _edit_json(b, "config", lambda c: c.update(hidden=[2**31, 3])),
+    "hidden 10**9": lambda b: _edit_json(b, "config", lambda c: c.update(hidden=[10**9, 3])),
+    "model a list": lambda b: _edit_meta(b, "model", '["VAE"]'),
+    "training a list": lambda b: _edit_meta(b, "training", "[1]"),
+    "history a list": lambda b: _edit_json(b, "training", lambda t: t.update(history=[1])),
+    "negative step count": lambda b: _edit_json(b, "training", lambda t: t.update(step_count=-5)),
+    "format version ' 2'": lambda b: _edit_meta(b, "format_version", " 2"),
+    "format version 02": lambda b: _edit_meta(b, "format_version", "02"),
+    "format version in other digits": lambda b: _edit_meta(b, "format_version", "\u0662"),
+}
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_mutated_format2_files_raise_model_file_error(tmp_path, kind):
+    """Before: RecursionError (deep JSON), TypeError (widths past a C int,
+    a list as the model type), AttributeError (training not an object),
+    MemoryError (huge hidden widths were allocated before the tensors were
+    checked); a negative step count and odd version texts loaded."""
+    blob = _saved(tmp_path, kind)
+    path = tmp_path / "mutant.safetensors"
+    for name, mutate in MUTATIONS.items():
+        mutant = mutate(blob)
+        path.write_bytes(mutant)
+        with pytest.raises(pyae.ModelFileError):
+            pyae.load(path)
+            pytest.fail(f"{name}: loaded")
+        try:
+            _core.CModel(mutant)
+        except ValueError:
+            pass  # the C library reads only the table, n_features and the tensors
+
+
+@pytest.mark.parametrize("name", ["ae_tied", "dae_bce", "vae"])
+def test_format1_files_with_corrupt_configs_raise_model_file_error(tmp_path, name):
+    blob = (FORMAT1 / f"{name}.safetensors").read_bytes()
+    path = tmp_path / "mutant.safetensors"
+    edits = [dict(hidden=[2**31]), dict(hidden=[10**9, 3]), dict(hidden=[0]), dict(hidden="6"),
+             dict(activation="swish")]
+    if name != "vae":
+        edits.append(dict(tied_weights="false"))
+    for edit in edits:
+        path.write_bytes(_edit_json(blob, "config", lambda c: c.update(edit)))
+        with pytest.raises(pyae.ModelFileError):
+            pyae.load(path)
+    for n_features in (str(2**31), "0", "11"):
+        path.write_bytes(_edit_meta(blob, "n_features", n_features))
+        with pytest.raises(pyae.ModelFileError):
+            pyae.load(path)
+        with pytest.raises(ValueError):
+            _core.CModel(path.read_bytes())
+
+
 # ------------------------------------------------------- model parameters
 def test_widths_beyond_a_c_int_are_clear_errors():
     X = np.random.default_rng(0).random((10, 4), dtype=np.float32)
