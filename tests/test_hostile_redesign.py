@@ -319,6 +319,33 @@ def test_log_likelihood_rejects_a_bad_batch_size():
             vae.log_likelihood(X, k=2, batch_size=bad)
 
 
+# ------------------------------------------------------------ activations
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
+def test_ops_reject_nan_and_inf_inputs(act):
+    """relu(NaN) was 0: a NaN vanished inside the kernel."""
+    x = np.ones((3, 2), np.float32)
+    W, b = np.ones((2, 2), np.float32), np.zeros(2, np.float32)
+    pre = np.empty((3, 2), np.float32)
+    out = ops.dense_forward(x, W, b, act, pre=pre)
+    for bad in (np.nan, np.inf):
+        xb = x.copy()
+        xb[1, 1] = bad
+        with pytest.raises(ValueError, match="inp contains 1 NaN or infinite"):
+            ops.dense_forward(xb, W, b, act)
+        Wb = W.copy()
+        Wb[0, 0] = bad
+        with pytest.raises(ValueError, match="weight contains"):
+            ops.dense_forward(x, Wb, b, act)
+        with pytest.raises(ValueError, match="dout contains"):
+            ops.dense_backward(np.full_like(out, bad), out, x, W, act, pre=pre)
+        with pytest.raises(ValueError, match="pre contains"):
+            ops.dense_backward(np.ones_like(out), out, x, W, act, pre=np.full_like(pre, bad))
+        with pytest.raises(ValueError, match="x contains"):
+            ops.activation(xb, act)
+    with pytest.raises(ValueError, match="pred contains"):
+        ops.mse_loss(np.full((2, 2), np.nan, np.float32), np.zeros((2, 2), np.float32))
+
+
 def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
     """The GPU network's reserve() replaced buffers, then failed, and kept its
     old capacity and captured steps: the next epoch replayed a CUDA graph of
