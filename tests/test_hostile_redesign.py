@@ -346,6 +346,70 @@ def test_ops_reject_nan_and_inf_inputs(act):
         ops.mse_loss(np.full((2, 2), np.nan, np.float32), np.zeros((2, 2), np.float32))
 
 
+@pytest.mark.parametrize("act", ["leaky_relu", "elu", "gelu", "silu"])
+def test_training_on_huge_data_diverges_cleanly(act):
+    X = (np.random.default_rng(0).random((64, 6)) * 1e6).astype(np.float32)
+    for model in (pyae.Autoencoder(hidden=(4, 2), activation=act, output_activation="identity",
+                                   learning_rate=0.1, epochs=3, verbose=False),
+                  pyae.VAE(hidden=(4,), latent_dim=2, activation=act, loss="gaussian",
+                           output_activation="identity", learning_rate=0.1, epochs=3,
+                           verbose=False)):
+        try:
+            model.fit(X)
+        except FloatingPointError:
+            continue
+        assert np.isfinite(model.network_.params).all()
+
+
+# ---------------------------------------------------- threads and backends
+def test_concurrent_inference_matches_serial():
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 12), dtype=np.float32)
+    models = [pyae.Autoencoder(hidden=(8, 3), activation="gelu", epochs=1, verbose=False),
+              pyae.VAE(hidden=(), latent_dim=3, epochs=1, verbose=False)]
+    for m in models:
+        m.fit(X)
+        calls = [m.transform, m.score_samples, m.reconstruct]
+        if isinstance(m, pyae.VAE):
+            calls.append(lambda Xb: m.elbo(Xb, n_samples=2))
+        batches = [X[:1], X[1:6], X[10:74], X] * 3
+        for fn in calls:
+            want = [fn(b) for b in batches]
+            got = [None] * len(batches)
+
+            def run(i):
+                got[i] = fn(batches[i])
+
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+
+
+def test_moving_saving_and_cloning_after_fit(tmp_path):
+    import copy
+    import pickle
+
+    sklearn_base = pytest.importorskip("sklearn.base")
+    X = np.random.default_rng(0).random((50, 6), dtype=np.float32)
+    for make in (lambda: pyae.VAE(hidden=(4,), latent_dim=2, activation="silu"),
+                 lambda: pyae.DenoisingAutoencoder(hidden=(4,), activation="leaky_relu")):
+        m = make().set_params(epochs=1, verbose=False).fit(X)
+        want = m.reconstruct(X)
+        m.set_params(device="cpu")
+        for _ in range(3):
+            m.to("cpu")
+        m.save(tmp_path / "m.safetensors")
+        for back in (pyae.load(tmp_path / "m.safetensors"), pickle.loads(pickle.dumps(m)),
+                     copy.deepcopy(m)):
+            np.testing.assert_array_equal(back.reconstruct(X), want)
+        assert not hasattr(sklearn_base.clone(m), "network_")
+        assert not hasattr(copy.deepcopy(make()), "network_")
+
+
 def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
     """The GPU network's reserve() replaced buffers, then failed, and kept its
     old capacity and captured steps: the next epoch replayed a CUDA graph of
