@@ -21,7 +21,7 @@ from ._backends import BACKENDS, input_array
 from ._device import check_device
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from ._sklearn_compat import EstimatorBase, NotFittedBase
-from ._validation import choice, positive_float, positive_int
+from ._validation import choice, layer_width, positive_float, positive_int
 
 __all__ = ["BaseAutoencoder", "NotFittedError"]
 
@@ -57,7 +57,7 @@ def _hidden(value, name):
         hidden = tuple(hidden)
     except TypeError:
         raise ValueError(f"{name} must be a sequence of layer widths, got {value!r}") from None
-    return tuple(positive_int(h, "every hidden width") for h in hidden)
+    return tuple(layer_width(h, "every hidden width") for h in hidden)
 
 
 def _unit_interval(value, name):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import tempfile
 
@@ -80,14 +81,16 @@ def decode_model(blob: bytes, source) -> tuple[dict, dict]:
         tensors = load(blob)
         (n,) = struct.unpack("<Q", blob[:8])
         raw_meta = json.loads(blob[8:8 + n]).get("__metadata__") or {}
-    except (SafetensorError, ValueError, struct.error, AttributeError) as e:
+    except (SafetensorError, ValueError, struct.error, AttributeError, RecursionError) as e:
         raise ModelFileError(f"{source!r} is not a readable safetensors file ({e})") from None
     if not isinstance(raw_meta, dict) or raw_meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{source!r} is a safetensors file but not a pyae model")
-    try:
-        version = int(raw_meta.get("format_version", ""))
-    except ValueError:
-        raise ModelFileError(f"{source!r} has an unreadable format version") from None
+    version = raw_meta.get("format_version", "")
+    # Exactly as pyae writes it (and the C library reads it): int() would
+    # also take " 2", "02" or the digits of other scripts.
+    if not isinstance(version, str) or not re.fullmatch(r"[1-9][0-9]*", version):
+        raise ModelFileError(f"{source!r} has an unreadable format version")
+    version = int(version)
     if version not in READABLE_VERSIONS:
         raise ModelFileError(
             f"{source!r} has model format version {version}; this pyae reads versions "
@@ -99,7 +102,7 @@ def decode_model(blob: bytes, source) -> tuple[dict, dict]:
             continue
         try:
             meta[k] = json.loads(v)
-        except (json.JSONDecodeError, TypeError):
+        except (json.JSONDecodeError, TypeError, RecursionError):
             raise ModelFileError(f"{source!r} has corrupt metadata field {k!r}") from None
     return tensors, meta
 

@@ -14,6 +14,16 @@ from ._validation import positive_int
 MODEL_CLASSES: dict = {}
 
 
+def table_tensor_shapes(table) -> dict:
+    """Name -> shape of the parameter tensors a model with this layer table has."""
+    shapes = {}
+    for i, spec in enumerate(table.layers):
+        if spec.owns_weight:
+            shapes[f"layers.{i}.weight"] = (spec.d_out, spec.d_in)
+        shapes[f"layers.{i}.bias"] = (spec.d_out,)
+    return shapes
+
+
 def model_tensors(model) -> dict:
     """Name -> view into the model's parameters (and optimiser state)."""
     net = model.network_
@@ -72,11 +82,16 @@ def model_from_file(cls, tensors, meta, path):
         model = cls(**cls._params_from_file(meta["config"]))
         cfg = model._checked_config()
         n_features = positive_int(meta["n_features"], "n_features")
+        table = model._layer_table(n_features, cfg)
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"{path!r} has an invalid config: {e}") from None
-    model._build(n_features, cfg)
-    if meta["format_version"] >= 2 and meta.get("layers") != table_to_json(model.network_.table):
+    if meta["format_version"] >= 2 and meta.get("layers") != table_to_json(table):
         raise ModelFileError(f"{path!r}: its layer table does not match its config")
+    # The parameters must be in the file before the network is allocated, so
+    # a small file cannot make the loader allocate a huge network.
+    for name, shape in table_tensor_shapes(table).items():
+        expect_tensor(tensors, name, shape, path)
+    model._build(n_features, cfg)
     targets = model_tensors(model)  # views into the new model's parameter buffer
     extra = set(tensors) - set(targets)
     if extra:
@@ -87,6 +102,8 @@ def model_from_file(cls, tensors, meta, path):
         target[...] = expect_tensor(tensors, name, target.shape, path)
     training = meta.get("training", {})
     try:
+        if not isinstance(training, dict) or not isinstance(training.get("history", {}), dict):
+            raise TypeError("training and its history must be JSON objects")
         model.history_ = {k: [float(x) for x in training.get("history", {}).get(k, [])]
                           for k in ("loss", "val_loss")}
         model.network_.step_count = int(training.get("step_count", 0))
@@ -103,7 +120,7 @@ def load(path, device="cpu"):
     device = check_device(device)
     tensors, meta = read_model_file(path)
     kind = meta.get("model")
-    if kind not in MODEL_CLASSES:
+    if not isinstance(kind, str) or kind not in MODEL_CLASSES:
         raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
     if not isinstance(meta.get("config"), dict):
         raise ModelFileError(f"{path!r} lacks its model config")

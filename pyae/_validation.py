@@ -116,6 +116,17 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+# Layer widths are C ints, and a VAE's latent head is 2 * latent_dim wide.
+MAX_LAYER_WIDTH = 2**30 - 1
+
+
+def layer_width(value, name: str) -> int:
+    width = positive_int(value, name)
+    if width > MAX_LAYER_WIDTH:
+        raise ValueError(f"{name} must be at most {MAX_LAYER_WIDTH}, got {value!r}")
+    return width
+
+
 def positive_float(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
             or value <= 0:

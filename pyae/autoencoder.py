@@ -7,6 +7,8 @@ parameters live in one flat C++ buffer, and each mini-batch is one C++ call
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _core
 from ._enums import ACTIVATIONS
 from ._estimator import BaseAutoencoder, NotFittedError
@@ -73,8 +75,14 @@ def _hidden_not_empty(value, name):
     return hidden
 
 
-AUTOENCODER_PARAMETERS = {"hidden": _hidden_not_empty,
-                          "tied_weights": lambda value, name: bool(value)}
+def _flag(value, name):
+    # bool("false") is True: a string or number here is a mistake.
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+AUTOENCODER_PARAMETERS = {"hidden": _hidden_not_empty, "tied_weights": _flag}
 
 
 class Autoencoder(BaseAutoencoder):

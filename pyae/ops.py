@@ -1,6 +1,8 @@
 """pyae.ops: the fused C++ kernels on NumPy arrays, for custom models.
 
 All arrays are float32 and C-contiguous; nothing is silently converted.
+Input arrays holding NaN or Inf raise ValueError, as everywhere in pyae (a
+kernel would otherwise hide some: relu(NaN) is 0).
 Gradient convention (every backward op): gradients are *accumulated* into
 the buffers you pass (``dinp``, ``dweight``, ``dbias``, ``grad``); buffers
 pyae allocates for you start at zero. Weights are (D_out, D_in) as in
@@ -13,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._enums import ACTIVATIONS, LOSSES
-from ._validation import check_kernel_array, choice
+from ._validation import _raise_not_finite, check_kernel_array, choice
 
 __all__ = [
     "dense_forward",
@@ -30,6 +32,14 @@ def _act(name: str):
     return ACTIVATIONS[choice(name, "activation", ACTIVATIONS)]
 
 
+def _input(a, name, ndim=None):
+    """An input array: checked like every kernel array, and finite."""
+    check_kernel_array(a, name, ndim)
+    if not _core.all_finite(a):
+        _raise_not_finite(a, name)
+    return a
+
+
 def _out_buffer(buf, shape, name):
     if buf is None:
         return np.zeros(shape, dtype=np.float32)
@@ -44,9 +54,9 @@ def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None, pre=None
 
     ``pre`` (B, D_out), if given, receives the pre-activation, which
     dense_backward needs for "gelu" and "silu"."""
-    check_kernel_array(inp, "inp", 2)
-    check_kernel_array(weight, "weight", 2)
-    check_kernel_array(bias, "bias", 1)
+    _input(inp, "inp", 2)
+    _input(weight, "weight", 2)
+    _input(bias, "bias", 1)
     out = _out_buffer(out, (inp.shape[0], bias.shape[0]), "out")
     if pre is not None:
         pre = _out_buffer(pre, out.shape, "pre")
@@ -63,7 +73,7 @@ def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, d
     dinp is None when need_dinp is False (first layer of a network).
     """
     for a, n, d in ((dout, "dout", 2), (out, "out", 2), (inp, "inp", 2), (weight, "weight", 2)):
-        check_kernel_array(a, n, d)
+        _input(a, n, d)
     B, D_in = inp.shape
     D_out = dout.shape[1]
     dweight = _out_buffer(dweight, weight.shape, "dweight")
@@ -71,7 +81,7 @@ def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, d
     dinp = _out_buffer(dinp, (B, D_in), "dinp") if need_dinp else None
     dpre = np.empty((B, D_out), dtype=np.float32)
     if pre is not None:
-        check_kernel_array(pre, "pre", 2)
+        _input(pre, "pre", 2)
     _core.dense_backward(dinp, dweight, dbias, dpre, dout, out, inp, weight, _act(activation),
                          False, pre)
     return dinp, dweight, dbias
@@ -79,15 +89,15 @@ def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, d
 
 def activation(x, name="sigmoid", *, out=None):
     """Element-wise activation (sigmoid is the stable form)."""
-    check_kernel_array(x, "x")
+    _input(x, "x")
     out = _out_buffer(out, x.shape, "out")
     _core.activation_forward(out, x, _act(name))
     return out
 
 
 def _loss(kind, pred, target, grad, name):
-    check_kernel_array(pred, name, 2)
-    check_kernel_array(target, "target", 2)
+    _input(pred, name, 2)
+    _input(target, "target", 2)
     if target.shape != pred.shape:
         raise ValueError(f"target has shape {target.shape}, {name} has {pred.shape}")
     grad = _out_buffer(grad, pred.shape, "grad")
@@ -116,7 +126,7 @@ def bce_with_logits_loss(logits, target, *, grad=None):
 def adam_update(params, grads, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     """In-place Adam (torch.optim.Adam formula); step counts from 1."""
     for a, n in ((params, "params"), (grads, "grads"), (m, "m"), (v, "v")):
-        check_kernel_array(a, n)
+        _input(a, n)
     _core.adam_update(params.reshape(-1), m.reshape(-1), v.reshape(-1), grads.reshape(-1),
                       lr, beta1, beta2, eps, int(step))
 
@@ -124,6 +134,6 @@ def adam_update(params, grads, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, e
 def sgd_momentum_update(params, grads, momentum_buffer, *, lr, momentum=0.9):
     """In-place SGD with momentum (torch.optim.SGD formula, no dampening)."""
     for a, n in ((params, "params"), (grads, "grads"), (momentum_buffer, "momentum_buffer")):
-        check_kernel_array(a, n)
+        _input(a, n)
     _core.sgd_momentum_update(params.reshape(-1), momentum_buffer.reshape(-1), grads.reshape(-1),
                               lr, momentum)

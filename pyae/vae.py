@@ -19,7 +19,7 @@ from ._backends import output_array
 from ._enums import ACTIVATIONS, LOSSES
 from ._estimator import BaseAutoencoder, _non_negative
 from ._model_file import MODEL_CLASSES
-from ._validation import positive_int
+from ._validation import layer_width, positive_int
 from .autoencoder import common_parameters_doc
 
 __all__ = ["VAE"]
@@ -50,7 +50,7 @@ class VAE(BaseAutoencoder):
     """ + common_parameters_doc(activation="relu", output_activation="sigmoid")
 
     _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
-    PARAMETERS = {"latent_dim": positive_int, "beta": _non_negative}
+    PARAMETERS = {"latent_dim": layer_width, "beta": _non_negative}
 
     def __init__(self, hidden=(400,), latent_dim=20, activation="relu",
                  output_activation="sigmoid", loss="bce", beta=1.0, optimizer="adam",
@@ -158,6 +158,7 @@ class VAE(BaseAutoencoder):
         non-decreasing in k."""
         X_in, X = X, self._data(X)
         k = positive_int(k, "k")
+        batch_size = positive_int(batch_size, "batch_size")
         out = np.empty(X.shape[0])
         for start in range(0, X.shape[0], batch_size):
             xb = X[start:start + batch_size]

@@ -69,8 +69,12 @@ void register_network(py::module_& m) {
       .def_readonly("bias_offset", &LayerSpec::bias_offset)
       .def_property_readonly("owns_weight", &LayerSpec::owns_weight)
       .def("__repr__", [](const LayerSpec& s) {
+        // A spec may hold a code outside the enum (LayerTable refuses it).
+        const char* act = activation_name(s.act);
         return "LayerSpec(" + std::to_string(s.d_in) + " -> " + std::to_string(s.d_out) + ", " +
-               activation_name(s.act) + ", tied_to=" + std::to_string(s.tied_to) + ")";
+               (act != nullptr ? std::string(act)
+                               : "activation code " + std::to_string(static_cast<int>(s.act))) +
+               ", tied_to=" + std::to_string(s.tied_to) + ")";
       });
 
   py::class_<LayerTable>(m, "LayerTable")
@@ -105,7 +109,13 @@ void register_network(py::module_& m) {
       .def_property_readonly("latent_layer", &LayerTable::latent_layer)
       .def_property_readonly("decoder_start", &LayerTable::decoder_start)
       .def_property_readonly("variational", &LayerTable::variational)
-      .def("input_width", &LayerTable::input_width, py::arg("layer"));
+      .def(
+          "input_width",
+          [](const LayerTable& t, int l) {
+            if (l < 0 || l > t.size()) throw py::index_error("layer index out of range");
+            return t.input_width(l);
+          },
+          py::arg("layer"));
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const LayerTable& table, Loss loss, OptimizerKind optimizer, double lr,

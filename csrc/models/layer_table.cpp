@@ -1,13 +1,21 @@
 #include "models/layer_table.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
 namespace pyae {
 
 namespace {
+
+// At most this many parameters: the byte size of every buffer of N floats
+// stays a valid ptrdiff_t (NumPy views, pointer arithmetic), and adding one
+// more layer (< 2^62 + 2^31 parameters) cannot overflow the running count.
+constexpr std::size_t kMaxParams =
+    static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(float);
 
 [[noreturn]] void bad(int l, const std::string& why) {
   throw std::invalid_argument("layer table row " + std::to_string(l) + ": " + why);
@@ -92,6 +100,7 @@ LayerTable::LayerTable(std::vector<LayerSpec> rows) : layers_(std::move(rows)) {
     }
     s.bias_offset = cursor;
     cursor += s.d_out;
+    if (cursor > kMaxParams) bad(l, "the layer table has too many parameters");
   }
   num_params_ = cursor;
 }
@@ -117,6 +126,8 @@ LayerTable LayerTable::autoencoder(int D, const std::vector<int>& hidden, Activa
 
 LayerTable LayerTable::vae(int D, const std::vector<int>& hidden, int Z, Activation act,
                            Activation output_act) {
+  if (Z < 1 || Z > std::numeric_limits<int>::max() / 2)
+    throw std::invalid_argument("latent_dim must be in [1, 2^30)");
   std::vector<LayerSpec> rows;
   auto add = [&](int d_in, int d_out, Activation a, LayerRole role) {
     LayerSpec s;

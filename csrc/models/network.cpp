@@ -1,6 +1,7 @@
 #include "models/network.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -22,12 +23,23 @@ DenseDims dims_of(const LayerSpec& s, int B, Activation act) {
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
 
+// rows (B, 2Z) of a latent head's [mu | log sigma^2] become (B, Z) of mu, in
+// place (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
+void keep_mu(float* rows, int B, int Z) {
+  for (int b = 1; b < B; ++b)
+    std::memmove(rows + count(b, Z), rows + count(b, 2 * Z), sizeof(float) * Z);
+}
+
 }  // namespace
 
 Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta)
     : table_(std::move(table)), loss_(loss), beta_(static_cast<float>(beta)), opt_(optimizer) {
   if (table_.size() < 2) throw std::invalid_argument("a network needs a layer table");
-  if (!(beta >= 0.0)) throw std::invalid_argument("beta must be >= 0");
+  if (!(beta >= 0.0) || !std::isfinite(beta_))
+    throw std::invalid_argument("beta must be >= 0 and finite");
+  for (double v : {optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.momentum})
+    if (!std::isfinite(v)) throw std::invalid_argument("optimizer hyperparameters must be finite");
+  opt_.set_learning_rate(optimizer.lr);  // checks it is > 0
   if (!is_valid(loss_)) throw std::invalid_argument("unknown loss code");
   if (!is_valid(optimizer.kind)) throw std::invalid_argument("unknown optimizer code");
   if (loss_ == Loss::bce && table_.layers().back().act != Activation::sigmoid)
@@ -61,6 +73,10 @@ float* Network::train_dout(int l) {
 
 void Network::reserve(int max_batch) {
   if (max_batch <= capacity_) return;
+  // Until every buffer is sized, nothing is: if an allocation throws
+  // (std::bad_alloc), the next step reserves afresh instead of writing into
+  // the buffers this call already dropped.
+  capacity_ = 0;
   const int L = table_.size();
   acts_ = std::vector<FloatBuffer>(L + 1);
   dacts_ = std::vector<FloatBuffer>(L + 1);
@@ -198,13 +214,7 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     for (int l = first; l < last; ++l) {
       float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
       run_layer(dst, cur, table_[l]);
-      if (l == head && l != last - 1) {
-        // Continue from mu: compact each row's first Z values in place
-        // (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
-        const int Z = table_[l].d_out / 2;
-        for (int b = 1; b < B; ++b)
-          std::memmove(dst + count(b, Z), dst + count(b, 2 * Z), sizeof(float) * Z);
-      }
+      if (l == head && l != last - 1) keep_mu(dst, B, table_[l].d_out / 2);  // continue from mu
       cur = dst;
     }
   };
@@ -243,8 +253,12 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
     const LayerSpec& s = table_[L - 1];
     const float* h = x;
     if (L - 1 > first) {
-      float* hidden = thread_scratch(kScratchHidden, count(B, s.d_in));
+      // forward() ends with layer L - 2's output: (B, 2Z) when that is the
+      // latent head, whose mu is the last layer's input.
+      const int width = table_[L - 2].d_out;
+      float* hidden = thread_scratch(kScratchHidden, count(B, width));  // (B, width)
       forward(x, hidden, B, first, L - 1);
+      if (width != s.d_in) keep_mu(hidden, B, s.d_in);
       h = hidden;
     }
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,

@@ -2,6 +2,9 @@
 // rule, its hyperparameters, the step count and the moment buffers.
 #pragma once
 
+#include <cmath>
+#include <stdexcept>
+
 #include "runtime/buffer.h"
 #include "kernels/optimizer_update.h"
 #include "math/enums.h"
@@ -42,8 +45,16 @@ class Optimizer {
     return state_[which].data();
   }
   long long step_count() const { return step_; }
-  void set_step_count(long long s) { step_ = s; }
-  void set_learning_rate(double lr) { cfg_.lr = lr; }
+  void set_step_count(long long s) {
+    // Adam's bias correction divides by 1 - beta^step, with step >= 1.
+    if (s < 0) throw std::invalid_argument("the step count must be >= 0");
+    step_ = s;
+  }
+  void set_learning_rate(double lr) {
+    if (!(lr > 0.0) || !std::isfinite(lr))
+      throw std::invalid_argument("the learning rate must be a positive finite number");
+    cfg_.lr = lr;
+  }
 
  private:
   OptimizerConfig cfg_;

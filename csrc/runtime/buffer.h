@@ -1,6 +1,7 @@
 // A zero-initialised, 64-byte aligned float buffer that owns its memory.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -21,6 +22,7 @@ class FloatBuffer {
     data_ = nullptr;
     size_ = 0;
     if (n == 0) return;
+    if (n > (SIZE_MAX - 63) / sizeof(float)) throw std::bad_alloc();  // bytes would wrap
     std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
     data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
     if (data_ == nullptr) throw std::bad_alloc();

@@ -130,6 +130,11 @@ class DeviceNetwork:
     def reserve(self, B):
         if B <= self.capacity:
             return
+        # Until every buffer is sized, nothing is, and no captured step is
+        # kept: after a failed allocation the next step reserves afresh
+        # instead of replaying a graph of the buffers replaced here.
+        self.capacity = 0
+        self._steps.clear()
         xp, widths = self.ops.xp, self._widths()
         with self.ops.activate():
             self._acts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
@@ -145,7 +150,6 @@ class DeviceNetwork:
                 self._dml = xp.zeros(B * 2 * Z, dtype=xp.float32)
                 self._eps = xp.zeros(B * Z, dtype=xp.float32)
         self.capacity = B
-        self._steps.clear()  # captured steps point at the old buffers
 
     def _keeps_pre(self, l):
         return self.layers[l]["keeps_pre"] and self._output_act(l) == self.acts[l]
