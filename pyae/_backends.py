@@ -50,6 +50,7 @@ class CpuBackend:
     def __init__(self, net, device_config=None):
         """``net``: the model's C++ network; ``device_config`` is for the GPU."""
         self.net = net
+        self._out_widths = [row.d_out for row in net.table.layers]
 
     def input(self, X, name, n_features, owner):
         return as_float32_matrix(X, name, n_features, owner)
@@ -71,7 +72,7 @@ class CpuBackend:
         return total / n
 
     def forward(self, X, first, last, out=None):
-        out = output_array(out, (X.shape[0], self.net.table[last - 1].d_out))
+        out = output_array(out, (X.shape[0], self._out_widths[last - 1]))
         self.net.forward(X, out, first, last)
         return out
 

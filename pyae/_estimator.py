@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +31,13 @@ __all__ = ["BaseAutoencoder", "NotFittedError"]
 _BCE_SLACK = 1e-6
 # Activations that zero (or nearly zero) half their inputs: He's gain of 2.
 _RECTIFIERS = {"relu", "leaky_relu", "elu", "gelu", "silu"}
+
+
+class Layout(NamedTuple):
+    """The layer table's numbers the inference calls need, read once."""
+    n_layers: int
+    decoder_start: int
+    code_width: int
 
 
 class NotFittedError(RuntimeError, NotFittedBase):
@@ -160,6 +168,8 @@ class BaseAutoencoder(EstimatorBase):
         self.n_features_in_ = n_features
         self.layer_widths_ = [table.input_width(l) for l in range(len(table) + 1)]
         self.activations_ = [row.activation.name for row in table.layers]
+        self._layout_ = Layout(len(table), table.decoder_start,
+                               table.input_width(table.decoder_start))
         self.history_ = {"loss": [], "val_loss": []}
         self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
         self._backend_ = None
@@ -305,9 +315,12 @@ class BaseAutoencoder(EstimatorBase):
         return float(self._backend().to_host(self.score_samples(X_val)).mean())
 
     # ----------------------------------------------------------- inference
+    # The inference entry points read the layer table's numbers from
+    # _layout_ (kept by _build): a batch-1 call takes ~20 us in all, and each
+    # trip through the bound table costs a measurable part of it.
     def _forward(self, X, first, last, n_features, name="X", out=None):
-        """Layers [first, last) of the network on X, on the caller's side."""
-        self._check_fitted()
+        """Layers [first, last) of the network on X, on the caller's side
+        (callers check that the model is fitted)."""
         backend = self._backend()
         result = backend.forward(backend.input(X, name, n_features, type(self).__name__),
                                  first, last, out)
@@ -327,20 +340,19 @@ class BaseAutoencoder(EstimatorBase):
         """The code: output of the innermost hidden layer, (n, hidden[-1]).
         ``out`` (float32, C-contiguous) receives it without an allocation."""
         self._check_fitted()
-        return self._forward(X, 0, self.network_.table.decoder_start, self.n_features_in_,
-                             out=out)
+        return self._forward(X, 0, self._layout_.decoder_start, self.n_features_in_, out=out)
 
     def inverse_transform(self, Z, out=None):
         """Decodes codes (n, code width) back to (n, n_features)."""
         self._check_fitted()
-        table = self.network_.table
-        code = table.decoder_start
-        return self._forward(Z, code, len(table), table.input_width(code), "Z", out)
+        layout = self._layout_
+        return self._forward(Z, layout.decoder_start, layout.n_layers, layout.code_width, "Z",
+                             out)
 
     def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
-        return self._forward(X, 0, len(self.network_.table), self.n_features_in_, out=out)
+        return self._forward(X, 0, self._layout_.n_layers, self.n_features_in_, out=out)
 
     def score_samples(self, X, out=None):
         """Per-sample reconstruction error: the training loss averaged over

@@ -99,7 +99,7 @@ class VAE(BaseAutoencoder):
     def _posterior(self, X):
         backend = self._backend()
         Xd = backend.input(X, "X", self.n_features_in_, type(self).__name__)
-        ml = backend.to_host(backend.forward(Xd, 0, self.network_.table.decoder_start))
+        ml = backend.to_host(backend.forward(Xd, 0, self._layout_.decoder_start))
         Z = self.latent_dim
         return ml[:, :Z], ml[:, Z:]
 
@@ -107,7 +107,7 @@ class VAE(BaseAutoencoder):
         backend, owner = self._backend(), type(self).__name__
         zd = backend.input(np.ascontiguousarray(z, dtype=np.float32), "z", self.latent_dim, owner)
         Xd = backend.input(X, "X", self.n_features_in_, owner)
-        rows = backend.row_losses(zd, Xd, self.network_.table.decoder_start)
+        rows = backend.row_losses(zd, Xd, self._layout_.decoder_start)
         return np.asarray(backend.to_host(rows), dtype=np.float64)
 
     def _data(self, X, name="X"):
