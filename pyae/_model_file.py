@@ -106,7 +106,10 @@ def model_from_file(cls, tensors, meta, path):
             raise TypeError("training and its history must be JSON objects")
         model.history_ = {k: [float(x) for x in training.get("history", {}).get(k, [])]
                           for k in ("loss", "val_loss")}
-        model.network_.step_count = int(training.get("step_count", 0))
+        step_count = training.get("step_count", 0)
+        if isinstance(step_count, bool) or not isinstance(step_count, int):
+            raise TypeError(f"step_count must be an integer, got {step_count!r}")
+        model.network_.step_count = step_count
         if "shuffle_rng" in training:
             model._shuffle_rng.bit_generator.state = training["shuffle_rng"]
     except (TypeError, ValueError, KeyError) as e:

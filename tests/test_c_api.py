@@ -124,6 +124,8 @@ def rewrite_header(blob, edit):
         '"d_out": 8', '"d_out": 9', 1)), "does not match"),
     (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
         '"tied_to": -1', '"tied_to": 3', 1)), "tied"),
+    (lambda h: h["__metadata__"].update(layers=h["__metadata__"]["layers"].replace(
+        '"tied_to": -1', '"tied_to": -1, "extra": 1', 1)), "bad layer table row"),
 ])
 def test_loader_rejects_inconsistent_headers(tmp_path, X, edit, msg):
     blob = rewrite_header(saved_bytes(X, tmp_path), edit)

@@ -269,3 +269,17 @@ def test_activation_gradient_extremes_are_finite_and_exact(act):
     # Gradients formed from the float32 output (sigmoid, tanh, elu) are exact
     # to that output's rounding: near saturation y rounds to +-1 (ulp 6e-8).
     np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("act", ["gelu", "silu", "elu", "leaky_relu"])
+def test_new_activations_and_their_gradients_at_infinity_are_not_nan(act):
+    """Reachable only through an overflowed pre-activation, but then the
+    answer is the limit (as for the other activations), never NaN."""
+    x = np.array([[-np.inf], [np.inf]], np.float32)
+    y = np.empty_like(x)
+    _core.activation_forward(y, x, ACTIVATIONS[act])
+    assert not np.isnan(y).any(), y
+    W, b = np.ones((1, 1), np.float32), np.zeros(1, np.float32)
+    dx, dW, db, dpre = np.zeros_like(x), np.zeros_like(W), np.zeros_like(b), np.empty_like(x)
+    _core.dense_backward(dx, dW, db, dpre, np.ones_like(x), y, x, W, ACTIVATIONS[act], False, x)
+    assert not np.isnan(dpre).any(), dpre

@@ -155,7 +155,8 @@ pyae::LayerTable table_from_rows(const Value& rows) {
     throw LoadError("bad layer table");
   std::vector<pyae::LayerSpec> specs;
   for (const Value& r : rows.array) {
-    if (!r.is(Value::Kind::object)) throw LoadError("bad layer table row");
+    // Exactly the five keys pyae writes, as Python's loader demands too.
+    if (!r.is(Value::Kind::object) || r.object.size() != 5) throw LoadError("bad layer table row");
     pyae::LayerSpec s;
     s.d_in = static_cast<int>(as_int(r.at("d_in"), "d_in", 1, kMaxWidth));
     s.d_out = static_cast<int>(as_int(r.at("d_out"), "d_out", 1, kMaxWidth));

@@ -145,6 +145,10 @@ PYAE_HD float expm1_approx(float x) {
 // x * sigmoid(x) a large error.
 PYAE_HD float silu(float x) { return x < -88.0f ? 0.0f : x * sigmoid(x); }
 
+// x * Phi(x); 0 below -10, where Phi(x) is 0 in float32 anyway (and x * Phi
+// would be NaN at -inf).
+PYAE_HD float gelu(float x) { return x < -10.0f ? 0.0f : x * normal_cdf(x); }
+
 // A NaN for a code outside the enum: it surfaces as divergence instead of
 // running as some other activation (the bindings reject such codes first).
 PYAE_HD float invalid_code() { return bits_to_float(0x7fc00000); }
@@ -157,7 +161,7 @@ PYAE_HD float activate(float x, Activation act) {
     case Activation::tanh: return tanh_approx(x);
     case Activation::leaky_relu: return x > 0.0f ? x : kLeakyReluSlope * x;
     case Activation::elu: return x > 0.0f ? x : kEluAlpha * expm1_approx(x);
-    case Activation::gelu: return x * normal_cdf(x);
+    case Activation::gelu: return gelu(x);
     case Activation::silu: return silu(x);
   }
   return invalid_code();
@@ -174,10 +178,16 @@ PYAE_HD float activation_grad(float y, float x, Activation act) {
     case Activation::tanh: return 1.0f - y * y;
     case Activation::leaky_relu: return y > 0.0f ? 1.0f : kLeakyReluSlope;
     case Activation::elu: return y > 0.0f ? 1.0f : y + kEluAlpha;
-    case Activation::gelu: return fmadd(x, normal_pdf(x), normal_cdf(x));
+    case Activation::gelu: {
+      // x * pdf is 0 where pdf is (also at x = +-inf, where it would be NaN).
+      float pdf = normal_pdf(x);
+      return pdf == 0.0f ? normal_cdf(x) : fmadd(x, pdf, normal_cdf(x));
+    }
     case Activation::silu: {
+      // 0 and 1 in the tails (x * (1 - s) would be NaN at +-inf).
       float s = sigmoid(x);
-      return x < -88.0f ? 0.0f : s * fmadd(x, 1.0f - s, 1.0f);
+      float g = s * fmadd(x, 1.0f - s, 1.0f);
+      return x < -88.0f ? 0.0f : (x > 88.0f ? 1.0f : g);
     }
   }
   return invalid_code();
