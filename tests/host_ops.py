@@ -11,24 +11,64 @@ from pyae import _core, _reference as ref
 from pyae._enums import ACTIVATIONS
 
 NAMES = {int(v): k for k, v in ACTIVATIONS.items()}
+# Bookkeeping, not device work: never part of a captured graph's tape.
+_NOT_RECORDED = {"activate", "capture", "to_device", "to_host"}
 
 
 def _flat(a):
     return a.reshape(-1)
 
 
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
 class HostOps:
+    """As strict as a GPU where the tests can be: a captured step is a graph
+    that holds the buffers (addresses) of its recording, so a replay whose
+    step would touch other buffers fails (on a GPU it would read freed or
+    stale memory)."""
+
     xp = np
+    _tape = None  # the ops calls of the step being recorded or replayed
 
     def __init__(self):
         self.captures = 0
+
+    def __getattribute__(self, name):
+        attr = object.__getattribute__(self, name)
+        tape = object.__getattribute__(self, "_tape")
+        if tape is None or name.startswith("_") or not callable(attr) or name in _NOT_RECORDED:
+            return attr
+
+        def recorded(*args, **kwargs):
+            tape.append((name, tuple(_address(a) for a in (*args, *kwargs.values())
+                                     if isinstance(a, np.ndarray))))
+            return attr(*args, **kwargs)
+        return recorded
 
     def activate(self):
         return contextlib.nullcontext()
 
     def capture(self, fn):
+        """The graph of fn: its first run records the buffers every op uses;
+        each later run must use the same ones."""
         self.captures += 1
-        return fn
+        graph = []
+
+        def replay():
+            self._tape = []
+            try:
+                fn()
+            finally:
+                calls, self._tape = self._tape, None
+            if not graph:
+                graph.extend(calls)
+            elif calls != graph:
+                changed = next(c for c, g in zip(calls, graph) if c != g)
+                raise AssertionError(
+                    f"a replayed graph would run on other buffers than it captured ({changed[0]})")
+        return replay
 
     def to_device(self, a, out=None):
         if out is None:
@@ -46,7 +86,8 @@ class HostOps:
         r = (a.T if trans_a else a) @ (b.T if trans_b else b)
         c[...] = r + c if beta else r
 
-    def column_sums(self, out, a):
+    def column_sums(self, out, a, ones):
+        assert ones.shape == (a.shape[0],) and (ones == 1).all(), "ones must be (B) of 1.0"
         out += a.sum(axis=0, dtype=np.float32)
 
     def bias_activation(self, out, pre, bias, B, D, act):

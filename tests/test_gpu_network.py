@@ -169,3 +169,33 @@ def test_unknown_kernel_source_is_refused():
 
     with pytest.raises(ValueError, match="prefer must be"):
         load_kernels("ptx")
+
+
+def test_networks_sharing_the_gpu_own_their_buffers(host_gpu, rng):
+    """Two models on one ops object: the second, with a larger batch, must
+    not replace a buffer the first one's captured steps use (the column-sum
+    vector of ones was the ops object's, grown and freed under live graphs)."""
+    X = data(rng, n=96)
+    small = pyae.Autoencoder(hidden=(8,), batch_size=16, verbose=False, device="cuda")
+    large = pyae.Autoencoder(hidden=(8,), batch_size=96, verbose=False, device="cuda")
+    small.partial_fit(X)
+    large.partial_fit(X)
+    small.partial_fit(X)  # replays the graphs captured before the large model existed
+    a, b = small._backend_.gpu, large._backend_.gpu
+    assert a._ones is not b._ones and a._ones.size == 16 and b._ones.size == 96
+
+
+def test_a_replayed_graph_must_use_the_buffers_it_captured(host_gpu, rng):
+    """The stand-in's capture is strict: replacing a buffer under a captured
+    step (as reserve does for a larger batch) without recapturing fails."""
+    X = data(rng, n=64)
+    model = pyae.Autoencoder(hidden=(4,), batch_size=32, verbose=False, device="cuda")
+    model.partial_fit(X)
+    net = model._backend_.gpu
+    step = net._steps[next(iter(net._steps))]
+    net.counters[1] = 0  # the row cursor back to the epoch's start
+    step()  # the same buffers: fine
+    net.counters[1] = 0
+    net._acts[1] = net._acts[1].copy()  # a new buffer the graph does not know
+    with pytest.raises(AssertionError, match="other buffers than it captured"):
+        step()

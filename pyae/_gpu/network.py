@@ -114,7 +114,7 @@ class DeviceNetwork:
         ops = self.ops
         if act != IDENTITY:
             ops.activation_grad(dout, dout, out, pre, dout.size, act)
-        ops.column_sums(self.bias(s, self.grads), dout)
+        ops.column_sums(self.bias(s, self.grads), dout, self._ones[:dout.shape[0]])
         if s["weight_transposed"]:  # W (d_in, d_out): dW += inp^T @ dpre
             ops.gemm(self.weight(s, self.grads), inp, dout, trans_a=True, beta=1.0)
         else:                       # W (d_out, d_in): dW += dpre^T @ inp
@@ -141,6 +141,7 @@ class DeviceNetwork:
             self._dacts = [xp.zeros(B * w, dtype=xp.float32) for w in widths]
             self._clean = xp.zeros(B * widths[0], dtype=xp.float32) if self.noise else None
             self._rows = [xp.zeros(B, dtype=xp.float32) for _ in range(2)]
+            self._ones = xp.ones(B, dtype=xp.float32)  # column sums; this network's own
             # Pre-activations, for the layers whose gradient needs them.
             self._pre = [xp.zeros(B * s["d_out"], dtype=xp.float32)
                          if self._keeps_pre(l) else None for l, s in enumerate(self.layers)]

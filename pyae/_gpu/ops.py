@@ -19,7 +19,6 @@ class CudaOps:
         self.blas = Cublas()
         # Captures need a stream other than the legacy default stream.
         self.stream = cupy.cuda.Stream(non_blocking=True)
-        self._ones = cupy.ones(0, dtype=cupy.float32)
 
     def __getattr__(self, name):  # the kernels: ops.noise(...), ops.adam(...)
         return getattr(self.kernels, name)
@@ -27,11 +26,11 @@ class CudaOps:
     def gemm(self, c, a, b, trans_a=False, trans_b=False, beta=0.0):
         self.blas.gemm(c, a, b, trans_a, trans_b, beta)
 
-    def column_sums(self, out, a):
-        """out (D) += column sums of a (B, D)."""
-        if self._ones.size < a.shape[0]:
-            self._ones = self.xp.ones(a.shape[0], dtype=self.xp.float32)
-        self.blas.column_sums(out, a, self._ones[:a.shape[0]])
+    def column_sums(self, out, a, ones):
+        """out (D) += column sums of a (B, D); ones (B) of 1.0, owned by the
+        caller (a buffer shared between networks could be freed under
+        another network's captured graph)."""
+        self.blas.column_sums(out, a, ones)
 
     def zero(self, a):
         self.xp.cuda.runtime.memsetAsync(a.data.ptr, 0, a.nbytes, self.stream.ptr)
@@ -44,7 +43,10 @@ class CudaOps:
             return out
 
     def to_host(self, a):
-        return self.xp.asnumpy(a, stream=self.stream)  # waits for the stream
+        """A NumPy copy of a; ordered after the caller's stream (which may
+        have written a) and waited for."""
+        with self.activate():
+            return self.xp.asnumpy(a, stream=self.stream)
 
     def capture(self, fn):
         """Records fn's launches once into a CUDA graph; returns a function
