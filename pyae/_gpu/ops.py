@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .blas import Cublas
+from .blas import WORKSPACE_BYTES, Cublas
 from .kernels import load_kernels
 
 
@@ -16,9 +16,10 @@ class CudaOps:
 
         self.xp = cupy
         self.kernels = load_kernels(kernels)
-        self.blas = Cublas()
         # Captures need a stream other than the legacy default stream.
         self.stream = cupy.cuda.Stream(non_blocking=True)
+        self._workspace = cupy.empty(WORKSPACE_BYTES, dtype=cupy.uint8)  # 512-byte aligned
+        self.blas = Cublas(self.stream.ptr, self._workspace.data.ptr, WORKSPACE_BYTES)
 
     def __getattr__(self, name):  # the kernels: ops.noise(...), ops.adam(...)
         return getattr(self.kernels, name)
