@@ -8,6 +8,7 @@ import ctypes
 import glob
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,17 +52,11 @@ def find_nvrtc():
     return None
 
 
-def test_shipped_kernel_source_compiles_with_nvrtc():
-    """The CuPy fallback's source (installed in pyae/_kernels) and options,
-    compiled by NVRTC itself: no GPU needed, only libnvrtc."""
-    from pyae._gpu.kernels import (KERNEL_DIR, NVRTC_OPTIONS, NVRTC_SOURCE, kernel_names,
-                                   listed_kernel_names)
+def nvrtc_ptx(options, arch="compute_80"):
+    """PTX of the shipped kernel source compiled by NVRTC itself (libnvrtc,
+    no GPU) with these options; skips where libnvrtc is absent."""
+    from pyae._gpu.kernels import NVRTC_SOURCE
 
-    assert (KERNEL_DIR / "cuda" / "device_kernels.cuh").is_file()
-    # The entry names NVRTC looks up: from the installed kernel_list.h, or
-    # from pyae._cuda's table (the same list) where it is built.
-    names = listed_kernel_names()
-    assert names and kernel_names() == names
     path = find_nvrtc()
     if path is None:
         pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc to run this check)")
@@ -73,8 +68,8 @@ def test_shipped_kernel_source_compiles_with_nvrtc():
     prog = ctypes.c_void_p()
     assert lib.nvrtcCreateProgram(ctypes.byref(prog), NVRTC_SOURCE.encode(), b"pyae_kernels.cu",
                                   0, None, None) == 0
-    options = [o.encode() for o in (*NVRTC_OPTIONS, "--gpu-architecture=compute_80")]
-    result = lib.nvrtcCompileProgram(prog, len(options), (ctypes.c_char_p * len(options))(*options))
+    encoded = [o.encode() for o in (*options, f"--gpu-architecture={arch}")]
+    result = lib.nvrtcCompileProgram(prog, len(encoded), (ctypes.c_char_p * len(encoded))(*encoded))
     size = ctypes.c_size_t()
     lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
     log = ctypes.create_string_buffer(size.value)
@@ -83,9 +78,53 @@ def test_shipped_kernel_source_compiles_with_nvrtc():
     lib.nvrtcGetPTXSize(prog, ctypes.byref(size))
     ptx = ctypes.create_string_buffer(size.value)
     lib.nvrtcGetPTX(prog, ptx)
-    entries = re.findall(r"\.entry\s+pyae_(\w+)\(", ptx.value.decode())
-    assert sorted(entries) == sorted(names)
     lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return ptx.value.decode()
+
+
+def test_shipped_kernel_source_compiles_with_nvrtc():
+    """The CuPy fallback's source (installed in pyae/_kernels) and options,
+    compiled by NVRTC itself: no GPU needed, only libnvrtc."""
+    from pyae._gpu.kernels import KERNEL_DIR, NVRTC_OPTIONS, kernel_names, listed_kernel_names
+
+    assert (KERNEL_DIR / "cuda" / "device_kernels.cuh").is_file()
+    # The entry names NVRTC looks up: from the installed kernel_list.h, or
+    # from pyae._cuda's table (the same list) where it is built.
+    names = listed_kernel_names()
+    assert names and kernel_names() == names
+    entries = re.findall(r"\.entry\s+pyae_(\w+)\(", nvrtc_ptx(NVRTC_OPTIONS))
+    assert sorted(entries) == sorted(names)
+
+
+def test_cupys_appended_flush_to_zero_changes_nothing():
+    """CuPy appends -ftz=true after the user's options (the last one wins):
+    pyae's options flush already, so the code is the same with or without
+    CuPy's suffix, and the nvcc build flushes too (its flags, from CMake)."""
+    from pyae._gpu.kernels import NVRTC_OPTIONS
+
+    ptx = nvrtc_ptx(NVRTC_OPTIONS)
+    assert ptx == nvrtc_ptx((*NVRTC_OPTIONS, "-ftz=true"))
+    assert ".ftz.f32" in ptx
+    cmake = (Path(__file__).resolve().parents[1] / "CMakeLists.txt").read_text()
+    flags = re.search(r"COMPILE_LANGUAGE:CUDA>:([^>]*)>", cmake).group(1).split()
+    assert "-ftz=true" in flags and "-fmad=false" in flags
+
+
+def test_the_nvrtc_cache_key_covers_the_included_headers(tmp_path):
+    """CuPy's disk cache keys on the source text and options only; the
+    source is one #include line, so the options carry the headers' hash."""
+    import shutil
+
+    from pyae._gpu.kernels import KERNEL_DIR, nvrtc_options
+
+    copy = tmp_path / "_kernels"
+    shutil.copytree(KERNEL_DIR, copy)
+    before = nvrtc_options(copy)
+    assert before[:-2] == nvrtc_options(KERNEL_DIR)[:-2]  # the same contract
+    header = copy / "math" / "elementwise_math.h"
+    header.write_text(header.read_text() + "\n// an upgrade\n")
+    after = nvrtc_options(copy)
+    assert after[-1] != before[-1] and after[-1].startswith("-DPYAE_KERNEL_SOURCE_HASH=")
 
 
 # ------------------------------------------------------------------ on a GPU

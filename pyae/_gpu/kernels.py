@@ -28,10 +28,34 @@ import numpy as np
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "_kernels"
 KERNEL_LIST = KERNEL_DIR / "cuda" / "kernel_list.h"
-# The same floating-point contract as the nvcc build (-fmad=false), so both
-# paths give the same bits.
-NVRTC_OPTIONS = ("-std=c++17", "--fmad=false", f"-I{KERNEL_DIR / 'cuda'}")
 NVRTC_SOURCE = '#include "device_kernels.cuh"\n'
+
+
+def kernel_source_hash(kernel_dir: Path = KERNEL_DIR) -> str:
+    """SHA-256 of every shipped kernel header's text. CuPy's kernel cache
+    keys on the source (one #include line) and the options, not on included
+    headers: this hash, passed as a define, makes edited or upgraded headers
+    compile anew instead of loading a stale binary."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(kernel_dir.rglob("*")):
+        if path.suffix in (".h", ".cuh"):
+            digest.update(path.relative_to(kernel_dir).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def nvrtc_options(kernel_dir: Path = KERNEL_DIR) -> tuple[str, ...]:
+    """The options the NVRTC path compiles with: the floating-point contract
+    of the nvcc build (no FMA contraction; denormals flushed, which CuPy
+    appends as -ftz=true after any user option anyway, so both sources flush
+    and give the same bits), and the headers' hash for the cache key."""
+    return ("-std=c++17", "--fmad=false", "--ftz=true", f"-I{kernel_dir / 'cuda'}",
+            f"-DPYAE_KERNEL_SOURCE_HASH={kernel_source_hash(kernel_dir)[:32]}")
+
+
+NVRTC_OPTIONS = nvrtc_options()
 
 THREADS = 256         # elementwise kernels
 REDUCE_THREADS = 256  # PYAE_REDUCE_THREADS (device_kernels.cuh)
