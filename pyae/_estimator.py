@@ -11,8 +11,11 @@ device.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import sys
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -123,12 +126,24 @@ COMMON_PARAMETERS = {
 }
 
 
+_LOCK_CREATION = threading.Lock()
+
+
 class BaseAutoencoder(EstimatorBase):
-    """Shared machinery; see Autoencoder for the parameters."""
+    """Shared machinery; see Autoencoder for the parameters.
+
+    Threads: training calls (fit, partial_fit) on one model are serialised
+    by a per-model lock; inference from another thread while the model
+    trains raises RuntimeError (it would read weights mid-update);
+    concurrent inference is safe. Training is all or nothing: any exception
+    in fit or partial_fit (divergence, KeyboardInterrupt, MemoryError)
+    leaves the model exactly as it was before the call.
+    """
 
     _LOSSES = LOSSES        # the loss names this model accepts -> the C++ loss
     PARAMETERS: dict = {}   # this model's own parameter checks (with COMMON_PARAMETERS)
     _backend_ = None        # the CpuBackend or GpuBackend once fitted
+    _trainer_ = None        # the thread running fit/partial_fit on this model
 
     # ----------------------------------------------------------- parameters
     @classmethod
@@ -197,6 +212,10 @@ class BaseAutoencoder(EstimatorBase):
     def _backend(self):
         """The backend for self.device, made (from the host state) when the
         device changed since the last call."""
+        trainer = self._trainer_
+        if trainer is not None and trainer != threading.get_ident():
+            raise RuntimeError(f"this {type(self).__name__} is training in another thread; "
+                               "use it once fit/partial_fit has returned")
         backend = self._backend_
         if backend is not None and backend.device == self.device:
             return backend  # the common case: two attribute reads
@@ -228,27 +247,81 @@ class BaseAutoencoder(EstimatorBase):
     # ------------------------------------------------------------ training
     def fit(self, X, y=None, *, validation_data=None):
         """Trains from a fresh initialisation; returns self."""
-        cfg = self._checked_config()
-        X = self._check_training_data(self._input(X), cfg)
-        X_val = self._validation_array(validation_data, X.shape[1], cfg)
-        self._build(X.shape[1], cfg)
-        self._train(X, X_val, cfg["epochs"], cfg)
+        with self._training():
+            cfg = self._checked_config()
+            X = self._check_training_data(self._input(X), cfg)
+            X_val = self._validation_array(validation_data, X.shape[1], cfg)
+            self._build(X.shape[1], cfg)
+            self._train(X, X_val, cfg["epochs"], cfg)
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None):
         """One more epoch over X, building the model on first use."""
-        cfg = self._checked_config()
-        fitted = hasattr(self, "network_")
-        X = self._input(X, n_features=self.n_features_in_ if fitted else None)
-        X = self._check_training_data(X, cfg)
-        X_val = self._validation_array(validation_data, X.shape[1], cfg)
-        if not fitted:
-            self._build(X.shape[1], cfg)
-        else:
-            self._check_same_architecture(cfg)
-            self._backend().set_learning_rate(cfg["learning_rate"])
-        self._train(X, X_val, 1, cfg)
+        with self._training():
+            cfg = self._checked_config()
+            fitted = hasattr(self, "network_")
+            X = self._input(X, n_features=self.n_features_in_ if fitted else None)
+            X = self._check_training_data(X, cfg)
+            X_val = self._validation_array(validation_data, X.shape[1], cfg)
+            if not fitted:
+                self._build(X.shape[1], cfg)
+            else:
+                self._check_same_architecture(cfg)
+                self._backend().set_learning_rate(cfg["learning_rate"])
+            self._train(X, X_val, 1, cfg)
         return self
+
+    @contextlib.contextmanager
+    def _training(self):
+        """The per-model lock, and all or nothing: on any exception the
+        model's state is put back as it was before the call."""
+        with self.__dict__.get("_lock_") or self._new_lock():
+            saved = self._saved_state()
+            self._trainer_ = threading.get_ident()
+            try:
+                yield
+            except BaseException:
+                self._restore_state(saved)
+                raise
+            finally:
+                self.__dict__.pop("_trainer_", None)
+
+    def _new_lock(self):
+        with _LOCK_CREATION:
+            return self.__dict__.setdefault("_lock_", threading.RLock())
+
+    def _saved_state(self):
+        """Everything training changes: the attributes (fit replaces the
+        network), and the network's parameters, optimiser state, step count
+        and shuffling state, which partial_fit changes in place."""
+        attributes = {k: v for k, v in self.__dict__.items() if k != "_lock_"}
+        if not hasattr(self, "network_"):
+            return attributes, None
+        self._sync_to_host()
+        net = self.network_
+        arrays = [net.params.copy()] + [None if net.optimizer_state(k) is None else
+                                        net.optimizer_state(k).copy() for k in (0, 1)]
+        return attributes, dict(arrays=arrays, step_count=net.step_count,
+                                shuffle=copy.deepcopy(self._shuffle_rng.bit_generator.state),
+                                history=copy.deepcopy(self.history_))
+
+    def _restore_state(self, saved):
+        attributes, network_state = saved
+        for name in [k for k in self.__dict__ if k not in ("_lock_", "_trainer_")]:
+            del self.__dict__[name]
+        self.__dict__.update(attributes)
+        if network_state is None:
+            return
+        net = self.network_
+        params, state0, state1 = network_state["arrays"]
+        net.params[:] = params
+        for k, state in enumerate((state0, state1)):
+            if state is not None:
+                net.optimizer_state(k)[:] = state
+        net.step_count = network_state["step_count"]
+        self._shuffle_rng.bit_generator.state = network_state["shuffle"]
+        self.history_ = network_state["history"]
+        self._backend_ = None  # a GPU copy may hold the failed call's state: made afresh
 
     def _check_same_architecture(self, cfg):
         table = self._layer_table(self.n_features_in_, cfg)

@@ -51,6 +51,7 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
   if (!is_valid(noise.kind)) throw std::invalid_argument("unknown noise kind");
+  std::lock_guard<std::mutex> lock(train_mutex_);
   noise_ = noise;
   noise_seed_ = seed;
   if (noise_.kind != NoiseKind::none && capacity_ > 0)
@@ -72,6 +73,11 @@ float* Network::train_dout(int l) {
 }
 
 void Network::reserve(int max_batch) {
+  std::lock_guard<std::mutex> lock(train_mutex_);
+  reserve_locked(max_batch);
+}
+
+void Network::reserve_locked(int max_batch) {
   if (max_batch <= capacity_) return;
   // Until every buffer is sized, nothing is: if an allocation throws
   // (std::bad_alloc), the next step reserves afresh instead of writing into
@@ -101,6 +107,7 @@ void Network::reserve(int max_batch) {
 
 StepLosses Network::train_step(const float* data, std::int64_t n_rows,
                                const std::int64_t* batch_rows, int B, const float* eps) {
+  std::lock_guard<std::mutex> lock(train_mutex_);
   StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
   opt_.step(params_.data(), grads_.data(), params_.size());
   return r;
@@ -108,6 +115,7 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
 
 StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
                                       const std::int64_t* batch_rows, int B, const float* eps) {
+  std::lock_guard<std::mutex> lock(train_mutex_);
   StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
   grads_dirty_ = true;
   return r;
@@ -116,7 +124,7 @@ StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
 StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
                                      const std::int64_t* batch_rows, int B, const float* eps) {
   if (B < 1) throw std::invalid_argument("empty batch");
-  reserve(B);
+  reserve_locked(B);
   if (grads_dirty_) {
     grads_.zero();
     grads_dirty_ = false;

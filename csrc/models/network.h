@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "kernels/noise.h"
@@ -47,6 +48,8 @@ class Network {
   void set_latent_seed(std::uint64_t seed) { latent_seed_ = seed; }
 
   // Allocates every training buffer for batches of up to max_batch rows.
+  // Training calls (this, train_step, compute_gradients) from several
+  // threads are serialised: they share the buffers.
   void reserve(int max_batch);
 
   // One optimisation step on rows `batch_rows` of data; returns the batch's
@@ -77,6 +80,7 @@ class Network {
                   int B, int first) const;
 
  private:
+  void reserve_locked(int max_batch);  // reserve with train_mutex_ held
   StepLosses forward_backward(const float* data, std::int64_t n_rows,
                               const std::int64_t* batch_rows, int B, const float* eps);
   void forward_train(int B, const float* eps);
@@ -103,6 +107,7 @@ class Network {
   // Training workspace, sized by reserve(): acts_[l] is layer l's input
   // (B, d_in), acts_[L] the output (logits for BCE); pre_[l] layer l's
   // pre-activation, kept only where its activation's gradient needs it.
+  std::mutex train_mutex_;  // guards the training workspace and the update
   int capacity_ = 0;
   std::vector<FloatBuffer> acts_, dacts_, pre_;
   FloatBuffer clean_;         // (B, D) the targets when the input is corrupted
