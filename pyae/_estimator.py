@@ -129,6 +129,13 @@ COMMON_PARAMETERS = {
 _LOCK_CREATION = threading.Lock()
 
 
+# Parameters the network is built from: after fit, changing one makes
+# partial_fit raise (fit rebuilds), and files keep the fitted value. Every
+# other parameter takes effect at the next call.
+STRUCTURAL = ("hidden", "activation", "output_activation", "loss", "tied_weights", "optimizer",
+              "momentum", "beta1", "beta2", "eps", "latent_dim")
+
+
 class BaseAutoencoder(EstimatorBase):
     """Shared machinery; see Autoencoder for the parameters.
 
@@ -185,6 +192,7 @@ class BaseAutoencoder(EstimatorBase):
         self.activations_ = [row.activation.name for row in table.layers]
         self._layout_ = Layout(len(table), table.decoder_start,
                                table.input_width(table.decoder_start))
+        self._fitted_config_ = {k: cfg[k] for k in STRUCTURAL if k in cfg}
         self.history_ = {"loss": [], "val_loss": []}
         self._shuffle_rng = np.random.default_rng(rng.integers(2**63))
         self._backend_ = None
@@ -266,8 +274,8 @@ class BaseAutoencoder(EstimatorBase):
             if not fitted:
                 self._build(X.shape[1], cfg)
             else:
-                self._check_same_architecture(cfg)
-                self._backend().set_learning_rate(cfg["learning_rate"])
+                self._check_unchanged(cfg)
+                self._apply_live_parameters(cfg)
             self._train(X, X_val, 1, cfg)
         return self
 
@@ -329,10 +337,17 @@ class BaseAutoencoder(EstimatorBase):
         self.history_ = network_state["history"]
         self._backend_ = None  # a GPU copy may hold the failed call's state: made afresh
 
-    def _check_same_architecture(self, cfg):
-        table = self._layer_table(self.n_features_in_, cfg)
-        if [table.input_width(l) for l in range(len(table) + 1)] != self.layer_widths_:
-            raise ValueError("hidden changed since the model was built; call fit to rebuild")
+    def _check_unchanged(self, cfg):
+        """partial_fit continues the fitted network: a structural parameter
+        changed since fit is an error naming it."""
+        for name, fitted in self._fitted_config_.items():
+            if cfg[name] != fitted:
+                raise ValueError(f"{name} changed since the model was fitted ({fitted!r} -> "
+                                 f"{cfg[name]!r}); call fit to rebuild the model")
+
+    def _apply_live_parameters(self, cfg):
+        """Hands the network what may change between training calls."""
+        self._backend().set_learning_rate(cfg["learning_rate"])
 
     def _check_training_data(self, X, cfg):
         if cfg["loss"] == "bce" and (float(X.min()) < -_BCE_SLACK or
@@ -470,9 +485,10 @@ class BaseAutoencoder(EstimatorBase):
         self.set_params(**state["params"])
 
     def _params_for_file(self) -> dict:
-        """get_params() in JSON-ready form."""
-        params = self.get_params()
-        params["hidden"] = list(self._checked_config()["hidden"])
+        """get_params() in JSON-ready form, with the values the network was
+        built from for its structural parameters (changed ones wait for fit)."""
+        params = {**self.get_params(), **self._fitted_config_}
+        params["hidden"] = list(params["hidden"])
         del params["device"]  # files are device-independent; load(path, device=...)
         return params
 

@@ -45,14 +45,33 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self._store_params(locals())
 
     def _noise(self):
-        return _noise(self.noise, "noise")
+        """The noise the network trains with (set at fit; its amount follows
+        set_params at the next partial_fit, its kind only through fit)."""
+        in_use = self.__dict__.get("_noise_in_use_")
+        return _noise(self.noise, "noise") if in_use is None else in_use
 
     def _layer_table(self, n_features, cfg):
         return autoencoder_table(n_features, cfg)
 
     def _configure_network(self, net, cfg):
         self._noise_seed = int(self._shuffle_rng.integers(2**63))
+        self._noise_in_use_ = cfg["noise"]
         net.set_noise(*cfg["noise"]._kernel_args(), self._noise_seed)
+
+    def _check_unchanged(self, cfg):
+        super()._check_unchanged(cfg)
+        if type(cfg["noise"]) is not type(self._noise_in_use_):
+            raise ValueError(f"noise changed kind since the model was fitted "
+                             f"({self._noise_in_use_!r} -> {cfg['noise']!r}); call fit to "
+                             "rebuild the model")
+
+    def _apply_live_parameters(self, cfg):
+        super()._apply_live_parameters(cfg)
+        if cfg["noise"] != self._noise_in_use_:
+            self.network_.set_noise(*cfg["noise"]._kernel_args(), self._noise_seed)
+            self._noise_in_use_ = cfg["noise"]
+            self._sync_to_host()
+            self._backend_ = None  # a GPU step bakes the noise in: made afresh
 
     def _backend_config(self):
         cfg = super()._backend_config()

@@ -66,12 +66,21 @@ class VAE(BaseAutoencoder):
 
     def _configure_network(self, net, cfg):
         self._eps_seed = int(self._shuffle_rng.integers(2**63))
+        self._beta_ = cfg["beta"]
         net.set_latent_seed(self._eps_seed)
 
     def _backend_config(self):
         cfg = super()._backend_config()
         cfg.update(beta=self._checked_config()["beta"], latent_seed=self._eps_seed)
         return cfg
+
+    def _apply_live_parameters(self, cfg):
+        super()._apply_live_parameters(cfg)
+        if cfg["beta"] != self._beta_:
+            self.network_.set_beta(cfg["beta"])
+            self._beta_ = cfg["beta"]
+            self._sync_to_host()
+            self._backend_ = None  # a GPU step bakes beta in: made afresh
 
     def _validation_loss(self, X_val):
         """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
@@ -100,19 +109,20 @@ class VAE(BaseAutoencoder):
         backend = self._backend()
         Xd = backend.input(X, "X", self.n_features_in_, type(self).__name__)
         ml = backend.to_host(backend.forward(Xd, 0, self._layout_.decoder_start))
-        Z = self.latent_dim
+        Z = self._layout_.code_width
         return ml[:, :Z], ml[:, Z:]
 
     def _reconstruction_nll(self, z, X):
         backend, owner = self._backend(), type(self).__name__
-        zd = backend.input(np.ascontiguousarray(z, dtype=np.float32), "z", self.latent_dim, owner)
+        zd = backend.input(np.ascontiguousarray(z, dtype=np.float32), "z",
+                           self._layout_.code_width, owner)
         Xd = backend.input(X, "X", self.n_features_in_, owner)
         rows = backend.row_losses(zd, Xd, self._layout_.decoder_start)
         return np.asarray(backend.to_host(rows), dtype=np.float64)
 
     def _data(self, X, name="X"):
         X = self._host_input(X, name)
-        return self._check_training_data(X, self._checked_config())
+        return self._check_training_data(X, self._fitted_config_)
 
     # ------------------------------------------------------------------ API
     def transform(self, X, sample=False, seed=0, out=None):
@@ -129,7 +139,7 @@ class VAE(BaseAutoencoder):
         """n new samples: z ~ N(0, I) through the decoder (its mean)."""
         self._check_fitted()
         n = positive_int(n, "n")
-        return self.inverse_transform(self._normal((n, self.latent_dim), seed, 2))
+        return self.inverse_transform(self._normal((n, self._layout_.code_width), seed, 2))
 
     def interpolate(self, x_a, x_b, steps=10):
         """Decoded points on the line between the posterior means of x_a and x_b."""
@@ -165,7 +175,7 @@ class VAE(BaseAutoencoder):
             mu, logvar = (a.astype(np.float64) for a in self._posterior(xb))
             eps = self._normal((k, *mu.shape), seed, 4 + start).astype(np.float64)
             z = mu + np.exp(0.5 * logvar) * eps                        # (k, B, Z)
-            nll = self._reconstruction_nll(z.reshape(-1, self.latent_dim).astype(np.float32),
+            nll = self._reconstruction_nll(z.reshape(-1, mu.shape[1]).astype(np.float32),
                                            np.tile(xb, (k, 1))).reshape(k, -1)
             log_prior = -0.5 * (z**2 + _LOG_2PI).sum(-1)
             log_q = -0.5 * (eps**2 + _LOG_2PI + logvar).sum(-1)

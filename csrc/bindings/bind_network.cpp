@@ -160,6 +160,16 @@ void register_network(py::module_& m) {
           py::arg("kind"), py::arg("a"), py::arg("b"), py::arg("lo"), py::arg("hi"),
           py::arg("seed"))
       .def("set_latent_seed", &Network::set_latent_seed, py::arg("seed"))
+      .def(
+          "set_beta",
+          [](Network& n, double beta) {
+            try {
+              n.set_beta(beta);
+            } catch (const std::invalid_argument& e) {
+              throw py::value_error(e.what());
+            }
+          },
+          py::arg("beta"))
       .def("reserve", &Network::reserve, py::arg("max_batch"),
            py::call_guard<py::gil_scoped_release>())
       .def(

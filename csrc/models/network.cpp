@@ -35,8 +35,7 @@ void keep_mu(float* rows, int B, int Z) {
 Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double beta)
     : table_(std::move(table)), loss_(loss), beta_(static_cast<float>(beta)), opt_(optimizer) {
   if (table_.size() < 2) throw std::invalid_argument("a network needs a layer table");
-  if (!(beta >= 0.0) || !std::isfinite(beta_))
-    throw std::invalid_argument("beta must be >= 0 and finite");
+  set_beta(beta);
   for (double v : {optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.momentum})
     if (!std::isfinite(v)) throw std::invalid_argument("optimizer hyperparameters must be finite");
   opt_.set_learning_rate(optimizer.lr);  // checks it is > 0
@@ -47,6 +46,13 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
   params_.resize(table_.num_params());
   grads_.resize(table_.num_params());
   opt_.allocate(table_.num_params());
+}
+
+void Network::set_beta(double beta) {
+  if (!(beta >= 0.0) || !std::isfinite(static_cast<float>(beta)))
+    throw std::invalid_argument("beta must be >= 0 and finite");
+  std::lock_guard<std::mutex> lock(train_mutex_);
+  beta_ = static_cast<float>(beta);
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {

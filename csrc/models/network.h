@@ -44,6 +44,8 @@ class Network {
   // Every training batch is corrupted afresh inside the step, keyed by
   // (noise seed, step count, element index in the batch).
   void set_noise(const NoiseConfig& noise, std::uint64_t seed);
+  // The KL term's weight (>= 0, finite), from the next step on.
+  void set_beta(double beta);
   // The reparameterisation's epsilon: Philox keyed by (seed, step count, b * Z + j).
   void set_latent_seed(std::uint64_t seed) { latent_seed_ = seed; }
 
