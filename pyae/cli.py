@@ -92,6 +92,10 @@ def _load_dataset(spec, seed):
         raise CliError(f"--dataset must be mnist, fashion-mnist or an existing file, got {spec!r}")
     if spec.endswith(".npy"):
         X = np.load(spec, allow_pickle=False)
+        if X.ndim < 1 or X.size == 0:
+            raise CliError(f"{spec!r} holds no samples (shape {X.shape})")
+        if X.dtype.kind not in "fiub":
+            raise CliError(f"{spec!r} must hold real numbers, got dtype {X.dtype}")
     else:
         X = datasets.read_idx(spec)
         X = X.reshape(len(X), -1).astype(np.float32)
@@ -143,6 +147,7 @@ def _save_figure(fig, path):
 def cmd_demo(args):
     import pyae
 
+    _output_folder(args.out)  # before training, not after
     X_train, X_test, source = _demo_data(args.seed)
     D = X_train.shape[1]
     hidden = (256, 64) if D >= 256 else (max(D // 2, 2), max(D // 4, 2))
@@ -180,6 +185,7 @@ def cmd_demo(args):
 def cmd_train(args):
     import pyae
 
+    _output_file(args.out)  # before training, not after
     X_train, X_test, source = _load_dataset(args.dataset, args.seed)
     common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto",
@@ -218,6 +224,7 @@ def _load_model(path):
 def cmd_denoise(args):
     import pyae
 
+    _output_file(args.out)
     model = _load_model(args.model)
     noise = args.noise or (model._noise() if isinstance(model, pyae.DenoisingAutoencoder)
                            else pyae.noise.Gaussian(0.5))
@@ -238,6 +245,7 @@ def cmd_denoise(args):
 def cmd_sample(args):
     import pyae
 
+    _output_file(args.out)
     model = _load_model(args.model)
     if not isinstance(model, pyae.VAE):
         raise CliError(f"{args.model} holds a {type(model).__name__}; sampling needs a VAE")
@@ -324,18 +332,43 @@ def build_parser():
 
 
 def main(argv=None):
+    """Exit status 0, 2 for any error (one line on stderr, no traceback:
+    PYAE_DEBUG=1 shows it), 130 when interrupted."""
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except CliError as e:
-        print(f"pyae: error: {e}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, ImportError, RuntimeError) as e:
-        print(f"pyae: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("pyae: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the user gets one line, not a traceback
+        if os.environ.get("PYAE_DEBUG"):
+            raise
+        print(f"pyae: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(e):
+    if isinstance(e, MemoryError):
+        return "out of memory (the data or the model is too large for this machine)"
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _output_file(path):
+    """A path a command may write: its folder exists and it is not a folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CliError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise CliError(f"cannot write {path!r}: it is a folder")
+    return path
+
+
+def _output_folder(path):
+    """A folder a command may fill: absent (it is made) or a folder."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CliError(f"--out {path!r} exists and is not a folder")
+    return path
 
 
 if __name__ == "__main__":

@@ -125,6 +125,6 @@ def test_train_on_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     np.save(data, np.random.default_rng(0).random((50, 6), dtype=np.float32))
     r = run_cli("train", "ae", "--dataset", str(data), "--epochs", "1", "--hidden", "3",
                 "--device", "cuda", "--out", str(tmp_path / "m.safetensors"), cwd=tmp_path)
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert r.stderr.startswith("pyae: error: device='cuda'") and r.stderr.count("\n") == 1
     assert not (tmp_path / "m.safetensors").exists()
