@@ -40,13 +40,37 @@ def _input(a, name, ndim=None):
     return a
 
 
-def _out_buffer(buf, shape, name):
+def _out_buffer(buf, shape, name, inputs=()):
+    """A new zeroed buffer, or the caller's after checking its shape and that
+    it shares no memory with the inputs (a GEMM reading what it writes
+    gives wrong results silently)."""
     if buf is None:
         return np.zeros(shape, dtype=np.float32)
     check_kernel_array(buf, name)
     if buf.shape != tuple(shape):
         raise ValueError(f"{name} has shape {buf.shape}, expected {tuple(shape)}")
+    for other_name, other in inputs:
+        if other is not None and np.shares_memory(buf, other):
+            raise ValueError(f"{name} overlaps {other_name}: give it a buffer of its own")
     return buf
+
+
+def _distinct(named):
+    """The arrays of an in-place update may not share memory."""
+    for i, (name, a) in enumerate(named):
+        for other_name, other in named[i + 1:]:
+            if np.shares_memory(a, other):
+                raise ValueError(f"{name} overlaps {other_name}: give each its own buffer")
+
+
+def _hyper(value, name, low, high, low_open=False, high_open=True):
+    """A finite optimiser hyperparameter within its range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(value) or value < low or value > high or \
+            (low_open and value == low) or (high_open and value == high):
+        bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
+    return float(value)
 
 
 def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None, pre=None):
@@ -57,9 +81,10 @@ def dense_forward(inp, weight, bias, activation="sigmoid", *, out=None, pre=None
     _input(inp, "inp", 2)
     _input(weight, "weight", 2)
     _input(bias, "bias", 1)
-    out = _out_buffer(out, (inp.shape[0], bias.shape[0]), "out")
+    inputs = (("inp", inp), ("weight", weight), ("bias", bias))
+    out = _out_buffer(out, (inp.shape[0], bias.shape[0]), "out", inputs)
     if pre is not None:
-        pre = _out_buffer(pre, out.shape, "pre")
+        pre = _out_buffer(pre, out.shape, "pre", (*inputs, ("out", out)))
     _core.dense_forward(out, inp, weight, bias, _act(activation), False, pre)
     return out
 
@@ -76,9 +101,11 @@ def dense_backward(dout, out, inp, weight, activation="sigmoid", *, dinp=None, d
         _input(a, n, d)
     B, D_in = inp.shape
     D_out = dout.shape[1]
-    dweight = _out_buffer(dweight, weight.shape, "dweight")
-    dbias = _out_buffer(dbias, (D_out,), "dbias")
-    dinp = _out_buffer(dinp, (B, D_in), "dinp") if need_dinp else None
+    inputs = (("dout", dout), ("out", out), ("inp", inp), ("weight", weight), ("pre", pre))
+    dweight = _out_buffer(dweight, weight.shape, "dweight", inputs)
+    dbias = _out_buffer(dbias, (D_out,), "dbias", (*inputs, ("dweight", dweight)))
+    dinp = _out_buffer(dinp, (B, D_in), "dinp", (*inputs, ("dweight", dweight),
+                                                  ("dbias", dbias))) if need_dinp else None
     dpre = np.empty((B, D_out), dtype=np.float32)
     if pre is not None:
         _input(pre, "pre", 2)
@@ -127,13 +154,20 @@ def adam_update(params, grads, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, e
     """In-place Adam (torch.optim.Adam formula); step counts from 1."""
     for a, n in ((params, "params"), (grads, "grads"), (m, "m"), (v, "v")):
         _input(a, n)
+    _distinct((("params", params), ("grads", grads), ("m", m), ("v", v)))
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an integer >= 1 (the update's count), got {step!r}")
     _core.adam_update(params.reshape(-1), m.reshape(-1), v.reshape(-1), grads.reshape(-1),
-                      lr, beta1, beta2, eps, int(step))
+                      _hyper(lr, "lr", 0.0, np.inf, low_open=True), _hyper(beta1, "beta1", 0, 1),
+                      _hyper(beta2, "beta2", 0, 1), _hyper(eps, "eps", 0.0, np.inf, low_open=True),
+                      int(step))
 
 
 def sgd_momentum_update(params, grads, momentum_buffer, *, lr, momentum=0.9):
     """In-place SGD with momentum (torch.optim.SGD formula, no dampening)."""
     for a, n in ((params, "params"), (grads, "grads"), (momentum_buffer, "momentum_buffer")):
         _input(a, n)
+    _distinct((("params", params), ("grads", grads), ("momentum_buffer", momentum_buffer)))
     _core.sgd_momentum_update(params.reshape(-1), momentum_buffer.reshape(-1), grads.reshape(-1),
-                              lr, momentum)
+                              _hyper(lr, "lr", 0.0, np.inf, low_open=True),
+                              _hyper(momentum, "momentum", 0, 1))

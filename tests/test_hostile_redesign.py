@@ -458,3 +458,40 @@ def test_gpu_network_after_a_failed_reserve_replays_no_stale_graph(monkeypatch):
         net.reserve(16)
     monkeypatch.setattr(ops, "xp", np)
     assert np.isfinite(net.train_epoch(X, order, 8)).all()
+
+
+# ------------------------------------------------ pyae.ops (issue 11, item 8)
+def test_ops_refuse_outputs_that_overlap_their_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 256), dtype=np.float32)
+    W, b = rng.random((256, 256), dtype=np.float32), np.zeros(256, np.float32)
+    with pytest.raises(ValueError, match="out overlaps inp"):
+        pyae.ops.dense_forward(x, W, b, "identity", out=x)  # was silently wrong (error 15.8)
+    out = pyae.ops.dense_forward(x, W, b, "identity")
+    with pytest.raises(ValueError, match="dinp overlaps inp"):
+        pyae.ops.dense_backward(out, out, x, W, "identity", dinp=x)
+    with pytest.raises(ValueError, match="params overlaps grads"):
+        pyae.ops.adam_update(W, W, np.zeros_like(W), np.zeros_like(W), step=1)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(lr=float("nan")), "lr"), (dict(lr=-1.0), "lr"), (dict(lr=0.0), "lr"),
+    (dict(beta1=1.0), "beta1"), (dict(beta2=1.5), "beta2"), (dict(eps=0.0), "eps"),
+    (dict(step=1.7), "step"), (dict(step=0), "step"), (dict(step=True), "step")])
+def test_adam_update_validates_its_hyperparameters(kw, msg):
+    p = np.ones(4, np.float32)
+    args = {"step": 1, **kw}
+    with pytest.raises(ValueError, match=msg):
+        pyae.ops.adam_update(p, np.ones(4, np.float32), np.zeros(4, np.float32),
+                             np.zeros(4, np.float32), **args)
+    np.testing.assert_array_equal(p, 1.0)
+
+
+def test_kernel_widths_beyond_int_are_refused_not_truncated():
+    """(1, 2**32 + 3) used to run as width 3. np.empty commits no memory, and
+    the check comes before any element is read."""
+    x = np.empty((1, 2**32 + 3), np.float32)
+    W, b = np.ones((2, 3), np.float32), np.zeros(2, np.float32)
+    out = np.empty((1, 2), np.float32)
+    with pytest.raises(ValueError, match="beyond pyae's kernels"):
+        _core.dense_forward(out, x, W, b, _core.Activation.identity, False)

@@ -46,7 +46,7 @@ void register_infer(py::module_& m) {
         int rc;
         {
           py::gil_scoped_release nogil;
-          rc = pyae_model_forward(c.ptr.get(), p, x.data(), static_cast<int>(x.shape(0)),
+          rc = pyae_model_forward(c.ptr.get(), p, x.data(), dim(x, 0),
                                   out.mutable_data(), err, sizeof err);
         }
         if (rc != 0) throw py::value_error(err);

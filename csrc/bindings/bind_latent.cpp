@@ -14,7 +14,7 @@ namespace {
 std::pair<int, int> latent_shape(const FloatArray& mu_logvar) {
   if (mu_logvar.ndim() != 2 || mu_logvar.shape(1) % 2 != 0)
     throw py::value_error("mu_logvar must be (B, 2Z)");
-  return {static_cast<int>(mu_logvar.shape(0)), static_cast<int>(mu_logvar.shape(1) / 2)};
+  return {dim(mu_logvar, 0), dim(mu_logvar, 1) / 2};
 }
 
 }  // namespace
@@ -69,7 +69,7 @@ void register_latent(py::module_& m) {
       [](Loss loss, py::object grad_obj, FloatArray row, const FloatArray& out,
          const FloatArray& target, float grad_scale) {
         if (out.ndim() != 2) throw py::value_error("out must be 2-D (B, D)");
-        int B = static_cast<int>(out.shape(0)), D = static_cast<int>(out.shape(1));
+        int B = dim(out, 0), D = dim(out, 1);
         check_shape(target, {B, D}, "target");
         check_shape(row, {B}, "row_nll");
         float* gp = nullptr;

@@ -191,7 +191,7 @@ void register_network(py::module_& m) {
             if (first < 0 || last > t.size() || first >= last)
               throw py::value_error("bad layer range");
             if (x.ndim() != 2) throw py::value_error("x must be 2-D");
-            int B = static_cast<int>(x.shape(0));
+            int B = dim(x, 0);
             check_shape(x, {B, t.input_width(first)}, "x");
             check_shape(out, {B, t[last - 1].d_out}, "out");
             check_writeable(out, "out");
@@ -206,7 +206,7 @@ void register_network(py::module_& m) {
             const LayerTable& t = n.table();
             if (first < 0 || first >= t.size()) throw py::value_error("bad first layer");
             if (x.ndim() != 2) throw py::value_error("x must be 2-D");
-            int B = static_cast<int>(x.shape(0));
+            int B = dim(x, 0);
             check_shape(x, {B, t.input_width(first)}, "x");
             check_shape(target, {B, t.features()}, "target");
             check_shape(rows, {B}, "rows");

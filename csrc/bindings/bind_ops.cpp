@@ -20,8 +20,8 @@ void register_ops(py::module_& m) {
       [](FloatArray out, const FloatArray& inp, const FloatArray& weight, const FloatArray& bias,
          Activation act, bool weight_transposed, py::object pre_obj) {
         if (inp.ndim() != 2) throw py::value_error("inp must be 2-D (B, D_in)");
-        int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
-        int D_out = static_cast<int>(bias.shape(0));
+        int B = dim(inp, 0), D_in = dim(inp, 1);
+        int D_out = dim(bias, 0);
         check_shape(bias, {D_out}, "bias");
         if (weight_transposed) check_shape(weight, {D_in, D_out}, "weight");
         else check_shape(weight, {D_out, D_in}, "weight");
@@ -43,8 +43,8 @@ void register_ops(py::module_& m) {
          const FloatArray& dout, const FloatArray& out, const FloatArray& inp,
          const FloatArray& weight, Activation act, bool weight_transposed, py::object pre_obj) {
         if (inp.ndim() != 2 || dout.ndim() != 2) throw py::value_error("inp and dout must be 2-D");
-        int B = static_cast<int>(inp.shape(0)), D_in = static_cast<int>(inp.shape(1));
-        int D_out = static_cast<int>(dout.shape(1));
+        int B = dim(inp, 0), D_in = dim(inp, 1);
+        int D_out = dim(dout, 1);
         check_shape(dout, {B, D_out}, "dout");
         check_shape(out, {B, D_out}, "out");
         check_shape(dpre, {B, D_out}, "dpre");
@@ -102,7 +102,7 @@ void register_ops(py::module_& m) {
       [](Loss loss, py::object grad_obj, FloatArray row_loss, const FloatArray& pred,
          const FloatArray& target) {
         if (pred.ndim() != 2) throw py::value_error("pred must be 2-D (B, D)");
-        int B = static_cast<int>(pred.shape(0)), D = static_cast<int>(pred.shape(1));
+        int B = dim(pred, 0), D = dim(pred, 1);
         check_shape(target, {B, D}, "target");
         check_shape(row_loss, {B}, "row_loss");
         float* grad_ptr = nullptr;

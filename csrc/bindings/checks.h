@@ -34,6 +34,16 @@ inline FloatArray view(float* ptr, std::size_t n, py::handle owner) {
                     owner);
 }
 
+// A dimension of an array as the kernels' int, refused (not truncated) when
+// it does not fit.
+inline int dim(const py::array& a, int axis) {
+  const py::ssize_t n = a.shape(axis);
+  if (n > 0x7fffffff)
+    throw py::value_error("an array dimension of " + std::to_string(n) +
+                          " is beyond pyae's kernels (2**31 - 1 at most)");
+  return static_cast<int>(n);
+}
+
 inline void check_writeable(const FloatArray& a, const char* name) {
   if (!a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
 }
