@@ -7,11 +7,14 @@ target, so a failed save leaves any previous file untouched.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import struct
 import tempfile
+import threading
 
 import numpy as np
 
@@ -39,24 +42,67 @@ def write_model_file(path, tensors: dict, metadata: dict) -> None:
     atomic_write_bytes(path, encode_model(tensors, metadata))
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:  # reading the umask means setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path, blob: bytes) -> None:
-    """Writes a temporary file next to path, then renames it over path: a
-    failure at any point leaves the previous file as it was."""
+    """Writes a temporary file next to the target, then renames it over the
+    target: a failure at any point leaves the previous file as it was.
+
+    A symlink is followed (the link stays; its target is replaced in the
+    target's folder); anything but a regular file or a new path is refused
+    before writing; a new file gets the mode the umask gives, an existing
+    one keeps its mode; errors name ``path``, not the temporary file."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pyae-", suffix=".tmp", dir=folder)
+    target = os.path.realpath(path)
+    try:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        raise OSError(errno.EINVAL, f"cannot save to {path!r}: not a regular file")
+    mode = stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask()
+    folder = os.path.dirname(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pyae-", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot save to {path!r}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+        _fsync_folder(folder)  # the rename itself survives a crash
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise OSError(e.errno, f"cannot save to {path!r}: {e.strerror or e}") from None
         raise
+
+
+def _fsync_folder(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems do not open folders; the data is synced already
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read_model_file(path) -> tuple[dict, dict]:

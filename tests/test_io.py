@@ -206,3 +206,50 @@ def test_format1_files_still_load_and_resave_as_format2(tmp_path, name):
     assert json.loads(meta["layers"])[0]["d_in"] == want["X"].shape[1]
     np.testing.assert_array_equal(pyae.load(tmp_path / "m.safetensors").reconstruct(want["X"]),
                                   model.reconstruct(want["X"]))
+
+
+# --------------------------------------------- saving's side effects (issue 11)
+def test_a_new_file_gets_the_umask_mode_and_an_old_one_keeps_its_own(tmp_path, model):
+    ae, _ = model
+    new = tmp_path / "new.safetensors"
+    old_mask = os.umask(0o027)
+    try:
+        ae.save(new)
+    finally:
+        os.umask(old_mask)
+    assert new.stat().st_mode & 0o777 == 0o640  # was always 0600
+    shared = tmp_path / "shared.safetensors"
+    ae.save(shared)
+    shared.chmod(0o644)
+    ae.save(shared)
+    assert shared.stat().st_mode & 0o777 == 0o644  # overwriting made it 0600
+
+
+def test_saving_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path, model):
+    ae, _ = model
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "m.safetensors"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(target)
+    ae.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert pyae.load(target).n_features_in_ == ae.n_features_in_
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["m.safetensors"]
+
+
+def test_anything_but_a_regular_file_is_refused_before_writing(tmp_path, model):
+    ae, _ = model
+    with pytest.raises(OSError, match="not a regular file"):
+        ae.save("/dev/null")  # was replaced by a regular file
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    with pytest.raises(OSError, match="not a regular file"):
+        ae.save(tmp_path)  # a folder
+
+
+def test_save_errors_name_the_users_path(tmp_path, model):
+    ae, _ = model
+    missing = tmp_path / "no" / "such" / "m.safetensors"
+    with pytest.raises(OSError) as info:
+        ae.save(missing)
+    assert str(missing) in str(info.value) and ".pyae-" not in str(info.value)
