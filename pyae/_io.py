@@ -15,12 +15,13 @@ import stat
 import struct
 import tempfile
 import threading
+import zlib
 
 import numpy as np
 
 FORMAT_NAME = "pyae"
-# 2: the metadata holds the layer table ("layers"); 1 (still read) had only
-# the hyperparameters it is built from.
+# 2: the metadata holds the layer table ("layers") and a CRC-32 of every
+# tensor's bytes ("checksums"); 1 (still read) had only the hyperparameters.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
@@ -33,9 +34,11 @@ def encode_model(tensors: dict, metadata: dict) -> bytes:
     """The bytes of a model file: safetensors with JSON-encoded metadata."""
     from safetensors.numpy import save
 
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update({k: json.dumps(v) for k, v in metadata.items()})
-    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=header)
+    header["checksums"] = json.dumps({k: zlib.crc32(v.data) for k, v in tensors.items()})
+    return save(tensors, metadata=header)
 
 
 def write_model_file(path, tensors: dict, metadata: dict) -> None:
@@ -150,7 +153,20 @@ def decode_model(blob: bytes, source) -> tuple[dict, dict]:
             meta[k] = json.loads(v)
         except (json.JSONDecodeError, TypeError, RecursionError):
             raise ModelFileError(f"{source!r} has corrupt metadata field {k!r}") from None
+    if version >= 2:
+        _verify_checksums(tensors, meta.pop("checksums", None), source)
     return tensors, meta
+
+
+def _verify_checksums(tensors, checksums, source):
+    """Every tensor's bytes against the CRC-32 saved with it: a flipped byte
+    in the data is an error, never a model with other weights."""
+    if not isinstance(checksums, dict) or set(checksums) != set(tensors):
+        raise ModelFileError(f"{source!r} lacks the checksums of its tensors")
+    for name, tensor in tensors.items():
+        if checksums[name] != zlib.crc32(np.ascontiguousarray(tensor).data):
+            raise ModelFileError(f"{source!r}: tensor {name!r} does not match its checksum "
+                                 "(the file is corrupt)")
 
 
 def expect_tensor(tensors: dict, name: str, shape, path) -> np.ndarray:

@@ -3,6 +3,7 @@
 import json
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,9 @@ def _rewrite(path, tensors=None, meta_update=None):
         meta = dict(f.metadata())
         ts = {k: f.get_tensor(k) for k in f.keys()}
     ts.update(tensors or {})
+    if tensors:  # edited tensors keep valid checksums: the later checks are the ones tested
+        meta["checksums"] = json.dumps({k: zlib.crc32(np.ascontiguousarray(v).data)
+                                        for k, v in ts.items()})
     meta.update(meta_update or {})
     save_file(ts, str(path), metadata=meta)
 
@@ -253,3 +257,35 @@ def test_save_errors_name_the_users_path(tmp_path, model):
     with pytest.raises(OSError) as info:
         ae.save(missing)
     assert str(missing) in str(info.value) and ".pyae-" not in str(info.value)
+
+
+def test_a_flipped_byte_in_the_data_is_caught_by_both_loaders(tmp_path, model):
+    """Issue 11: 693 of 4,000 byte flips loaded silently different weights."""
+    from pyae import _core
+
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    blob = bytearray(p.read_bytes())
+    blob[-7] ^= 0x10  # a bit of the last tensor's data
+    p.write_bytes(bytes(blob))
+    with pytest.raises(pyae.ModelFileError, match="checksum"):
+        pyae.load(p)
+    with pytest.raises(ValueError, match="checksum"):
+        _core.CModel(bytes(blob))
+
+
+@pytest.mark.parametrize("edit", [lambda c: c.pop("activation"),
+                                  lambda c: c.update(aktivation=c.pop("activation"))])
+def test_a_lost_or_misspelt_config_key_is_an_error_not_a_default(tmp_path, model, edit):
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    from safetensors import safe_open
+
+    with safe_open(str(p), framework="numpy") as f:
+        config = json.loads(f.metadata()["config"])
+    edit(config)
+    _rewrite(p, meta_update={"config": json.dumps(config)})
+    with pytest.raises(pyae.ModelFileError, match="activation"):
+        pyae.load(p)

@@ -3,6 +3,7 @@
 #include "pyae_infer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -73,6 +74,22 @@ struct pyae_model {
 namespace {
 
 // The tensors of a safetensors file: name -> (shape, bytes), bounds-checked.
+// CRC-32 (the zlib / IEEE 802.3 one) of bytes (n).
+std::uint32_t crc32(const unsigned char* bytes, std::size_t n) {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) c = table[(c ^ bytes[i]) & 0xFFu] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
 struct TensorTable {
   const unsigned char* data = nullptr;
   std::size_t data_size = 0;
@@ -141,6 +158,25 @@ void validate_all_tensors(const TensorTable& t) {
   }
   if (covered != t.data_size)
     throw LoadError("data section size does not match the header (truncated or padded file)");
+}
+
+// Format 2: every tensor's bytes against the CRC-32 saved with it (those
+// this library does not use too), so a flipped byte is an error, never a
+// model with other weights. Offsets were checked by validate_all_tensors.
+void verify_checksums(const TensorTable& t, const Value& checksums) {
+  if (!checksums.is(Value::Kind::object))
+    throw LoadError("the file lacks the checksums of its tensors");
+  for (const auto& [name, entry] : t.header.object) {
+    if (name == "__metadata__") continue;
+    const Value* sum = checksums.find(name);
+    if (sum == nullptr) throw LoadError("tensor '" + name + "' has no checksum");
+    const Value& off = entry.at("data_offsets");
+    const auto begin = static_cast<std::size_t>(off.array[0].number);
+    const auto end = static_cast<std::size_t>(off.array[1].number);
+    if (crc32(t.data + begin, end - begin) !=
+        static_cast<std::uint32_t>(as_int(*sum, "checksum", 0, 0xFFFFFFFFL)))
+      throw LoadError("tensor '" + name + "' does not match its checksum (the file is corrupt)");
+  }
 }
 
 // Metadata values are JSON texts themselves (pyae json.dumps them).
@@ -231,6 +267,7 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
     throw LoadError("unknown model type '" + kind + "'");
   const pyae::LayerTable layer_table = version == "1" ? table_from_config(meta)
                                                       : table_from_rows(metadata_json(meta, "layers"));
+  if (version != "1") verify_checksums(table, metadata_json(meta, "checksums"));
   if (as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth) != layer_table.features())
     throw LoadError("n_features does not match the layer table");
 
