@@ -52,8 +52,8 @@ def set_num_threads(n: int) -> None:
     The default comes from OMP_NUM_THREADS, else the core count.
     threadpoolctl sees and can limit both pools too.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4096:
+        raise ValueError(f"n must be an integer in [1, 4096], got {n!r}")
     _core.set_num_threads(n)
 
 

@@ -72,7 +72,10 @@ def _hidden(value, name):
 
 
 def _unit_interval(value, name):
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}") from None
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return value
@@ -90,8 +93,9 @@ def _optional(check):
 
 
 def _seed(value, name):
-    if value is not None and not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer or None, got {value!r}")
+    if value is not None and (isinstance(value, bool) or
+                              not isinstance(value, (int, np.integer)) or value < 0):
+        raise ValueError(f"{name} must be an integer >= 0 or None, got {value!r}")
     return value
 
 
@@ -362,6 +366,8 @@ class BaseAutoencoder(EstimatorBase):
         if validation_data is None:
             return None
         if isinstance(validation_data, tuple):
+            if not validation_data:
+                raise ValueError("validation_data is an empty tuple; give X_val or (X_val,)")
             validation_data = validation_data[0]
         X_val = input_array("cpu", validation_data, "validation_data", n_features,
                             type(self).__name__)

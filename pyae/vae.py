@@ -94,6 +94,8 @@ class VAE(BaseAutoencoder):
     # arithmetic around them is NumPy on the host, and results go back to the
     # caller's side.
     def _normal(self, shape, seed, stream_offset):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         out = np.empty(int(np.prod(shape)), dtype=np.float32)
         _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset, 0)
         return out.reshape(shape)
@@ -127,6 +129,8 @@ class VAE(BaseAutoencoder):
     # ------------------------------------------------------------------ API
     def transform(self, X, sample=False, seed=0, out=None):
         """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
+        if not isinstance(sample, (bool, np.bool_)):
+            raise ValueError(f"sample must be True or False, got {sample!r}")
         X_in, X = X, self._host_input(X)
         mu, logvar = self._posterior(X)
         if sample:

@@ -495,3 +495,22 @@ def test_kernel_widths_beyond_int_are_refused_not_truncated():
     out = np.empty((1, 2), np.float32)
     with pytest.raises(ValueError, match="beyond pyae's kernels"):
         _core.dense_forward(out, x, W, b, _core.Activation.identity, False)
+
+
+# ------------------------------------------------ smaller items (issue 11, 9)
+def test_bad_small_arguments_name_themselves():
+    X = np.random.default_rng(0).random((30, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        pyae.Autoencoder(hidden=(2,), seed=-1, verbose=False).fit(X)
+    with pytest.raises(ValueError, match="momentum must be a number"):
+        pyae.Autoencoder(hidden=(2,), momentum="x", verbose=False).fit(X)
+    with pytest.raises(ValueError, match="validation_data is an empty tuple"):
+        pyae.Autoencoder(hidden=(2,), epochs=1, verbose=False).fit(X, validation_data=())
+    vae = pyae.VAE(hidden=(4,), latent_dim=2, epochs=1, beta=np.float32(1), verbose=False).fit(X)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be an integer"):
+            vae.sample(3, seed=bad)
+    with pytest.raises(ValueError, match="sample must be True or False"):
+        vae.transform(X, sample="yes")
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4096\]"):
+        pyae.set_num_threads(2**31)
