@@ -53,8 +53,12 @@ class _Noise:
         X = as_float32_matrix(X)
         seed, stream = _seed(seed, "seed"), _seed(stream, "stream")
         row_offset = _seed(row_offset, "row_offset")
+        first = row_offset * X.shape[1]  # the global index of X's first element
+        if first + X.size > 2**64:
+            raise ValueError(f"row_offset {row_offset} puts X's elements past index 2**64 "
+                             f"(row_offset * n_features + X.size must be <= 2**64)")
         out = np.empty_like(X)
-        _core.corrupt(out, X, *self._kernel_args(), seed, stream, row_offset * X.shape[1])
+        _core.corrupt(out, X, *self._kernel_args(), seed, stream, first)
         return out
 
     def get_config(self) -> dict:

@@ -514,3 +514,13 @@ def test_bad_small_arguments_name_themselves():
         vae.transform(X, sample="yes")
     with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4096\]"):
         pyae.set_num_threads(2**31)
+
+
+def test_noise_row_offsets_past_the_element_index_range_are_a_clear_error():
+    X = np.zeros((3, 5), np.float32)
+    noise = pyae.noise.Gaussian(0.1)
+    last = (2**64 - X.size) // 5  # the largest offset whose elements all have an index
+    assert noise(X, seed=1, row_offset=last).shape == X.shape
+    for bad in (last + 1, 2**63, 2**64 - 1):
+        with pytest.raises(ValueError, match="past index 2\\*\\*64"):
+            noise(X, seed=1, row_offset=bad)
