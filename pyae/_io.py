@@ -20,8 +20,9 @@ import zlib
 import numpy as np
 
 FORMAT_NAME = "pyae"
-# 2: the metadata holds the layer table ("layers") and a CRC-32 of every
-# tensor's bytes ("checksums"); 1 (still read) had only the hyperparameters.
+# 2: the metadata holds the layer table ("layers"), a CRC-32 of every
+# tensor's bytes ("checksums") and one of the metadata itself
+# ("metadata_checksum"); 1 (still read) had only the hyperparameters.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
@@ -38,7 +39,16 @@ def encode_model(tensors: dict, metadata: dict) -> bytes:
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update({k: json.dumps(v) for k, v in metadata.items()})
     header["checksums"] = json.dumps({k: zlib.crc32(v.data) for k, v in tensors.items()})
+    header["metadata_checksum"] = str(metadata_crc(header))
     return save(tensors, metadata=header)
+
+
+def metadata_crc(header: dict) -> int:
+    """CRC-32 of the metadata strings in key order, each key and value ended
+    by a NUL (the C library computes the same): a changed byte in the config
+    or the training state is an error, never another model."""
+    return zlib.crc32(b"".join(k.encode() + b"\0" + v.encode() + b"\0"
+                               for k, v in sorted(header.items()) if k != "metadata_checksum"))
 
 
 def write_model_file(path, tensors: dict, metadata: dict) -> None:
@@ -145,9 +155,16 @@ def decode_model(blob: bytes, source) -> tuple[dict, dict]:
             f"{source!r} has model format version {version}; this pyae reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    if version >= 2:
+        saved = raw_meta.get("metadata_checksum")
+        if not isinstance(saved, str) or not re.fullmatch(r"[0-9]{1,10}", saved) or \
+                any(not isinstance(v, str) for v in raw_meta.values()) or \
+                int(saved) != metadata_crc(raw_meta):
+            raise ModelFileError(f"{source!r}: its metadata does not match its checksum "
+                                 "(the file is corrupt)")
     meta = {"format_version": version}
     for k, v in raw_meta.items():
-        if k in ("format", "format_version"):
+        if k in ("format", "format_version", "metadata_checksum"):
             continue
         try:
             meta[k] = json.loads(v)

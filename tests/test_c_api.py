@@ -12,6 +12,7 @@ import pytest
 
 import pyae
 from pyae import _core
+from pyae._io import metadata_crc
 
 INFER_DIR = Path(__file__).resolve().parents[1] / "csrc" / "infer"
 PARTS = {"full": 0, "encoder": 1, "decoder": 2}
@@ -97,6 +98,9 @@ def rewrite_header(blob, edit):
     (n,) = struct.unpack("<Q", blob[:8])
     header = json.loads(blob[8:8 + n])
     edit(header)
+    meta = header.get("__metadata__")
+    if isinstance(meta, dict) and "metadata_checksum" in meta:  # a consistent edit
+        meta["metadata_checksum"] = str(metadata_crc(meta))
     text = json.dumps(header).encode()
     return struct.pack("<Q", len(text)) + text + blob[8 + n:]
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import pyae
+from pyae._io import metadata_crc
 
 
 @pytest.fixture
@@ -106,6 +107,7 @@ def _rewrite(path, tensors=None, meta_update=None):
         meta["checksums"] = json.dumps({k: zlib.crc32(np.ascontiguousarray(v).data)
                                         for k, v in ts.items()})
     meta.update(meta_update or {})
+    meta["metadata_checksum"] = str(metadata_crc(meta))  # as for tensors: a consistent edit
     save_file(ts, str(path), metadata=meta)
 
 
@@ -187,6 +189,7 @@ def test_dae_file_with_corrupt_noise_config_raises(tmp_path, rng):
     config = json.loads(meta["config"])
     config["noise"] = {"type": "gaussian", "std": -1}
     meta["config"] = json.dumps(config)
+    meta["metadata_checksum"] = str(metadata_crc(meta))
     save_file(ts, str(p), metadata=meta)
     with pytest.raises(pyae.ModelFileError, match="invalid config"):
         pyae.load(p)
@@ -289,3 +292,21 @@ def test_a_lost_or_misspelt_config_key_is_an_error_not_a_default(tmp_path, model
     _rewrite(p, meta_update={"config": json.dumps(config)})
     with pytest.raises(pyae.ModelFileError, match="activation"):
         pyae.load(p)
+
+
+def test_a_changed_metadata_byte_is_caught_by_both_loaders(tmp_path, model):
+    """A flipped byte in the config or training state (e.g. "tol": 0.0 to
+    0.9) was a silently different model; the loaders now agree on it."""
+    from pyae import _core
+
+    ae, _ = model
+    p = tmp_path / "m.safetensors"
+    ae.save(p)
+    blob = p.read_bytes()
+    edited = blob.replace(b'\\"tol\\": 0.0', b'\\"tol\\": 0.9', 1)
+    assert edited != blob
+    p.write_bytes(edited)
+    with pytest.raises(pyae.ModelFileError, match="metadata does not match its checksum"):
+        pyae.load(p)
+    with pytest.raises(ValueError, match="metadata does not match its checksum"):
+        _core.CModel(edited)

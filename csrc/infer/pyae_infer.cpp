@@ -179,6 +179,26 @@ void verify_checksums(const TensorTable& t, const Value& checksums) {
   }
 }
 
+// Format 2: the metadata strings against their CRC-32, as pyae/_io.py
+// computes it (key order, each key and value ended by a NUL).
+void verify_metadata_checksum(const Value& meta) {
+  const std::string& saved = as_string(meta.at("metadata_checksum"), "metadata_checksum");
+  if (saved.empty() || saved.size() > 10 ||
+      saved.find_first_not_of("0123456789") != std::string::npos)
+    throw LoadError("bad metadata_checksum");
+  std::string bytes;
+  for (const auto& [key, value] : meta.object) {  // std::map: key order
+    if (key == "metadata_checksum") continue;
+    bytes += key;
+    bytes += '\0';
+    bytes += as_string(value, "metadata value");
+    bytes += '\0';
+  }
+  if (crc32(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) !=
+      std::stoull(saved))
+    throw LoadError("the metadata does not match its checksum (the file is corrupt)");
+}
+
 // Metadata values are JSON texts themselves (pyae json.dumps them).
 Value metadata_json(const Value& meta, const std::string& key) {
   const std::string& text = as_string(meta.at(key), key.c_str());
@@ -267,7 +287,10 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
     throw LoadError("unknown model type '" + kind + "'");
   const pyae::LayerTable layer_table = version == "1" ? table_from_config(meta)
                                                       : table_from_rows(metadata_json(meta, "layers"));
-  if (version != "1") verify_checksums(table, metadata_json(meta, "checksums"));
+  if (version != "1") {
+    verify_metadata_checksum(meta);
+    verify_checksums(table, metadata_json(meta, "checksums"));
+  }
   if (as_int(metadata_json(meta, "n_features"), "n_features", 1, kMaxWidth) != layer_table.features())
     throw LoadError("n_features does not match the layer table");
 
