@@ -66,6 +66,10 @@ def main():
     results = {name: {} for name in builds}
     print(f"# {cpu_model()}; threads 1 and 2 as each benchmark sets them; "
           f"{args.rounds} alternating rounds")
+    for name, (_, python) in builds.items():
+        path = subprocess.run([python, "-c", "import pyae; print(pyae.simd_level())"],
+                              check=True, capture_output=True, text=True, cwd="/").stdout.strip()
+        print(f"# {name}: {python}, pyae's instruction path {path}")
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             order = list(builds) if r % 2 == 0 else list(reversed(builds))

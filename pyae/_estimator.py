@@ -157,20 +157,16 @@ class BaseAutoencoder(EstimatorBase):
     _trainer_ = None        # the thread running fit/partial_fit on this model
 
     # ----------------------------------------------------------- parameters
-    @classmethod
-    def _param_names(cls):
-        return cls._get_param_names()
-
     def _store_params(self, values: dict):
         """__init__'s job, as scikit-learn wants it: store every constructor
         argument unchanged under its own name (checks come at fit)."""
-        for name in self._param_names():
+        for name in self._get_param_names():
             setattr(self, name, values[name])
 
     def _checked_config(self) -> dict:
         """Every parameter checked (before any state changes): name -> value."""
         checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES), **self.PARAMETERS}
-        cfg = {name: checks[name](getattr(self, name), name) for name in self._param_names()}
+        cfg = {name: checks[name](getattr(self, name), name) for name in self._get_param_names()}
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
         return cfg
@@ -500,7 +496,7 @@ class BaseAutoencoder(EstimatorBase):
 
     @classmethod
     def _params_from_file(cls, params: dict) -> dict:
-        params = {k: v for k, v in params.items() if k in cls._param_names()}
+        params = {k: v for k, v in params.items() if k in cls._get_param_names()}
         if isinstance(params.get("hidden"), list):  # JSON has no tuples
             params["hidden"] = tuple(params["hidden"])
         return params

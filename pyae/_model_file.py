@@ -79,7 +79,7 @@ def model_from_bytes(cls, blob):
 
 def model_from_file(cls, tensors, meta, path):
     config = meta.get("config")
-    expected = set(cls._param_names()) - {"device"}  # files are device-independent
+    expected = set(cls._get_param_names()) - {"device"}  # files are device-independent
     if isinstance(config, dict) and set(config) != expected:
         missing, unknown = sorted(expected - set(config)), sorted(set(config) - expected)
         raise ModelFileError(f"{path!r} has an invalid config: missing {missing}, "

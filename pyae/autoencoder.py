@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from ._enums import ACTIVATIONS
-from ._estimator import BaseAutoencoder, NotFittedError
+from ._estimator import COMMON_PARAMETERS, BaseAutoencoder, NotFittedError
 from ._model_file import MODEL_CLASSES, load
 
 __all__ = ["Autoencoder", "NotFittedError", "load"]
@@ -67,8 +67,6 @@ def autoencoder_table(n_features, cfg):
 
 
 def _hidden_not_empty(value, name):
-    from ._estimator import COMMON_PARAMETERS
-
     hidden = COMMON_PARAMETERS["hidden"](value, name)
     if not hidden:
         raise ValueError("hidden must name at least one layer width")

@@ -86,7 +86,7 @@ class VAE(BaseAutoencoder):
         """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
         mu, logvar = self._posterior(X_val)
         z = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, 1, 0)
-        return float(np.mean(self._reconstruction_nll(z.astype(np.float32), X_val)
+        return float(np.mean(self._reconstruction_nll(z.astype(np.float32), self._place(X_val))
                              + self._checked_config()["beta"] * _kl(mu, logvar)))
 
     # ------------------------------------------------------------- helpers
@@ -107,18 +107,22 @@ class VAE(BaseAutoencoder):
         backend = self._backend()
         return backend.to_host(backend.input(X, name, n_features, type(self).__name__))
 
+    def _place(self, X):
+        """X checked and on the model's backend."""
+        return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)
+
     def _posterior(self, X):
         backend = self._backend()
-        Xd = backend.input(X, "X", self.n_features_in_, type(self).__name__)
-        ml = backend.to_host(backend.forward(Xd, 0, self._layout_.decoder_start))
+        ml = backend.to_host(backend.forward(self._place(X), 0, self._layout_.decoder_start))
         Z = self._layout_.code_width
         return ml[:, :Z], ml[:, Z:]
 
-    def _reconstruction_nll(self, z, X):
-        backend, owner = self._backend(), type(self).__name__
+    def _reconstruction_nll(self, z, Xd):
+        """Per-sample -log p(x | z); Xd already placed (_place), once for
+        all the draws of a call."""
+        backend = self._backend()
         zd = backend.input(np.ascontiguousarray(z, dtype=np.float32), "z",
-                           self._layout_.code_width, owner)
-        Xd = backend.input(X, "X", self.n_features_in_, owner)
+                           self._layout_.code_width, type(self).__name__)
         rows = backend.row_losses(zd, Xd, self._layout_.decoder_start)
         return np.asarray(backend.to_host(rows), dtype=np.float64)
 
@@ -161,9 +165,10 @@ class VAE(BaseAutoencoder):
         mu, logvar = self._posterior(X)
         nll = np.zeros(X.shape[0])
         eps = self._normal((n_samples, *mu.shape), seed, 3)
+        Xd = self._place(X)
         for s in range(n_samples):
             z = (mu + np.exp(0.5 * logvar) * eps[s]).astype(np.float32)
-            nll += self._reconstruction_nll(z, X)
+            nll += self._reconstruction_nll(z, Xd)
         return self._backend().to_caller(-nll / n_samples - _kl(mu, logvar), X_in)
 
     def log_likelihood(self, X, k=100, seed=0, batch_size=256):
@@ -180,7 +185,7 @@ class VAE(BaseAutoencoder):
             eps = self._normal((k, *mu.shape), seed, 4 + start).astype(np.float64)
             z = mu + np.exp(0.5 * logvar) * eps                        # (k, B, Z)
             nll = self._reconstruction_nll(z.reshape(-1, mu.shape[1]).astype(np.float32),
-                                           np.tile(xb, (k, 1))).reshape(k, -1)
+                                           self._place(np.tile(xb, (k, 1)))).reshape(k, -1)
             log_prior = -0.5 * (z**2 + _LOG_2PI).sum(-1)
             log_q = -0.5 * (eps**2 + _LOG_2PI + logvar).sum(-1)
             log_w = -nll + log_prior - log_q                            # (k, B)

@@ -51,14 +51,8 @@ void register_latent(py::module_& m) {
       [](py::object d_obj, FloatArray row_kl, const FloatArray& mu_logvar, float grad_scale) {
         auto [B, Z] = latent_shape(mu_logvar);
         check_shape(row_kl, {B}, "row_kl");
-        float* d = nullptr;
         FloatArray dml;
-        if (!d_obj.is_none()) {
-          dml = d_obj.cast<FloatArray>();
-          check_shape(dml, {B, 2 * Z}, "dmu_logvar");
-          check_writeable(dml, "dmu_logvar");
-          d = dml.mutable_data();
-        }
+        float* d = optional_array(d_obj, &dml, {B, 2 * Z}, "dmu_logvar", true);
         py::gil_scoped_release nogil;
         return kl_rows(d, row_kl.mutable_data(), mu_logvar.data(), B, Z, grad_scale);
       },
@@ -72,13 +66,8 @@ void register_latent(py::module_& m) {
         int B = dim(out, 0), D = dim(out, 1);
         check_shape(target, {B, D}, "target");
         check_shape(row, {B}, "row_nll");
-        float* gp = nullptr;
         FloatArray grad;
-        if (!grad_obj.is_none()) {
-          grad = grad_obj.cast<FloatArray>();
-          check_shape(grad, {B, D}, "grad");
-          gp = grad.mutable_data();
-        }
+        float* gp = optional_array(grad_obj, &grad, {B, D}, "grad", true);
         py::gil_scoped_release nogil;
         return reconstruction_nll_rows(gp, row.mutable_data(), out.data(), target.data(), B,
                                            D, loss, grad_scale);

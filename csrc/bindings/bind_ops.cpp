@@ -56,14 +56,8 @@ void register_ops(py::module_& m) {
           check_shape(weight, {D_out, D_in}, "weight");
           check_shape(dweight, {D_out, D_in}, "dweight");
         }
-        float* dinp_ptr = nullptr;
         FloatArray dinp;
-        if (!dinp_obj.is_none()) {
-          dinp = dinp_obj.cast<FloatArray>();
-          check_shape(dinp, {B, D_in}, "dinp");
-          check_writeable(dinp, "dinp");
-          dinp_ptr = dinp.mutable_data();
-        }
+        float* dinp_ptr = optional_array(dinp_obj, &dinp, {B, D_in}, "dinp", true);
         FloatArray pre;
         const float* pre_ptr = optional_array(pre_obj, &pre, {B, D_out}, "pre", false);
         if (pre_ptr == nullptr && needs_preactivation(act))
@@ -105,14 +99,8 @@ void register_ops(py::module_& m) {
         int B = dim(pred, 0), D = dim(pred, 1);
         check_shape(target, {B, D}, "target");
         check_shape(row_loss, {B}, "row_loss");
-        float* grad_ptr = nullptr;
         FloatArray grad;
-        if (!grad_obj.is_none()) {
-          grad = grad_obj.cast<FloatArray>();
-          check_shape(grad, {B, D}, "grad");
-          check_writeable(grad, "grad");
-          grad_ptr = grad.mutable_data();
-        }
+        float* grad_ptr = optional_array(grad_obj, &grad, {B, D}, "grad", true);
         py::gil_scoped_release nogil;
         return loss == Loss::bce
                    ? bce_logits_loss_rows(grad_ptr, row_loss.mutable_data(), pred.data(),
