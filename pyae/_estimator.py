@@ -226,7 +226,7 @@ class BaseAutoencoder(EstimatorBase):
                                "use it once fit/partial_fit has returned")
         backend = self._backend_
         if backend is not None and backend.device == self.device:
-            return backend  # the common case: two attribute reads
+            return backend  # the common case: a few attribute reads
         device = check_device(self.device)
         if backend is not None:
             backend.sync_to_host()
@@ -234,8 +234,10 @@ class BaseAutoencoder(EstimatorBase):
         return self._backend_
 
     def _backend_config(self) -> dict:
-        """What a GPU network needs beyond the layer table."""
-        cfg = self._checked_config()
+        """What a GPU network needs beyond the layer table: the structure the
+        network was fitted with (not a structural change still waiting for
+        fit), and the live learning rate."""
+        cfg = {**self._checked_config(), **self._fitted_config_}
         return dict(loss=cfg["loss"],
                     optimizer=dict(kind=cfg["optimizer"], lr=cfg["learning_rate"],
                                    beta1=cfg["beta1"], beta2=cfg["beta2"], eps=cfg["eps"],
