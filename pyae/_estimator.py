@@ -48,15 +48,20 @@ class NotFittedError(RuntimeError, NotFittedBase):
     and AttributeError, and scikit-learn's NotFittedError where installed."""
 
 
-def init_weights(net, rng):
-    """Glorot uniform weights (He uniform before a rectifier); biases zero."""
+def init_weights(net, rng, draw=True):
+    """Glorot uniform weights (He uniform before a rectifier); biases zero.
+    ``draw=False`` (loading) only moves ``rng`` past the draws, one 64-bit
+    output per weight, so the seeds derived from it afterwards are the same."""
     params = net.params
     for spec in net.table.layers:
         if spec.owns_weight:
             fan_in, fan_out = spec.d_in, spec.d_out
+            n = fan_in * fan_out
+            if not draw:
+                rng.bit_generator.advance(n)
+                continue
             gain = 2.0 if spec.activation.name in _RECTIFIERS else 1.0
             limit = math.sqrt(3.0 * gain * 2.0 / (fan_in + fan_out))
-            n = fan_in * fan_out
             off = spec.weight_offset
             params[off:off + n] = rng.uniform(-limit, limit, n).astype(np.float32)
 
@@ -179,13 +184,15 @@ class BaseAutoencoder(EstimatorBase):
         """Model-specific set-up of a new network (noise, latent seed)."""
 
     # ------------------------------------------------------------ building
-    def _build(self, n_features: int, cfg: dict) -> None:
+    def _build(self, n_features: int, cfg: dict, initialise: bool = True) -> None:
+        """A new network; ``initialise=False`` (loading, which overwrites every
+        parameter and the shuffling state) skips drawing the initial weights."""
         table = self._layer_table(n_features, cfg)
         net = _core.Network(
             table, self._LOSSES[cfg["loss"]], OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"],
             cfg["beta1"], cfg["beta2"], cfg["eps"], cfg["momentum"], cfg.get("beta", 1.0))
         rng = np.random.default_rng(self.seed)
-        init_weights(net, rng)
+        init_weights(net, rng, draw=initialise)
         self.network_ = net
         self.n_features_in_ = n_features
         self.layer_widths_ = [table.input_width(l) for l in range(len(table) + 1)]

@@ -8,7 +8,9 @@ target, so a failed save leaves any previous file untouched.
 from __future__ import annotations
 
 import errno
+import io
 import json
+import math
 import os
 import re
 import stat
@@ -31,16 +33,64 @@ class ModelFileError(ValueError):
     """A model file is missing, truncated, corrupt, foreign or incompatible."""
 
 
-def encode_model(tensors: dict, metadata: dict) -> bytes:
-    """The bytes of a model file: safetensors with JSON-encoded metadata."""
-    from safetensors.numpy import save
+# The container is safetensors (8-byte little-endian header length, a JSON
+# header naming every tensor's dtype, shape and byte range, then the data),
+# written and read here rather than through the safetensors package because
+# its Python API copies every tensor to a bytes object on save and has no
+# read-into: pyae streams each tensor between the file and the model's own
+# buffer, so saving or loading needs about one copy of the model, not three.
+# tests/test_io.py checks that the safetensors package reads these files.
+MAX_HEADER_BYTES = 16 << 20  # the C library's limit too
+_CHUNK_BYTES = 16 << 20
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                "I8": 1, "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
 
-    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+
+def _chunks(flat: np.ndarray):
+    """Byte views of consecutive pieces of a contiguous float32 array."""
+    step = _CHUNK_BYTES // flat.itemsize
+    for a in range(0, flat.size, step):
+        yield flat[a:a + step]
+
+
+def _crc(array: np.ndarray) -> int:
+    crc = 0
+    for piece in _chunks(array.reshape(-1)):
+        crc = zlib.crc32(memoryview(piece).cast("B"), crc)
+    return crc
+
+
+def _header_bytes(tensors: dict, metadata: dict) -> bytes:
     header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
     header.update({k: json.dumps(v) for k, v in metadata.items()})
-    header["checksums"] = json.dumps({k: zlib.crc32(v.data) for k, v in tensors.items()})
+    header["checksums"] = json.dumps({k: _crc(v) for k, v in tensors.items()})
     header["metadata_checksum"] = str(metadata_crc(header))
-    return save(tensors, metadata=header)
+    entries, offset = {"__metadata__": header}, 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        entries[name] = {"dtype": "F32", "shape": list(t.shape),
+                         "data_offsets": [offset, offset + t.nbytes]}
+        offset += t.nbytes
+    text = json.dumps(entries, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # float32 data stays aligned, as safetensors pads
+    return struct.pack("<Q", len(text)) + text
+
+
+def _write_model(f, tensors: dict, metadata: dict) -> None:
+    for name, t in tensors.items():
+        if t.dtype != np.float32 or not t.flags.c_contiguous:
+            raise TypeError(f"tensor {name!r} must be contiguous float32")
+    f.write(_header_bytes(tensors, metadata))
+    for name in sorted(tensors):
+        for piece in _chunks(tensors[name].reshape(-1)):
+            f.write(memoryview(piece).cast("B"))
+
+
+def encode_model(tensors: dict, metadata: dict) -> bytes:
+    """The bytes of a model file (for pickling; saving streams instead)."""
+    buffer = io.BytesIO()
+    _write_model(buffer, tensors, metadata)
+    return buffer.getvalue()
 
 
 def metadata_crc(header: dict) -> int:
@@ -52,7 +102,8 @@ def metadata_crc(header: dict) -> int:
 
 
 def write_model_file(path, tensors: dict, metadata: dict) -> None:
-    atomic_write_bytes(path, encode_model(tensors, metadata))
+    """Saves atomically, streaming each tensor from the caller's arrays."""
+    atomic_write(path, lambda f: _write_model(f, tensors, metadata))
 
 
 _UMASK_LOCK = threading.Lock()
@@ -66,8 +117,13 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path, blob: bytes) -> None:
-    """Writes a temporary file next to the target, then renames it over the
-    target: a failure at any point leaves the previous file as it was.
+    atomic_write(path, lambda f: f.write(blob))
+
+
+def atomic_write(path, write) -> None:
+    """Calls ``write(f)`` on a temporary file next to the target, then
+    renames it over the target: a failure at any point leaves the previous
+    file as it was.
 
     A symlink is followed (the link stays; its target is replaced in the
     target's folder); anything but a regular file or a new path is refused
@@ -90,7 +146,7 @@ def atomic_write_bytes(path, blob: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)
-            f.write(blob)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -118,85 +174,162 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-def read_model_file(path) -> tuple[dict, dict]:
-    """Returns (tensors, metadata) after checking the container and version."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ModelFileError(f"no model file at {path!r}")
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as e:
-        raise ModelFileError(f"cannot read {path!r} ({e})") from None
-    return decode_model(blob, path)
+class ModelFileReader:
+    """An open model file whose header, layout and metadata are checked;
+    tensors are read one by one into the caller's buffers (``read_into``),
+    each verified against its CRC-32 and for NaN/Inf.
 
+    ``source`` is a path or a binary file object; ``name`` names it in errors.
+    """
 
-def decode_model(blob: bytes, source) -> tuple[dict, dict]:
-    """(tensors, metadata) of model-file bytes; `source` names them in errors."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
-    try:
-        tensors = load(blob)
-        (n,) = struct.unpack("<Q", blob[:8])
-        raw_meta = json.loads(blob[8:8 + n]).get("__metadata__") or {}
-    except (SafetensorError, ValueError, struct.error, AttributeError, RecursionError) as e:
-        raise ModelFileError(f"{source!r} is not a readable safetensors file ({e})") from None
-    if not isinstance(raw_meta, dict) or raw_meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{source!r} is a safetensors file but not a pyae model")
-    version = raw_meta.get("format_version", "")
-    # Exactly as pyae writes it (and the C library reads it): int() would
-    # also take " 2", "02" or the digits of other scripts.
-    if not isinstance(version, str) or not re.fullmatch(r"[1-9][0-9]*", version):
-        raise ModelFileError(f"{source!r} has an unreadable format version")
-    version = int(version)
-    if version not in READABLE_VERSIONS:
-        raise ModelFileError(
-            f"{source!r} has model format version {version}; this pyae reads versions "
-            f"{', '.join(map(str, READABLE_VERSIONS))}"
-        )
-    if version >= 2:
-        saved = raw_meta.get("metadata_checksum")
-        if not isinstance(saved, str) or not re.fullmatch(r"[0-9]{1,10}", saved) or \
-                any(not isinstance(v, str) for v in raw_meta.values()) or \
-                int(saved) != metadata_crc(raw_meta):
-            raise ModelFileError(f"{source!r}: its metadata does not match its checksum "
-                                 "(the file is corrupt)")
-    meta = {"format_version": version}
-    for k, v in raw_meta.items():
-        if k in ("format", "format_version", "metadata_checksum"):
-            continue
+    def __init__(self, source, name=None):
+        self.name = os.fspath(source) if name is None else name
+        if isinstance(source, (str, os.PathLike)):
+            if not os.path.isfile(source):
+                raise ModelFileError(f"no model file at {self.name!r}")
+            try:
+                self._file = open(source, "rb")
+            except OSError as e:
+                raise ModelFileError(f"cannot read {self.name!r} ({e})") from None
+        else:
+            self._file = source
         try:
-            meta[k] = json.loads(v)
-        except (json.JSONDecodeError, TypeError, RecursionError):
-            raise ModelFileError(f"{source!r} has corrupt metadata field {k!r}") from None
-    if version >= 2:
-        _verify_checksums(tensors, meta.pop("checksums", None), source)
-    return tensors, meta
+            self._read_header()
+        except BaseException:
+            self.close()
+            raise
 
+    def close(self):
+        self._file.close()
 
-def _verify_checksums(tensors, checksums, source):
-    """Every tensor's bytes against the CRC-32 saved with it: a flipped byte
-    in the data is an error, never a model with other weights."""
-    if not isinstance(checksums, dict) or set(checksums) != set(tensors):
-        raise ModelFileError(f"{source!r} lacks the checksums of its tensors")
-    for name, tensor in tensors.items():
-        if checksums[name] != zlib.crc32(np.ascontiguousarray(tensor).data):
-            raise ModelFileError(f"{source!r}: tensor {name!r} does not match its checksum "
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fail(self, why):
+        raise ModelFileError(f"{self.name!r} is not a readable safetensors file ({why})")
+
+    def _read_header(self):
+        f = self._file
+        try:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            prefix = f.read(8)
+        except OSError as e:
+            raise ModelFileError(f"cannot read {self.name!r} ({e})") from None
+        if len(prefix) < 8:
+            self._fail("shorter than its header")
+        (n,) = struct.unpack("<Q", prefix)
+        if n > min(MAX_HEADER_BYTES, size - 8):  # before anything is allocated
+            self._fail(f"header length {n} past the limit or the file's end")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            self._fail(f"bad header: {e}")
+        if not isinstance(header, dict):
+            self._fail("the header is not a JSON object")
+        raw_meta = header.pop("__metadata__", None) or {}
+        self._entries = self._checked_layout(header, size - 8 - n)
+        self._data_start = 8 + n
+        self.metadata = self._checked_metadata(raw_meta)
+
+    def _checked_layout(self, header, data_size) -> dict:
+        """name -> (dtype, shape, begin, end): the byte ranges must tile the
+        data section exactly, in order, as the safetensors format demands."""
+        entries, ranges = {}, []
+        for name, e in header.items():
+            try:
+                dtype, shape, (begin, end) = e["dtype"], e["shape"], e["data_offsets"]
+                ok = dtype in _DTYPE_BYTES and isinstance(shape, list) and len(shape) <= 8 and \
+                    all(type(x) is int and 0 <= x <= data_size for x in (*shape, begin, end))
+            except (TypeError, KeyError, ValueError):
+                ok = False
+            if not ok:
+                self._fail(f"bad entry for tensor {name!r}")
+            if end - begin != _DTYPE_BYTES[dtype] * math.prod(shape):
+                self._fail(f"tensor {name!r} has a byte range that does not match its shape")
+            entries[name] = (dtype, tuple(shape), begin, end)
+            ranges.append((begin, end))
+        at = 0
+        for begin, end in sorted(ranges):
+            if begin != at:
+                self._fail("tensor byte ranges overlap or leave gaps")
+            at = end
+        if at != data_size:
+            self._fail("the data section does not match the header (truncated or padded file)")
+        return entries
+
+    def _checked_metadata(self, raw_meta) -> dict:
+        source = self.name
+        if not isinstance(raw_meta, dict) or raw_meta.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"{source!r} is a safetensors file but not a pyae model")
+        version = raw_meta.get("format_version", "")
+        # Exactly as pyae writes it (and the C library reads it): int() would
+        # also take " 2", "02" or the digits of other scripts.
+        if not isinstance(version, str) or not re.fullmatch(r"[1-9][0-9]*", version):
+            raise ModelFileError(f"{source!r} has an unreadable format version")
+        version = int(version)
+        if version not in READABLE_VERSIONS:
+            raise ModelFileError(
+                f"{source!r} has model format version {version}; this pyae reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
+        if version >= 2:
+            saved = raw_meta.get("metadata_checksum")
+            if not isinstance(saved, str) or not re.fullmatch(r"[0-9]{1,10}", saved) or \
+                    any(not isinstance(v, str) for v in raw_meta.values()) or \
+                    int(saved) != metadata_crc(raw_meta):
+                raise ModelFileError(f"{source!r}: its metadata does not match its checksum "
+                                     "(the file is corrupt)")
+        meta = {"format_version": version}
+        for k, v in raw_meta.items():
+            if k in ("format", "format_version", "metadata_checksum"):
+                continue
+            try:
+                meta[k] = json.loads(v)
+            except (json.JSONDecodeError, TypeError, RecursionError):
+                raise ModelFileError(f"{source!r} has corrupt metadata field {k!r}") from None
+        self._checksums = None
+        if version >= 2:
+            checksums = meta.pop("checksums", None)
+            if not isinstance(checksums, dict) or set(checksums) != set(self._entries):
+                raise ModelFileError(f"{source!r} lacks the checksums of its tensors")
+            self._checksums = checksums
+        return meta
+
+    def names(self) -> set:
+        return set(self._entries)
+
+    def expect(self, name: str, shape) -> None:
+        """The file has float32 tensor ``name`` of ``shape`` (header only)."""
+        if name not in self._entries:
+            raise ModelFileError(f"{self.name!r} lacks tensor {name!r}")
+        dtype, have, _, _ = self._entries[name]
+        if dtype != "F32" or have != tuple(shape):
+            raise ModelFileError(f"{self.name!r}: tensor {name!r} is {dtype} {list(have)}, "
+                                 f"expected float32 (F32) {list(shape)}")
+
+    def read_into(self, name: str, out: np.ndarray) -> None:
+        """Streams tensor ``name`` into the contiguous float32 array ``out``."""
+        self.expect(name, out.shape)
+        begin = self._entries[name][2]
+        crc = 0
+        try:
+            self._file.seek(self._data_start + begin)
+            for piece in _chunks(out.reshape(-1)):
+                view = memoryview(piece).cast("B")
+                if self._file.readinto(view) != len(view):
+                    self._fail("it ended early (truncated while being read?)")
+                crc = zlib.crc32(view, crc)
+                if not np.isfinite(piece).all():
+                    raise ModelFileError(f"{self.name!r}: tensor {name!r} contains NaN or Inf")
+        except OSError as e:
+            raise ModelFileError(f"cannot read {self.name!r} ({e})") from None
+        if self._checksums is not None and self._checksums[name] != crc:
+            raise ModelFileError(f"{self.name!r}: tensor {name!r} does not match its checksum "
                                  "(the file is corrupt)")
-
-
-def expect_tensor(tensors: dict, name: str, shape, path) -> np.ndarray:
-    if name not in tensors:
-        raise ModelFileError(f"{path!r} lacks tensor {name!r}")
-    t = tensors[name]
-    if t.dtype != np.float32 or t.shape != tuple(shape):
-        raise ModelFileError(
-            f"{path!r}: tensor {name!r} is {t.dtype}{t.shape}, expected float32{tuple(shape)}"
-        )
-    if not np.isfinite(t).all():
-        raise ModelFileError(f"{path!r}: tensor {name!r} contains NaN or Inf")
-    return t
 
 
 def table_to_json(table) -> list:

@@ -6,8 +6,10 @@ checks are pyae._io; the bytes are never a pickle."""
 from __future__ import annotations
 
 from ._device import check_device
-from ._io import (ModelFileError, decode_model, encode_model, expect_tensor, read_model_file,
-                  table_to_json, write_model_file)
+import io
+import json
+
+from ._io import ModelFileError, ModelFileReader, encode_model, table_to_json, write_model_file
 from ._validation import positive_int
 
 # Model type name in a file -> class; each model module registers itself.
@@ -73,11 +75,12 @@ def model_bytes(model) -> bytes:
 
 
 def model_from_bytes(cls, blob):
-    tensors, meta = decode_model(blob, "pickled model")
-    return model_from_file(cls, tensors, meta, "pickled model")
+    with ModelFileReader(io.BytesIO(blob), "pickled model") as reader:
+        return model_from_file(cls, reader)
 
 
-def model_from_file(cls, tensors, meta, path):
+def model_from_file(cls, reader):
+    meta, path = reader.metadata, reader.name
     config = meta.get("config")
     expected = set(cls._get_param_names()) - {"device"}  # files are device-independent
     if isinstance(config, dict) and set(config) != expected:
@@ -91,33 +94,40 @@ def model_from_file(cls, tensors, meta, path):
         table = model._layer_table(n_features, cfg)
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"{path!r} has an invalid config: {e}") from None
-    if meta["format_version"] >= 2 and meta.get("layers") != table_to_json(table):
+    # Compared as JSON text: 4.0 or true is not the width 4 or 1 (the C
+    # library, reading the same table, demands integers too).
+    if meta["format_version"] >= 2 and \
+            json.dumps(meta.get("layers")) != json.dumps(table_to_json(table)):
         raise ModelFileError(f"{path!r}: its layer table does not match its config")
     # The parameters must be in the file before the network is allocated, so
     # a small file cannot make the loader allocate a huge network.
     for name, shape in table_tensor_shapes(table).items():
-        expect_tensor(tensors, name, shape, path)
-    model._build(n_features, cfg)
+        reader.expect(name, shape)
+    model._build(n_features, cfg, initialise=False)
     targets = model_tensors(model)  # views into the new model's parameter buffer
-    extra = set(tensors) - set(targets)
+    extra = reader.names() - set(targets)
     if extra:
         raise ModelFileError(f"{path!r} has unexpected tensors {sorted(extra)}")
     for name, target in targets.items():
-        if name.startswith("optimizer.") and name not in tensors:
+        if name.startswith("optimizer.") and name not in reader.names():
             continue  # a file may omit the optimiser state
-        target[...] = expect_tensor(tensors, name, target.shape, path)
-    training = meta.get("training", {})
+        reader.read_into(name, target)  # streamed: no second copy of the model
+    if cfg["optimizer"] == "adam" and "optimizer.state1" in targets and \
+            targets["optimizer.state1"].min() < 0:
+        raise ModelFileError(f"{path!r}: Adam's second moments must not be negative")
+    training = meta.get("training")
     try:
-        if not isinstance(training, dict) or not isinstance(training.get("history", {}), dict):
-            raise TypeError("training and its history must be JSON objects")
-        model.history_ = {k: [float(x) for x in training.get("history", {}).get(k, [])]
+        if not isinstance(training, dict) or \
+                set(training) != {"history", "step_count", "shuffle_rng"} or \
+                not isinstance(training["history"], dict):
+            raise TypeError("training must be an object of history, step_count and shuffle_rng")
+        model.history_ = {k: [float(x) for x in training["history"].get(k, [])]
                           for k in ("loss", "val_loss")}
-        step_count = training.get("step_count", 0)
+        step_count = training["step_count"]
         if isinstance(step_count, bool) or not isinstance(step_count, int):
             raise TypeError(f"step_count must be an integer, got {step_count!r}")
         model.network_.step_count = step_count
-        if "shuffle_rng" in training:
-            model._shuffle_rng.bit_generator.state = training["shuffle_rng"]
+        model._shuffle_rng.bit_generator.state = training["shuffle_rng"]
     except (TypeError, ValueError, KeyError) as e:
         raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
     return model
@@ -127,10 +137,11 @@ def load(path, device="cpu"):
     """Loads a model saved with ``save`` onto ``device``; raises
     ModelFileError on a bad file."""
     device = check_device(device)
-    tensors, meta = read_model_file(path)
-    kind = meta.get("model")
-    if not isinstance(kind, str) or kind not in MODEL_CLASSES:
-        raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
-    if not isinstance(meta.get("config"), dict):
-        raise ModelFileError(f"{path!r} lacks its model config")
-    return model_from_file(MODEL_CLASSES[kind], tensors, meta, path).to(device)
+    with ModelFileReader(path) as reader:
+        kind = reader.metadata.get("model")
+        if not isinstance(kind, str) or kind not in MODEL_CLASSES:
+            raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
+        if not isinstance(reader.metadata.get("config"), dict):
+            raise ModelFileError(f"{path!r} lacks its model config")
+        model = model_from_file(MODEL_CLASSES[kind], reader)
+    return model.to(device)

@@ -112,7 +112,7 @@ def rewrite_header(blob, edit):
     (lambda h: h["layers.0.weight"].update(dtype="I32"), "not float32"),
     (lambda h: h["layers.0.weight"].update(data_offsets=[0, 10**9]), "data_offsets"),
     (lambda h: h["layers.0.bias"].update(data_offsets=[0, 4]), "does not match"),
-    (lambda h: h.pop("layers.1.bias"), "missing tensor"),
+    (lambda h: h.pop("layers.1.bias"), "overlap or leave gaps"),
     (lambda h: h["__metadata__"].update(format="other"), "not a pyae model"),
     (lambda h: h["__metadata__"].update(format_version="7"), "version"),
     (lambda h: h["__metadata__"].update(model='"GAN"'), "unknown model"),

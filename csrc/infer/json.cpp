@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -78,7 +79,11 @@ class Parser {
     if (c == 'f') { expect("false"); v.kind = Value::Kind::boolean; return v; }
     if (c == 'n') { expect("null"); return v; }
     v.kind = Value::Kind::number;
+    const char* start = p_;
     v.number = number();
+    // Written without '.', 'e' or 'E': what Python's json and safetensors
+    // take for an integer (4.0 is not a width or an offset).
+    v.integer = std::all_of(start, p_, [](char ch) { return ch == '-' || std::isdigit(static_cast<unsigned char>(ch)); });
     return v;
   }
 

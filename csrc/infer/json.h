@@ -20,6 +20,7 @@ struct Value {
   enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
   bool boolean = false;
   double number = 0.0;
+  bool integer = false;  // a number written as an integer literal
   std::string string;
   std::vector<Value> array;
   std::map<std::string, Value> object;

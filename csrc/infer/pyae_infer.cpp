@@ -48,7 +48,7 @@ Activation activation(const std::string& name) {
 }
 
 long as_int(const Value& v, const char* what, long lo, long hi) {
-  if (!v.is(Value::Kind::number) || v.number != std::floor(v.number) || v.number < lo ||
+  if (!v.is(Value::Kind::number) || !v.integer || v.number < lo ||
       v.number > hi)
     throw LoadError(std::string("bad ") + what);
   return static_cast<long>(v.number);
@@ -124,13 +124,15 @@ struct TensorTable {
 };
 
 // Checks every tensor entry of the header (not only those the model uses):
-// known dtype, sane shape, offsets inside the data section with a length
-// matching the shape, and the data section exactly covered.
+// known dtype, sane shape, a byte length matching the shape, and byte ranges
+// that tile the data section exactly, in order (the safetensors rule, which
+// pyae/_io.py applies too).
 void validate_all_tensors(const TensorTable& t) {
   static const std::pair<const char*, std::size_t> kSizes[] = {
       {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
       {"I16", 2}, {"I8", 1}, {"U8", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"BOOL", 1}};
-  std::size_t covered = 0;
+  const long data_size = static_cast<long>(t.data_size);
+  std::vector<std::pair<long, long>> ranges;
   for (const auto& [name, entry] : t.header.object) {
     if (name == "__metadata__") continue;
     if (!entry.is(Value::Kind::object)) throw LoadError("tensor '" + name + "' is not an object");
@@ -142,21 +144,32 @@ void validate_all_tensors(const TensorTable& t) {
     const Value& shape = entry.at("shape");
     if (!shape.is(Value::Kind::array) || shape.array.size() > 8)
       throw LoadError("tensor '" + name + "' has a bad shape");
+    // Each dimension is at most the data size (< 4 GiB), so multiplying
+    // stops once past it, before it could overflow; a zero dimension wins.
     std::size_t bytes = item;
+    bool zero = false;
     for (const Value& d : shape.array) {
-      bytes *= static_cast<std::size_t>(as_int(d, "shape", 0, kMaxWidth));
-      if (bytes > t.data_size) throw LoadError("tensor '" + name + "' is larger than the file");
+      const auto dim = static_cast<std::size_t>(as_int(d, "shape", 0, data_size));
+      zero = zero || dim == 0;
+      if (bytes <= t.data_size) bytes *= dim;
     }
+    if (zero) bytes = 0;
     const Value& off = entry.at("data_offsets");
     if (!off.is(Value::Kind::array) || off.array.size() != 2)
       throw LoadError("tensor '" + name + "' has bad data_offsets");
-    long begin = as_int(off.array[0], "data_offsets", 0, static_cast<long>(t.data_size));
-    long end = as_int(off.array[1], "data_offsets", begin, static_cast<long>(t.data_size));
+    long begin = as_int(off.array[0], "data_offsets", 0, data_size);
+    long end = as_int(off.array[1], "data_offsets", begin, data_size);
     if (static_cast<std::size_t>(end - begin) != bytes)
       throw LoadError("tensor '" + name + "' has a size that does not match its shape");
-    covered = std::max(covered, static_cast<std::size_t>(end));
+    ranges.emplace_back(begin, end);
   }
-  if (covered != t.data_size)
+  std::sort(ranges.begin(), ranges.end());
+  long at = 0;
+  for (const auto& [begin, end] : ranges) {
+    if (begin != at) throw LoadError("tensor byte ranges overlap or leave gaps");
+    at = end;
+  }
+  if (at != data_size)
     throw LoadError("data section size does not match the header (truncated or padded file)");
 }
 
