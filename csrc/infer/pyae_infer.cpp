@@ -95,7 +95,9 @@ struct TensorTable {
   std::size_t data_size = 0;
   Value header;
 
-  std::vector<float> get(const std::string& name, long rows, long cols) const {
+  // The bytes of float32 tensor `name`, checked to have shape (rows, cols)
+  // (cols 0: shape (rows)) and finite values; offsets were checked already.
+  const unsigned char* finite_f32(const std::string& name, long rows, long cols) const {
     const Value* t = header.find(name);
     if (t == nullptr) throw LoadError("missing tensor '" + name + "'");
     if (as_string(t->at("dtype"), "dtype") != "F32")
@@ -105,20 +107,23 @@ struct TensorTable {
     if (!shape.is(Value::Kind::array) || shape.array.size() != want.size())
       throw LoadError("tensor '" + name + "' has the wrong rank");
     for (std::size_t i = 0; i < want.size(); ++i)
-      if (as_int(shape.array[i], "shape", 0, kMaxWidth) != want[i])
+      if (as_int(shape.array[i], "shape", 0, static_cast<long>(data_size)) != want[i])
         throw LoadError("tensor '" + name + "' has the wrong shape");
-    const Value& off = t->at("data_offsets");
-    if (!off.is(Value::Kind::array) || off.array.size() != 2)
-      throw LoadError("tensor '" + name + "' has bad data_offsets");
-    long begin = as_int(off.array[0], "data_offsets", 0, static_cast<long>(data_size));
-    long end = as_int(off.array[1], "data_offsets", begin, static_cast<long>(data_size));
-    std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols > 0 ? cols : 1);
-    if (static_cast<std::size_t>(end - begin) != count * sizeof(float))
-      throw LoadError("tensor '" + name + "' has a size that does not match its shape");
-    std::vector<float> out(count);
-    if (count) std::memcpy(out.data(), data + begin, count * sizeof(float));  // little-endian
-    for (float v : out)
+    const auto begin = static_cast<std::size_t>(t->at("data_offsets").array[0].number);
+    const std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols > 0 ? cols : 1);
+    const unsigned char* bytes = data + begin;  // little-endian, maybe unaligned
+    for (std::size_t i = 0; i < count; ++i) {
+      float v;
+      std::memcpy(&v, bytes + i * sizeof v, sizeof v);
       if (!std::isfinite(v)) throw LoadError("tensor '" + name + "' contains NaN or Inf");
+    }
+    return bytes;
+  }
+
+  std::vector<float> get(const std::string& name, long rows, long cols) const {
+    const unsigned char* values = finite_f32(name, rows, cols);
+    std::vector<float> out(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols > 0 ? cols : 1));
+    if (!out.empty()) std::memcpy(out.data(), values, out.size() * sizeof(float));
     return out;
   }
 };
@@ -328,6 +333,17 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
     layer.bias = table.get("layers." + std::to_string(l) + ".bias", layer.d_out, 0);
     model->layers.push_back(std::move(layer));
   }
+  // The other tensors may only be the optimiser's state, of the model's size
+  // and finite, as Python demands: a file holds one model and nothing else.
+  std::size_t known = 0;
+  for (int l = 0; l < layer_table.size(); ++l) known += layer_table[l].owns_weight() ? 2 : 1;
+  for (const char* name : {"optimizer.state0", "optimizer.state1"})
+    if (table.header.find(name) != nullptr) {
+      table.finite_f32(name, static_cast<long>(layer_table.num_params()), 0);
+      ++known;
+    }
+  if (table.header.object.size() - 1 != known)  // - 1: __metadata__
+    throw LoadError("the file holds tensors that are not the model's");
   return model;
 }
 
