@@ -40,6 +40,14 @@ def output_array(out, shape):
     return out
 
 
+def raise_overflow(X, what):
+    """Finite inputs (validated) gave a non-finite ``what``: the network
+    overflowed float32 on them. A clear error rather than NaN answers."""
+    raise FloatingPointError(
+        f"the network's {what} overflowed float32 on this input (values up to "
+        f"{float(abs(X).max()):.3g}); rescale the data to the range the model was trained on")
+
+
 class CpuBackend:
     device = "cpu"
 
@@ -73,12 +81,15 @@ class CpuBackend:
 
     def forward(self, X, first, last, out=None):
         out = output_array(out, (X.shape[0], self._out_widths[last - 1]))
-        self.net.forward(X, out, first, last)
+        if not self.net.forward(X, out, first, last):
+            raise_overflow(X, "output")
         return out
 
     def row_losses(self, X, target, first, out=None):
+        """Per-row losses; +inf where a row's loss is past float32's range."""
         rows = output_array(out, (X.shape[0],))
-        self.net.row_losses(X, target, rows, first)
+        if not self.net.row_losses(X, target, rows, first):
+            raise_overflow(X, "loss")
         return rows
 
     def snapshot(self):
@@ -132,13 +143,19 @@ class GpuBackend:
 
     def forward(self, X, first, last, out=None):
         _no_out(out)
-        return self.gpu.forward(X, first, last)
+        result = self.gpu.forward(X, first, last)
+        if not bool(self.ops.xp.isfinite(result).all()):
+            raise_overflow(X, "output")
+        return result
 
     def row_losses(self, X, target, first, out=None):
         _no_out(out)
         table = self.net.table
         pred = self.gpu.forward(X, first, len(table), logits=self.gpu.bce)
-        return self.gpu.loss_rows(pred, target, vae_nll=table.variational)
+        rows = self.gpu.loss_rows(pred, target, vae_nll=table.variational)
+        if bool(self.ops.xp.isnan(rows).any()):
+            raise_overflow(X, "loss")
+        return rows
 
     def snapshot(self):
         return self.gpu.snapshot()

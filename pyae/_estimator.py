@@ -157,6 +157,7 @@ class BaseAutoencoder(EstimatorBase):
     """
 
     _LOSSES = LOSSES        # the loss names this model accepts -> the C++ loss
+    _UNBOUNDED_LOSS = "mse"  # the loss to suggest for data outside [0, 1]
     PARAMETERS: dict = {}   # this model's own parameter checks (with COMMON_PARAMETERS)
     _backend_ = None        # the CpuBackend or GpuBackend once fitted
     _trainer_ = None        # the thread running fit/partial_fit on this model
@@ -364,7 +365,7 @@ class BaseAutoencoder(EstimatorBase):
             raise ValueError(
                 f"loss='bce' needs data in [0, 1]; got values in [{float(X.min())}, "
                 f"{float(X.max())}] "
-                "(rescale the data or use loss='mse')")
+                f"(rescale the data or use loss={self._UNBOUNDED_LOSS!r})")
         return X
 
     def _validation_array(self, validation_data, n_features, cfg):

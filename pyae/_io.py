@@ -27,6 +27,7 @@ FORMAT_NAME = "pyae"
 # ("metadata_checksum"); 1 (still read) had only the hyperparameters.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+FORMAT2_KEYS = {"layers", "checksums", "metadata_checksum"}  # never in a format-1 file
 
 
 class ModelFileError(ValueError):
@@ -276,6 +277,11 @@ class ModelFileReader:
                 f"{source!r} has model format version {version}; this pyae reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
+        if version == 1 and FORMAT2_KEYS & set(raw_meta):
+            # A format-2 file whose version was changed: reading it as format
+            # 1 would skip its checksums.
+            raise ModelFileError(f"{source!r} claims format 1 but has format-2 fields "
+                                 "(the file is corrupt)")
         if version >= 2:
             saved = raw_meta.get("metadata_checksum")
             if not isinstance(saved, str) or not re.fullmatch(r"[0-9]{1,10}", saved) or \

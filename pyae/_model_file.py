@@ -128,7 +128,7 @@ def model_from_file(cls, reader):
             raise TypeError(f"step_count must be an integer, got {step_count!r}")
         model.network_.step_count = step_count
         model._shuffle_rng.bit_generator.state = training["shuffle_rng"]
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
     return model
 
@@ -138,10 +138,15 @@ def load(path, device="cpu"):
     ModelFileError on a bad file."""
     device = check_device(device)
     with ModelFileReader(path) as reader:
-        kind = reader.metadata.get("model")
-        if not isinstance(kind, str) or kind not in MODEL_CLASSES:
-            raise ModelFileError(f"{path!r} holds an unknown model type {kind!r}")
-        if not isinstance(reader.metadata.get("config"), dict):
-            raise ModelFileError(f"{path!r} lacks its model config")
-        model = model_from_file(MODEL_CLASSES[kind], reader)
+        model = model_from_reader(reader)
     return model.to(device)
+
+
+def model_from_reader(reader):
+    """The model of an open model file, whatever its type."""
+    kind = reader.metadata.get("model")
+    if not isinstance(kind, str) or kind not in MODEL_CLASSES:
+        raise ModelFileError(f"{reader.name!r} holds an unknown model type {kind!r}")
+    if not isinstance(reader.metadata.get("config"), dict):
+        raise ModelFileError(f"{reader.name!r} lacks its model config")
+    return model_from_file(MODEL_CLASSES[kind], reader)

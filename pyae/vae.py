@@ -50,6 +50,7 @@ class VAE(BaseAutoencoder):
     """ + common_parameters_doc(activation="relu", output_activation="sigmoid")
 
     _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
+    _UNBOUNDED_LOSS = "gaussian"
     PARAMETERS = {"latent_dim": layer_width, "beta": _non_negative}
 
     def __init__(self, hidden=(400,), latent_dim=20, activation="relu",

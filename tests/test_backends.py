@@ -136,3 +136,31 @@ def test_device_arrays_in_device_arrays_out(backend, rng):
     assert isinstance(out, backend.ops.xp.ndarray)
     np.testing.assert_allclose(backend.ops.to_host(out), model.to("cpu").transform(X),
                                rtol=1e-4, atol=1e-5)
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+@pytest.mark.parametrize("cls,kw", [(pyae.Autoencoder, dict(hidden=(8,))),
+                                    (pyae.DenoisingAutoencoder, dict(hidden=(8,))),
+                                    (pyae.VAE, dict(hidden=(8,), latent_dim=2,
+                                                    loss="gaussian"))])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NumPy stand-ins overflow too
+def test_finite_inputs_too_large_for_float32_never_give_nan(backend, cls, kw):
+    """Before: DAE and VAE transform answered NaN for rows of 3e38. Now the
+    autoencoders' saturating sigmoids give finite codes and reconstructions
+    and a score of +inf (the squared error itself is past float32); the
+    VAE's code (W x, unbounded) overflows, which is a FloatingPointError
+    naming the cause, for every method that needs that code."""
+    X = data(np.random.default_rng(0))
+    model = cls(device=backend.device, epochs=1, verbose=False, **kw).fit(X)
+    huge = np.full((3, X.shape[1]), 3e38, np.float32)
+    if cls is pyae.VAE:
+        for method in ("transform", "score_samples"):
+            with pytest.raises(FloatingPointError, match=r"overflowed float32.*3e\+38"):
+                getattr(model, method)(huge)
+        return
+    assert np.isfinite(_host(model.transform(huge))).all()
+    assert np.isfinite(_host(model.reconstruct(huge))).all()
+    assert (_host(model.score_samples(huge)) == np.inf).all()

@@ -7,6 +7,7 @@ import json
 import struct
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,35 @@ def test_tensor_checksums_are_crc32_of_the_bytes(tmp_path):
         begin, end = header[name]["data_offsets"]
         assert sums[name] == zlib.crc32(blob[8 + n + begin:8 + n + end]) == \
             zlib.crc32(np.ascontiguousarray(tensor).data)
+
+
+FINDINGS = Path(__file__).resolve().parent / "fixtures" / "fuzz_findings"
+
+
+@pytest.mark.parametrize("finding", sorted(p.name for p in FINDINGS.iterdir()))
+def test_fuzzer_findings_are_clean_refusals(finding):
+    """Files on which a fuzzer once found another exception than
+    ModelFileError (tests/fuzz): both loaders refuse them cleanly."""
+    path = FINDINGS / finding
+    with pytest.raises(pyae.ModelFileError):
+        pyae.load(path)
+    with pytest.raises(ValueError):
+        _core.CModel(path.read_bytes())
+
+
+def test_a_format2_file_relabelled_format1_is_refused(tmp_path):
+    """Before: changing the version text "2" to "1" made both loaders read
+    the file as format 1, without its checksums (so any edit loaded)."""
+    model, _ = _fitted(n_features=20, hidden=(8,))
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    blob = path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = blob[8:8 + n]
+    assert header.count(b'"format_version":"2"') == 1
+    path.write_bytes(blob[:8] + header.replace(b'"format_version":"2"', b'"format_version":"1"')
+                     + blob[8 + n:])
+    with pytest.raises(pyae.ModelFileError, match="claims format 1 but has format-2 fields"):
+        pyae.load(path)
+    with pytest.raises(ValueError, match="claims format 1 but has format-2 fields"):
+        _core.CModel(path.read_bytes())

@@ -5,9 +5,25 @@
 
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <limits>
+
 namespace pyae::bind {
 
 namespace {
+
+// One pass over (n) outputs, vectorisable: NaN and +-inf fail |v| <= max.
+bool all_finite(const float* v, py::ssize_t n) {  // (n)
+  bool ok = true;
+  for (py::ssize_t i = 0; i < n; ++i) ok &= std::fabs(v[i]) <= std::numeric_limits<float>::max();
+  return ok;
+}
+
+bool no_nan(const float* v, py::ssize_t n) {  // (n)
+  bool ok = true;
+  for (py::ssize_t i = 0; i < n; ++i) ok &= v[i] == v[i];
+  return ok;
+}
 
 void check_batch(const Network& n, const FloatArray& data, const IndexArray& rows) {
   if (data.ndim() != 2 || data.shape(1) != n.table().features())
@@ -197,8 +213,11 @@ void register_network(py::module_& m) {
             check_writeable(out, "out");
             py::gil_scoped_release nogil;
             n.forward(x.data(), out.mutable_data(), B, first, last);
+            return all_finite(out.data(), out.size());
           },
-          py::arg("x").noconvert(), py::arg("out").noconvert(), py::arg("first"), py::arg("last"))
+          py::arg("x").noconvert(), py::arg("out").noconvert(), py::arg("first"), py::arg("last"),
+          "Runs layers [first, last); False when the output is not all finite (an\n"
+          "overflow inside the network: finite inputs too large for float32).")
       .def(
           "row_losses",
           [](const Network& n, const FloatArray& x, const FloatArray& target, FloatArray rows,
@@ -213,9 +232,12 @@ void register_network(py::module_& m) {
             check_writeable(rows, "rows");
             py::gil_scoped_release nogil;
             n.row_losses(x.data(), target.data(), rows.mutable_data(), B, first);
+            return no_nan(rows.data(), rows.size());
           },
           py::arg("x").noconvert(), py::arg("target").noconvert(), py::arg("rows").noconvert(),
-          py::arg("first") = 0);
+          py::arg("first") = 0,
+          "Per-row losses; False when one is NaN (an overflow inside the network).\n"
+          "+inf is a loss too large for float32, not an error.");
 }
 
 }  // namespace pyae::bind
