@@ -35,14 +35,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------ parsing
-def _number(cast, low, strict, what):
-    """An argparse type: cast(text), at least `low` (above it when strict)."""
+def _number(cast, low, strict, what, high=math.inf):
+    """An argparse type: cast(text), at least `low` (above it when strict),
+    at most `high`."""
     def parse(text):
         try:
             value = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (strict and value == low):
+        if not math.isfinite(value) or value < low or (strict and value == low) or value > high:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
@@ -50,6 +51,10 @@ def _number(cast, low, strict, what):
 
 
 _positive_int = _number(int, 0, True, "a positive integer")
+_seed = _number(int, 0, False, "an integer seed >= 0")
+# Images in one figure: past these a figure is unreadable (and slow to draw).
+_samples_in_figure = _number(int, 0, True, "a number of samples in [1, 1024]", 1024)
+_images_per_row = _number(int, 0, True, "a number of images per row in [1, 100]", 100)
 _positive_float = _number(float, 0.0, True, "a positive number")
 _nonnegative_float = _number(float, 0.0, False, "a number >= 0")
 
@@ -284,7 +289,7 @@ def build_parser():
     d = sub.add_parser("demo", help="train a denoising autoencoder on digits; write figures")
     d.add_argument("--epochs", type=_positive_int, default=60)
     d.add_argument("--lr", type=_positive_float, default=3e-3)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--out", default="pyae-demo", help="folder for the figures and model")
     d.add_argument("--verbose", action="store_true", help="show a progress bar")
     d.set_defaults(func=cmd_demo)
@@ -302,7 +307,7 @@ def build_parser():
     t.add_argument("--epochs", type=_positive_int, default=10)
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="train on the CPU or an NVIDIA GPU (needs CuPy)")
     t.add_argument("--out", default="model.safetensors")
@@ -313,15 +318,15 @@ def build_parser():
     n.add_argument("model")
     n.add_argument("--dataset", default="mnist")
     n.add_argument("--noise", type=_noise, default=None, help="default: the model's noise")
-    n.add_argument("--n", type=_positive_int, default=10, help="images per row")
-    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--n", type=_images_per_row, default=10, help="images per row")
+    n.add_argument("--seed", type=_seed, default=0)
     n.add_argument("--out", default="denoising.png")
     n.set_defaults(func=cmd_denoise)
 
     s = sub.add_parser("sample", help="draw samples from a VAE; write an image grid")
     s.add_argument("model")
-    s.add_argument("--n", type=_positive_int, default=64)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=_samples_in_figure, default=64)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
