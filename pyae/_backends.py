@@ -45,7 +45,8 @@ def raise_overflow(X, what):
     overflowed float32 on them. A clear error rather than NaN answers."""
     raise FloatingPointError(
         f"the network's {what} overflowed float32 on this input (values up to "
-        f"{float(abs(X).max()):.3g}); rescale the data to the range the model was trained on")
+        f"{float(abs(X).max()):.3g}); rescale the data to the range the model was trained on "
+        "(or, if it is in that range, the weights are too large)")
 
 
 class CpuBackend:

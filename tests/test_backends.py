@@ -164,3 +164,13 @@ def test_finite_inputs_too_large_for_float32_never_give_nan(backend, cls, kw):
     assert np.isfinite(_host(model.transform(huge))).all()
     assert np.isfinite(_host(model.reconstruct(huge))).all()
     assert (_host(model.score_samples(huge)) == np.inf).all()
+
+
+def test_weights_too_large_for_float32_sums_are_a_floating_point_error():
+    """Found by fuzzing the loader: a file may hold finite weights whose sums
+    overflow on ordinary inputs; the VAE's code is then a clear error."""
+    X = data(np.random.default_rng(0))
+    model = pyae.VAE(hidden=(8,), latent_dim=2, epochs=1, verbose=False).fit(X)
+    model.network_.params[:] = 3e38
+    with pytest.raises(FloatingPointError, match="the weights are too large"):
+        model.transform(X)
