@@ -474,6 +474,32 @@ class BaseAutoencoder(EstimatorBase):
         return -float(np.asarray(scores).mean(dtype=np.float64))
 
     # ---------------------------------------------------------------- files
+    def summary(self, n_features=None, print_fn=print):
+        """Prints each layer (role, widths, activation, weight shape and
+        parameter count), the total parameter count and the neurons per
+        layer, e.g. 4-3-2-3-4. Before ``fit``, give ``n_features``.
+        ``print_fn`` receives the text (``print_fn=str`` returns it)."""
+        from ._summary import layer_summary
+
+        if n_features is None:
+            if not hasattr(self, "network_"):
+                raise NotFittedError(f"this {type(self).__name__} is not fitted yet: give "
+                                     "summary(n_features=...) or call fit first")
+            table = self.network_.table
+        else:
+            table = self._layer_table(positive_int(n_features, "n_features"),
+                                      self._checked_config())
+        return print_fn(layer_summary(self, table))
+
+    def __repr__(self):
+        text = super().__repr__()
+        if hasattr(self, "network_"):
+            from ._summary import widths
+
+            text += (f"  # fitted: {'-'.join(map(str, widths(self.network_.table)))}, "
+                     f"{self.network_.table.num_params:,} parameters")
+        return text
+
     def save(self, path):
         """Writes one .safetensors file (weights, optimiser state, config)."""
         from ._model_file import write_model

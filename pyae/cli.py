@@ -118,31 +118,6 @@ def _split(X, seed, name, note=""):
         f"{name}, {cut} train / {len(held_out)} held out (seed {seed}){note}")
 
 
-def _demo_data(seed):
-    from . import datasets
-
-    try:
-        return _load_dataset("mnist", seed)
-    except datasets.DatasetNotFound:
-        try:
-            X, _ = datasets.load_digits()
-        except ImportError as e:
-            raise CliError(f"MNIST not found and no fallback: {e}") from None
-        return _split(X, seed, "scikit-learn 8x8 digits",
-                      " (MNIST not found: set PYAE_DATA_DIR or connect to download it)")
-
-
-def _psnr(mse):
-    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
-
-
-def _report(clean, corrupted, denoised):
-    mse_c = float(((corrupted - clean) ** 2).mean())
-    mse_d = float(((denoised - clean) ** 2).mean())
-    print(f"held-out MSE to the clean images: corrupted {mse_c:.5f} "
-          f"(PSNR {_psnr(mse_c):.2f} dB) -> denoised {mse_d:.5f} (PSNR {_psnr(mse_d):.2f} dB)")
-
-
 def _save_figure(fig, path):
     fig.savefig(path, dpi=120)
     print(f"figure written to {path}")
@@ -150,40 +125,16 @@ def _save_figure(fig, path):
 
 # ------------------------------------------------------------- commands
 def cmd_demo(args):
-    import pyae
+    from . import datasets, demo
 
     _output_folder(args.out)  # before training, not after
-    X_train, X_test, source = _demo_data(args.seed)
-    D = X_train.shape[1]
-    hidden = (256, 64) if D >= 256 else (max(D // 2, 2), max(D // 4, 2))
-    noise = pyae.noise.Gaussian(std=0.5)
-    print(f"data: {source}")
-    print(f"model: {D}-{'-'.join(map(str, hidden + hidden[-2::-1]))}-{D} denoising autoencoder, "
-          f"{noise}, MSE, Adam; {pyae.get_num_threads()} threads ({pyae.simd_level()})")
-    dae = pyae.DenoisingAutoencoder(hidden=hidden, noise=noise, epochs=args.epochs,
-                                    learning_rate=args.lr, seed=args.seed,
-                                    verbose=args.verbose)
-    t = time.perf_counter()
-    dae.fit(X_train, validation_data=X_test)
-    elapsed = time.perf_counter() - t
-    print(f"trained {args.epochs} epochs in {elapsed:.1f} s "
-          f"({args.epochs * len(X_train) / elapsed:,.0f} samples/s)")
-    corrupted = noise(X_test, seed=args.seed + 1)
-    denoised = dae.denoise(corrupted)
-    _report(X_test, corrupted, denoised)
-    os.makedirs(args.out, exist_ok=True)
-    model_path = os.path.join(args.out, "dae.safetensors")
-    dae.save(model_path)
-    print(f"model saved to {model_path}")
     try:
-        from . import plot
-
-        _save_figure(plot.denoising_figure(X_test, corrupted, denoised, n=10),
-                     os.path.join(args.out, "denoising.png"))
-        _save_figure(plot.loss_curve(dae.history_, "Denoising autoencoder loss"),
-                     os.path.join(args.out, "loss.png"))
-    except ImportError as e:
-        print(f"figures skipped: {e}")
+        demo.run(args.out, seed=args.seed, epochs=args.epochs, learning_rate=args.lr,
+                 verbose=args.verbose)
+    except ImportError as e:  # neither MNIST nor scikit-learn's digits
+        raise CliError(f"MNIST not found and no fallback: {e}") from None
+    except datasets.DatasetNotFound as e:
+        raise CliError(str(e)) from None
     return 0
 
 
@@ -229,6 +180,8 @@ def _load_model(path):
 def cmd_denoise(args):
     import pyae
 
+    from . import demo
+
     _output_file(args.out)
     model = _load_model(args.model)
     noise = args.noise or (model._noise() if isinstance(model, pyae.DenoisingAutoencoder)
@@ -240,7 +193,7 @@ def cmd_denoise(args):
     corrupted = noise(X_test, seed=args.seed + 1)
     denoised = model.reconstruct(corrupted)
     print(f"data: {source}; noise: {noise}")
-    _report(X_test, corrupted, denoised)
+    demo.report(X_test, corrupted, denoised)
     from . import plot
 
     _save_figure(plot.denoising_figure(X_test, corrupted, denoised, n=args.n), args.out)
@@ -287,8 +240,9 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     d = sub.add_parser("demo", help="train a denoising autoencoder on digits; write figures")
-    d.add_argument("--epochs", type=_positive_int, default=60)
-    d.add_argument("--lr", type=_positive_float, default=3e-3)
+    d.add_argument("--epochs", type=_positive_int, default=None,
+                   help="default: 60 on MNIST; offline, until early stopping")
+    d.add_argument("--lr", type=_positive_float, default=None, help="default 3e-3")
     d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--out", default="pyae-demo", help="folder for the figures and model")
     d.add_argument("--verbose", action="store_true", help="show a progress bar")
