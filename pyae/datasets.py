@@ -208,3 +208,21 @@ def load_digits():
         raise ImportError("load_digits needs scikit-learn: pip install 'pyae[demo]'") from None
     d = sk_digits()
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.uint8)
+
+
+def load_digits_train_test(seed=0, download=True):
+    """Hand-written digits for the demo and the examples:
+    ``(X_train, y_train, X_test, y_test, description)``. MNIST where
+    ``load_train_test`` finds it (or can download it), else scikit-learn's
+    bundled 8x8 digits split 80/20 by ``seed``."""
+    try:
+        return load_train_test("mnist", download=download, seed=seed)
+    except DatasetNotFound:
+        pass
+    X, y = load_digits()
+    order = np.random.default_rng(seed).permutation(len(X))
+    cut = int(0.8 * len(X))
+    tr, te = order[:cut], order[cut:]
+    return (X[tr], y[tr], X[te], y[te],
+            f"scikit-learn's 8x8 digits (MNIST not found), {cut} train / {len(te)} held out "
+            f"(seed {seed})")

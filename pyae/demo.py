@@ -30,24 +30,6 @@ SETTINGS = {
 }
 
 
-def demo_data(seed):
-    """(kind, X_train, y_train, X_test, y_test, description)."""
-    from . import datasets
-
-    try:
-        X_tr, y_tr, X_te, y_te, desc = datasets.load_train_test("mnist", seed=seed)
-        return "mnist", X_tr, y_tr, X_te, y_te, desc
-    except datasets.DatasetNotFound:
-        pass
-    X, y = datasets.load_digits()
-    order = np.random.default_rng(seed).permutation(len(X))
-    cut = int(0.8 * len(X))
-    tr, te = order[:cut], order[cut:]
-    return ("digits", X[tr], y[tr], X[te], y[te],
-            f"scikit-learn's 8x8 digits (MNIST not found), {cut} train / {len(te)} held out "
-            f"(seed {seed})")
-
-
 def psnr(mse):
     return 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
 
@@ -91,7 +73,10 @@ def run(out, seed=0, epochs=None, learning_rate=None, verbose=False):
 
     import pyae
 
-    kind, X_train, y_train, X_test, y_test, source = demo_data(seed)
+    from .datasets import load_digits_train_test
+
+    X_train, y_train, X_test, y_test, source = load_digits_train_test(seed)
+    kind = "mnist" if X_train.shape[1] == 784 else "digits"
     noise = pyae.noise.Gaussian(std=0.5)
     hidden = SETTINGS[kind]["hidden"]
     D = X_train.shape[1]
