@@ -64,7 +64,7 @@ for k in sizes:
 for name, values in errors.items():
     axes[2].plot(sizes, values, marker="o", label=name)
 axes[2].set(title="Reconstruction error against code size", xlabel="code size",
-            ylabel="held-out MSE", xscale="log", yscale="log")
+            ylabel="held-out MSE", xscale="log")
 axes[2].minorticks_off()
 axes[2].set_xticks(sizes, [str(k) for k in sizes])
 axes[2].legend()
