@@ -24,6 +24,7 @@ from . import _core
 from ._backends import BACKENDS, input_array
 from ._device import check_device
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase, NotFittedBase
 from ._validation import choice, layer_width, positive_float, positive_int
 
@@ -132,6 +133,7 @@ COMMON_PARAMETERS = {
     "verbose": _passed,
     "seed": _seed,
     "device": lambda value, name: check_device(value),
+    "contamination": contamination_check,
 }
 
 
@@ -145,7 +147,7 @@ STRUCTURAL = ("hidden", "activation", "output_activation", "loss", "tied_weights
               "momentum", "beta1", "beta2", "eps", "latent_dim")
 
 
-class BaseAutoencoder(EstimatorBase):
+class BaseAutoencoder(OutlierDetection, EstimatorBase):
     """Shared machinery; see Autoencoder for the parameters.
 
     Threads: training calls (fit, partial_fit) on one model are serialised
@@ -171,7 +173,8 @@ class BaseAutoencoder(EstimatorBase):
 
     def _checked_config(self) -> dict:
         """Every parameter checked (before any state changes): name -> value."""
-        checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES), **self.PARAMETERS}
+        checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES),
+                  "anomaly_score": _one_of(self._SCORES), **self.PARAMETERS}
         cfg = {name: checks[name](getattr(self, name), name) for name in self._get_param_names()}
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
@@ -271,6 +274,7 @@ class BaseAutoencoder(EstimatorBase):
             X_val = self._validation_array(validation_data, X.shape[1], cfg)
             self._build(X.shape[1], cfg)
             self._train(X, X_val, cfg["epochs"], cfg)
+            self._learn_outlier_stats(self._host(X), cfg)
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None):
@@ -287,6 +291,7 @@ class BaseAutoencoder(EstimatorBase):
                 self._check_unchanged(cfg)
                 self._apply_live_parameters(cfg)
             self._train(X, X_val, 1, cfg)
+            self._learn_outlier_stats(self._host(X), cfg)  # from this call's data
         return self
 
     @contextlib.contextmanager
@@ -459,11 +464,6 @@ class BaseAutoencoder(EstimatorBase):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()
         return self._forward(X, 0, self._layout_.n_layers, self.n_features_in_, out=out)
-
-    def score_samples(self, X, out=None):
-        """Per-sample reconstruction error: the training loss averaged over
-        each sample's features. Higher means more anomalous."""
-        return self._row_losses(X, X, out=out)
 
     def score(self, X, y=None):
         """Mean of ``-score_samples(X)``, higher is better (for GridSearchCV

@@ -308,6 +308,9 @@ class ModelFileReader:
     def names(self) -> set:
         return set(self._entries)
 
+    def shape(self, name: str) -> tuple:
+        return self._entries[name][1]
+
     def expect(self, name: str, shape) -> None:
         """The file has float32 tensor ``name`` of ``shape`` (header only)."""
         if name not in self._entries:

@@ -5,10 +5,13 @@ checks are pyae._io; the bytes are never a pickle."""
 
 from __future__ import annotations
 
-from ._device import check_device
 import io
 import json
+import math
 
+import numpy as np
+
+from ._device import check_device
 from ._io import ModelFileError, ModelFileReader, encode_model, table_to_json, write_model_file
 from ._validation import positive_int
 
@@ -63,7 +66,22 @@ def file_payload(model):
             "shuffle_rng": model._shuffle_rng.bit_generator.state,
         },
     }
-    return model_tensors(model), meta
+    tensors = model_tensors(model)
+    stats = getattr(model, "outlier_stats_", None)
+    if stats is not None:
+        meta["outlier"] = {"threshold": model.threshold_, "score": model.threshold_score_}
+        for name in OUTLIER_TENSORS:
+            tensors[f"outlier.{name}"] = stats[name]
+        if model.calibration_scores_ is not None:
+            tensors["outlier.calibration_scores"] = model.calibration_scores_
+    return tensors, meta
+
+
+# The statistics of the anomaly scores (pyae/_outliers.py), saved as tensors.
+OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments")
+# Parameters added after files were first written: a file without them (and
+# only them) gets their defaults. Any other missing key is an error.
+ADDED_PARAMETERS = ("contamination", "anomaly_score")
 
 
 def write_model(model, path):
@@ -83,6 +101,8 @@ def model_from_file(cls, reader):
     meta, path = reader.metadata, reader.name
     config = meta.get("config")
     expected = set(cls._get_param_names()) - {"device"}  # files are device-independent
+    if isinstance(config, dict) and not set(ADDED_PARAMETERS) & set(config):
+        expected -= set(ADDED_PARAMETERS)  # written before they existed: all absent
     if isinstance(config, dict) and set(config) != expected:
         missing, unknown = sorted(expected - set(config)), sorted(set(config) - expected)
         raise ModelFileError(f"{path!r} has an invalid config: missing {missing}, "
@@ -105,13 +125,15 @@ def model_from_file(cls, reader):
         reader.expect(name, shape)
     model._build(n_features, cfg, initialise=False)
     targets = model_tensors(model)  # views into the new model's parameter buffer
-    extra = reader.names() - set(targets)
+    outlier_names = {n for n in reader.names() if n.startswith("outlier.")}
+    extra = reader.names() - set(targets) - outlier_names
     if extra:
         raise ModelFileError(f"{path!r} has unexpected tensors {sorted(extra)}")
     for name, target in targets.items():
         if name.startswith("optimizer.") and name not in reader.names():
             continue  # a file may omit the optimiser state
         reader.read_into(name, target)  # streamed: no second copy of the model
+    _read_outlier_state(model, reader, meta, n_features, table)
     if cfg["optimizer"] == "adam" and "optimizer.state1" in targets and \
             targets["optimizer.state1"].min() < 0:
         raise ModelFileError(f"{path!r}: Adam's second moments must not be negative")
@@ -131,6 +153,51 @@ def model_from_file(cls, reader):
     except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise ModelFileError(f"{path!r} has corrupt training metadata: {e}") from None
     return model
+
+
+def _read_outlier_state(model, reader, meta, n_features, table):
+    """The anomaly scores' statistics and threshold, where the file has them."""
+    path, names = reader.name, {n for n in reader.names() if n.startswith("outlier.")}
+    info = meta.get("outlier")
+    if info is None:
+        if names:
+            raise ModelFileError(f"{path!r} has outlier tensors but no outlier metadata")
+        model.outlier_stats_ = None
+        model.threshold_ = None
+        model.threshold_score_ = None
+        model.calibration_scores_ = None
+        return
+    Z = table.input_width(table.decoder_start)
+    shapes = {"residual_mean": (n_features,), "residual_std": (n_features,),
+              "code_mean": (Z,), "code_precision": (Z, Z), "moments": (4,)}
+    wanted = {f"outlier.{k}" for k in shapes}
+    if not wanted <= names or names - wanted - {"outlier.calibration_scores"}:
+        raise ModelFileError(f"{path!r} has outlier tensors {sorted(names)}, expected "
+                             f"{sorted(wanted)} (and optionally outlier.calibration_scores)")
+    stats = {}
+    for k, shape in shapes.items():
+        stats[k] = np.empty(shape, np.float32)
+        reader.read_into(f"outlier.{k}", stats[k])
+    cal = None
+    if "outlier.calibration_scores" in names:
+        shape = reader.shape("outlier.calibration_scores")
+        if len(shape) != 1 or shape[0] < 1:
+            raise ModelFileError(f"{path!r}: outlier.calibration_scores must be 1-D, non-empty")
+        cal = np.empty(shape, np.float32)
+        reader.read_into("outlier.calibration_scores", cal)
+        if np.any(np.diff(cal) < 0):
+            raise ModelFileError(f"{path!r}: outlier.calibration_scores must be sorted")
+    if not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
+            isinstance(info["threshold"], bool) or \
+            not isinstance(info["threshold"], (int, float)) or \
+            not math.isfinite(info["threshold"]) or info["score"] not in model._SCORES:
+        raise ModelFileError(f"{path!r} has corrupt outlier metadata {info!r}")
+    if np.any(stats["residual_std"] <= 0):
+        raise ModelFileError(f"{path!r}: outlier.residual_std must be positive")
+    model.outlier_stats_ = stats
+    model.threshold_ = float(info["threshold"])
+    model.threshold_score_ = info["score"]
+    model.calibration_scores_ = cal
 
 
 def load(path, device="cpu"):

@@ -51,6 +51,13 @@ _COMMON_DOC = """
     device : {{"cpu", "cuda"}}, default="cpu"
         Where the model trains and runs (see ``to``); model files do not
         depend on it.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        The expected share of outliers in the training data: ``threshold_``
+        is the training scores' (1 - contamination) quantile ("auto": 0.01).
+        ``calibrate`` sets it from held-out normal data instead.
+    anomaly_score : str, default={anomaly_score!r}
+        What ``score_samples`` returns (higher = more anomalous); the names
+        and their meanings: ``anomaly_scores()``.
 """
 
 
@@ -99,14 +106,16 @@ class Autoencoder(BaseAutoencoder):
         in [0, 1]).
     tied_weights : bool, default=False
         Each decoder layer uses the transpose of its mirrored encoder weight.
-    """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid")
+    """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid",
+                                anomaly_score="reconstruction")
 
     PARAMETERS = AUTOENCODER_PARAMETERS
 
     def __init__(self, hidden=(256, 64), activation="sigmoid", output_activation="sigmoid",
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
-                 shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu"):
+                 shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu",
+                 contamination="auto", anomaly_score="reconstruction"):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):

@@ -33,7 +33,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
         Loss of the output against the clean input (see Autoencoder).
     tied_weights : bool, default=False
         Each decoder layer uses the transpose of its mirrored encoder weight.
-    """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid")
+    """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid",
+                                anomaly_score="reconstruction")
 
     PARAMETERS = {**AUTOENCODER_PARAMETERS, "noise": _noise}
 
@@ -41,7 +42,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
                  output_activation="sigmoid", loss="mse", tied_weights=False, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
-                 seed=0, device="cpu"):
+                 seed=0, device="cpu",
+                 contamination="auto", anomaly_score="reconstruction"):
         self._store_params(locals())
 
     def _noise(self):

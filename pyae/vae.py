@@ -18,6 +18,7 @@ from . import _core
 from ._backends import output_array
 from ._enums import ACTIVATIONS, LOSSES
 from ._estimator import BaseAutoencoder, _non_negative
+from ._outliers import SCORES
 from ._model_file import MODEL_CLASSES
 from ._validation import layer_width, positive_int
 from .autoencoder import common_parameters_doc
@@ -26,6 +27,7 @@ __all__ = ["VAE"]
 
 _LOG_2PI = math.log(2 * math.pi)
 _EVAL_STREAM = 2**63  # Philox stream for evaluation draws (training uses step counts)
+_IWAE_K = 20  # importance samples of the "iwae" anomaly score
 
 
 class VAE(BaseAutoencoder):
@@ -47,7 +49,8 @@ class VAE(BaseAutoencoder):
         unit-variance Gaussian (squared error).
     beta : float >= 0, default=1.0
         Weight of the KL term.
-    """ + common_parameters_doc(activation="relu", output_activation="sigmoid")
+    """ + common_parameters_doc(activation="relu", output_activation="sigmoid",
+                                anomaly_score="elbo")
 
     _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
     _UNBOUNDED_LOSS = "gaussian"
@@ -57,7 +60,8 @@ class VAE(BaseAutoencoder):
                  output_activation="sigmoid", loss="bce", beta=1.0, optimizer="adam",
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
-                 seed=0, device="cpu"):
+                 seed=0, device="cpu",
+                 contamination="auto", anomaly_score="elbo"):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):
@@ -194,13 +198,18 @@ class VAE(BaseAutoencoder):
             out[start:start + batch_size] = top + np.log(np.mean(np.exp(log_w - top), axis=0))
         return self._backend().to_caller(out, X_in)
 
-    def score_samples(self, X, out=None):
-        """Anomaly score: the negative ELBO (10 fixed Monte Carlo draws), in
-        nats per sample; higher means less likely under the model."""
-        neg_elbo = -self.elbo(self._data(X), n_samples=10)
-        scores = output_array(out, neg_elbo.shape)
-        scores[...] = neg_elbo
-        return self._backend().to_caller(scores, X)
+    _SCORES = {**SCORES,
+               "reconstruction": "-log p(x | z = mu): the reconstruction term alone, at the "
+                                 "posterior mean",
+               "elbo": "the negative ELBO (10 fixed Monte Carlo draws), in nats",
+               "iwae": f"the negative importance-weighted bound, k={_IWAE_K} fixed draws"}
+
+    def _model_scores(self, X, kind):
+        if kind == "elbo":
+            return -self._host(self.elbo(X, n_samples=10))
+        if kind == "iwae":
+            return -self._host(self.log_likelihood(X, k=_IWAE_K))
+        return super()._model_scores(X, kind)
 
 
 def _kl(mu, logvar):

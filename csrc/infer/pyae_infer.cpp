@@ -128,6 +128,21 @@ struct TensorTable {
     return bytes;
   }
 
+  // Tensor `name` of any shape: float32 and finite (offsets checked already).
+  void check_finite_f32(const std::string& name) const {
+    const Value& t = header.at(name);
+    if (as_string(t.at("dtype"), "dtype") != "F32")
+      throw LoadError("tensor '" + name + "' is not float32");
+    const Value& off = t.at("data_offsets");
+    const auto begin = static_cast<std::size_t>(off.array[0].number);
+    const auto end = static_cast<std::size_t>(off.array[1].number);
+    for (std::size_t at = begin; at < end; at += sizeof(float)) {
+      float v;
+      std::memcpy(&v, data + at, sizeof v);
+      if (!std::isfinite(v)) throw LoadError("tensor '" + name + "' contains NaN or Inf");
+    }
+  }
+
   std::vector<float> get(const std::string& name, long rows, long cols) const {
     const unsigned char* values = finite_f32(name, rows, cols);
     std::vector<float> out(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols > 0 ? cols : 1));
@@ -350,12 +365,18 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
     model->layers.push_back(std::move(layer));
   }
   // The other tensors may only be the optimiser's state, of the model's size
-  // and finite, as Python demands: a file holds one model and nothing else.
+  // and finite, and the anomaly scores' statistics ("outlier.*", float32 and
+  // finite; their shapes are Python's to check): a file holds one model.
   std::size_t known = 0;
   for (int l = 0; l < layer_table.size(); ++l) known += layer_table[l].owns_weight() ? 2 : 1;
   for (const char* name : {"optimizer.state0", "optimizer.state1"})
     if (table.header.find(name) != nullptr) {
       table.finite_f32(name, static_cast<long>(layer_table.num_params()), 0);
+      ++known;
+    }
+  for (const auto& [name, entry] : table.header.object)
+    if (name.rfind("outlier.", 0) == 0) {
+      table.check_finite_f32(name);
       ++known;
     }
   if (table.header.object.size() - 1 != known)  // - 1: __metadata__

@@ -1,0 +1,207 @@
+"""Anomaly detection on every model: scikit-learn's outlier-detector API
+(``contamination``, ``threshold_``, ``decision_function``, ``predict``,
+``fit_predict``), conformal calibration (``calibrate``, ``pvalues``) and the
+anomaly scores ``score_samples`` computes, chosen by ``anomaly_score``.
+
+Scores are on pyae's scale, higher = more anomalous; ``decision_function``
+is ``threshold_ - score_samples`` (higher = more normal, negative = outlier)
+and ``predict`` is -1 where it is negative, +1 elsewhere, as IsolationForest
+(whose ``score_samples`` is the negated scale, with ``offset_`` the negated
+threshold). The statistics the scores need are learnt at the end of every
+``fit``/``partial_fit`` from the training data, and saved with the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Score name -> what it is. Every model has the first four; the VAE adds its
+# likelihood bounds (vae.py).
+SCORES = {
+    "reconstruction": "the per-sample training loss of the reconstruction",
+    "standardized": "mean squared residual, each feature's residual standardised by "
+                    "its mean and spread on the training data",
+    "latent": "Mahalanobis distance of the code from the training codes",
+    "combined": "standardized + latent, each centred and scaled by its training "
+                "mean and spread",
+}
+_RIDGE = 1e-3  # added to the code covariance's diagonal: codes may be degenerate
+
+
+def contamination_check(value, name):
+    if isinstance(value, str) and value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not 0.0 < float(value) <= 0.5:
+        raise ValueError(f"{name} must be 'auto' or a number in (0, 0.5], got {value!r}")
+    return float(value)
+
+
+class OutlierDetection:
+    """Mixed into BaseAutoencoder; see this module's docstring."""
+
+    _SCORES = SCORES
+
+    # --------------------------------------------------------------- scores
+    def score_samples(self, X, out=None):
+        """Anomaly score of each row, higher = more anomalous; which score is
+        the ``anomaly_score`` parameter (see ``anomaly_scores()``). float32."""
+        kind = self._anomaly_score_name()
+        scores = np.asarray(self._scores(X, kind), dtype=np.float32)
+        if out is None:
+            return self._backend().to_caller(scores, X)
+        from ._backends import output_array
+
+        output_array(out, scores.shape)[...] = scores
+        return out
+
+    @classmethod
+    def anomaly_scores(cls) -> dict:
+        """The scores ``anomaly_score`` may name -> what each is."""
+        return dict(cls._SCORES)
+
+    def _anomaly_score_name(self):
+        from ._validation import choice
+
+        return choice(self.anomaly_score, "anomaly_score", self._SCORES)
+
+    def _scores(self, X, kind):
+        """float64 scores of kind ``kind`` (host arrays)."""
+        if kind == "reconstruction":
+            return self._host(self._row_losses(X, X)).astype(np.float64)
+        stats = self._outlier_stats()
+        if kind == "standardized":
+            return self._standardized(X, stats)
+        if kind == "latent":
+            return self._latent(X, stats)
+        if kind == "combined":
+            m = stats["moments"]
+            return ((self._standardized(X, stats) - m[0]) / m[1] +
+                    (self._latent(X, stats) - m[2]) / m[3])
+        return self._model_scores(X, kind)
+
+    def _model_scores(self, X, kind):
+        raise ValueError(f"unknown anomaly_score {kind!r}")  # models with more override
+
+    def _host(self, a):
+        return np.asarray(self._backend().to_host(a))
+
+    def _standardized(self, X, stats):
+        residual = self._host(self._place_input(X)).astype(np.float64)
+        residual -= self._host(self.reconstruct(X))
+        residual -= stats["residual_mean"]
+        residual /= stats["residual_std"]
+        return np.mean(residual * residual, axis=1)
+
+    def _latent(self, X, stats):
+        codes = self._host(self.transform(X)).astype(np.float64) - stats["code_mean"]
+        return np.einsum("ij,jk,ik->i", codes, stats["code_precision"], codes)
+
+    def _place_input(self, X):
+        return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)
+
+    # ------------------------------------------------------------ learning
+    def _learn_outlier_stats(self, X, cfg):
+        """After training on X (host, float32): the statistics the scores
+        need, and threshold_ from the contamination."""
+        residual = X.astype(np.float64) - self._host(self.reconstruct(X))
+        residual_std = residual.std(axis=0)
+        codes = self._host(self.transform(X)).astype(np.float64)
+        cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else \
+            np.zeros((codes.shape[1], codes.shape[1]))
+        cov += _RIDGE * (np.trace(cov) / len(cov) + 1.0) * np.eye(len(cov))
+        # Kept as float32 (what the model file stores): scores are the same
+        # before and after a save.
+        stats = {name: np.asarray(value, dtype=np.float32) for name, value in {
+            "residual_mean": residual.mean(axis=0),
+            # A feature that never varies (a constant border pixel) would
+            # divide by zero: its spread is floored at a small fraction.
+            "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
+            "code_mean": codes.mean(axis=0),
+            "code_precision": np.linalg.inv(cov),
+        }.items()}
+        self.outlier_stats_ = stats
+        moments = []
+        for part in (self._standardized(X, stats), self._latent(X, stats)):
+            moments += [float(part.mean()), float(part.std()) or 1.0]
+        stats["moments"] = np.array(moments, dtype=np.float32)
+        self._set_threshold_from_training(X, cfg["contamination"])
+
+    def _set_threshold_from_training(self, X, contamination):
+        kind = self._anomaly_score_name()
+        scores = self._scores(X, kind).astype(np.float32)
+        q = 0.01 if contamination == "auto" else contamination
+        # np.percentile's linear interpolation, as IsolationForest's offset_.
+        self.threshold_ = float(np.quantile(scores.astype(np.float64), 1.0 - q))
+        self.threshold_score_ = kind
+        self.calibration_scores_ = None
+
+    def _outlier_stats(self):
+        self._check_fitted()
+        stats = getattr(self, "outlier_stats_", None)
+        if stats is None:
+            raise ValueError(f"this {type(self).__name__} has no outlier statistics (saved by "
+                             "an older pyae): fit it again for scores other than "
+                             "'reconstruction'")
+        return stats
+
+    # ----------------------------------------------------- the sklearn API
+    def decision_function(self, X):
+        """``threshold_ - score_samples(X)``: higher = more normal, negative
+        for the rows ``predict`` calls outliers (scikit-learn's convention)."""
+        self._check_fitted()
+        kind = self._anomaly_score_name()
+        if self.threshold_ is None:
+            raise ValueError("this model has no threshold_ (saved by an older pyae): fit it "
+                             "again, or calibrate(X_normal)")
+        if kind != self.threshold_score_:
+            raise ValueError(f"threshold_ was set for anomaly_score={self.threshold_score_!r}; "
+                             f"call fit or calibrate again for {kind!r}")
+        return np.float32(self.threshold_) - self._host(self.score_samples(X))
+
+    def predict(self, X):
+        """+1 for inliers, -1 for outliers (score above ``threshold_``)."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def fit_predict(self, X, y=None, **fit_params):
+        """``fit(X)`` then ``predict(X)``."""
+        return self.fit(X, **fit_params).predict(X)
+
+    # -------------------------------------------------------- calibration
+    def calibrate(self, X_normal, fpr=0.01):
+        """Sets ``threshold_`` for a false-alarm rate of at most ``fpr`` on
+        new normal data, from held-out normal rows (not the training rows,
+        whose scores are optimistic): the ``ceil((n+1)(1-fpr))``-th smallest
+        of their n scores, the split-conformal quantile. Keeps the scores for
+        ``pvalues``. Needs n >= 1/fpr - 1 rows. Returns self."""
+        self._check_fitted()
+        if isinstance(fpr, bool) or not isinstance(fpr, (int, float, np.floating)) or \
+                not 0.0 < float(fpr) < 1.0:
+            raise ValueError(f"fpr must be a number in (0, 1), got {fpr!r}")
+        scores = np.sort(self._host(self.score_samples(X_normal)).astype(np.float32))
+        n = len(scores)
+        k = math.ceil((n + 1) * (1.0 - float(fpr)))
+        if k > n:
+            raise ValueError(f"calibrating for fpr={fpr} needs at least "
+                             f"{math.ceil(1.0 / fpr) - 1} normal rows, got {n}")
+        self.threshold_ = float(scores[k - 1])
+        self.threshold_score_ = self._anomaly_score_name()
+        self.calibration_scores_ = scores
+        return self
+
+    def pvalues(self, X):
+        """Conformal p-values: for each row, (1 + the number of calibration
+        scores at least as high) / (n + 1). Uniform on new normal data (and
+        small for anomalies); needs ``calibrate`` first."""
+        self._check_fitted()
+        cal = getattr(self, "calibration_scores_", None)
+        if cal is None:
+            raise ValueError("pvalues needs calibrate(X_normal) first (held-out normal rows)")
+        if self._anomaly_score_name() != self.threshold_score_:
+            raise ValueError(f"the calibration scores are {self.threshold_score_!r} scores; "
+                             "call calibrate again for the new anomaly_score")
+        scores = self._host(self.score_samples(X)).astype(np.float32)
+        at_least = len(cal) - np.searchsorted(cal, scores, side="left")
+        return (1.0 + at_least) / (len(cal) + 1.0)

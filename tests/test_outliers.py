@@ -1,0 +1,153 @@
+"""The outlier-detector API on every model: IsolationForest's conventions
+(checked side by side on the same scores), conformal calibration (its
+false-alarm rate within binomial error, uniform p-values), and scores that
+are the same across calls and across save/load."""
+
+import numpy as np
+import pytest
+
+import pyae
+
+RNG = np.random.default_rng(0)
+
+
+def normal_rows(n, rng, d=8):
+    """Normal data near a 3-D subspace, in [0, 1] (sigmoid outputs)."""
+    basis = np.random.default_rng(123).standard_normal((3, d))
+    z = rng.standard_normal((n, 3))
+    return (1 / (1 + np.exp(-(z @ basis) / 2))).astype(np.float32)
+
+
+MODELS = [
+    (pyae.Autoencoder, dict(hidden=(6, 3))),
+    (pyae.DenoisingAutoencoder, dict(hidden=(6, 3), noise=pyae.noise.Gaussian(0.05))),
+    (pyae.VAE, dict(hidden=(6,), latent_dim=3)),
+]
+
+
+def fitted(cls, kw, X, **more):
+    return cls(epochs=30, batch_size=64, learning_rate=1e-2, verbose=False, **kw, **more).fit(X)
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2, "auto"])
+def test_isolation_forest_conventions_side_by_side(contamination):
+    """An IsolationForest whose scores are the negated pyae scores gives
+    the same offset_, decision_function and predict."""
+    from sklearn.ensemble import IsolationForest
+
+    X = normal_rows(400, np.random.default_rng(1))
+    X_new = np.vstack([normal_rows(50, np.random.default_rng(2)),
+                       np.random.default_rng(3).random((10, 8), dtype=np.float32)])
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)), X, contamination=contamination)
+
+    class SameScores(IsolationForest):
+        def score_samples(self, X):
+            return -model.score_samples(X).astype(np.float64)
+
+        def _score_samples(self, X):
+            return self.score_samples(X)
+
+    forest = SameScores(contamination=0.01 if contamination == "auto" else contamination,
+                        random_state=0).fit(X)
+    assert model.threshold_ == pytest.approx(-forest.offset_, rel=1e-6)
+    np.testing.assert_allclose(model.decision_function(X_new), forest.decision_function(X_new),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X_new), forest.predict(X_new))
+    np.testing.assert_array_equal(model.fit_predict(X), forest.fit_predict(X))
+    assert set(np.unique(model.predict(X_new))) <= {-1, 1}
+
+
+@pytest.mark.parametrize("cls,kw", MODELS)
+def test_calibrate_hits_its_false_alarm_rate(cls, kw):
+    """Split conformal: on new normal rows the false-alarm rate is fpr
+    within binomial error (calibration set and test set both count)."""
+    from scipy.stats import kstest
+
+    rng = np.random.default_rng(4)
+    model = fitted(cls, kw, normal_rows(3000, rng))
+    fpr, n_cal, n_test = 0.05, 2000, 20000
+    model.calibrate(normal_rows(n_cal, rng), fpr=fpr)
+    test = normal_rows(n_test, rng)
+    rate = float(np.mean(model.predict(test) == -1))
+    sigma = np.sqrt(fpr * (1 - fpr) * (1 / n_cal + 1 / n_test))
+    assert abs(rate - fpr) < 3.5 * sigma, (rate, sigma)
+    p = model.pvalues(test)
+    assert 0 < p.min() and p.max() <= 1
+    # Given one calibration set, the p-values' CDF is within the two samples'
+    # DKW bands of the uniform one (alpha 0.001 each)...
+    band = sum(np.sqrt(np.log(2 / 1e-3) / (2 * n)) for n in (n_cal, n_test))
+    assert kstest(p, "uniform").statistic < band
+    # ...and over calibration sets, a new normal row's p-value is uniform:
+    # 300 disjoint calibration sets of 99 rows, one fresh row each.
+    pool = normal_rows(300 * 100, rng)
+    fresh = []
+    for r in range(300):
+        model.calibrate(pool[r * 100:r * 100 + 99], fpr=0.05)
+        fresh.append(model.pvalues(pool[r * 100 + 99:r * 100 + 100])[0])
+    assert kstest(fresh, "uniform").pvalue > 0.001
+    # Anomalies: uniform noise far from the subspace gets small p-values.
+    far = np.random.default_rng(5).random((200, 8), dtype=np.float32)
+    assert np.median(model.pvalues(far)) < np.median(p)
+
+
+@pytest.mark.parametrize("cls,kw", MODELS)
+def test_every_score_is_deterministic_and_survives_save_load(cls, kw, tmp_path):
+    X = normal_rows(300, np.random.default_rng(6))
+    model = fitted(cls, kw, X)
+    model.calibrate(normal_rows(200, np.random.default_rng(7)), fpr=0.05)
+    model.save(tmp_path / "m.safetensors")
+    back = pyae.load(tmp_path / "m.safetensors")
+    assert back.threshold_ == model.threshold_
+    np.testing.assert_array_equal(back.calibration_scores_, model.calibration_scores_)
+    np.testing.assert_array_equal(back.pvalues(X), model.pvalues(X))
+    for kind in cls.anomaly_scores():
+        model.set_params(anomaly_score=kind)
+        back.set_params(anomaly_score=kind)
+        first = model.score_samples(X)
+        assert first.dtype == np.float32 and first.shape == (len(X),)
+        assert np.isfinite(first).all(), kind
+        np.testing.assert_array_equal(model.score_samples(X), first)
+        np.testing.assert_array_equal(back.score_samples(X), first)
+
+
+def test_scores_per_model():
+    assert set(pyae.Autoencoder.anomaly_scores()) == {"reconstruction", "standardized",
+                                                       "latent", "combined"}
+    assert set(pyae.VAE.anomaly_scores()) == {"reconstruction", "standardized", "latent",
+                                              "combined", "elbo", "iwae"}
+
+
+def test_bad_settings_are_clear_errors():
+    X = normal_rows(100, np.random.default_rng(8))
+    for bad in (0.0, 0.6, -1, "most", True, None):
+        with pytest.raises(ValueError, match="contamination"):
+            pyae.Autoencoder(contamination=bad, verbose=False).fit(X)
+    with pytest.raises(ValueError, match="anomaly_score"):
+        pyae.Autoencoder(anomaly_score="elbo", verbose=False).fit(X)
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)), X)
+    with pytest.raises(ValueError, match="calibrate"):
+        model.pvalues(X)
+    for fpr in (0, 1, -0.1, "x", True):
+        with pytest.raises(ValueError, match="fpr"):
+            model.calibrate(X, fpr=fpr)
+    with pytest.raises(ValueError, match="needs at least 999 normal rows"):
+        model.calibrate(X, fpr=0.001)
+    model.set_params(anomaly_score="latent")
+    with pytest.raises(ValueError, match="threshold_ was set for anomaly_score='reconstruction'"):
+        model.predict(X)
+    model.calibrate(X, fpr=0.05)  # a threshold for the new score
+    assert model.predict(X).shape == (100,)
+
+
+def test_files_of_older_versions_load_without_outlier_state():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "format1"
+    model = pyae.load(folder / "ae_tied.safetensors")
+    assert model.anomaly_score == "reconstruction" and model.contamination == "auto"
+    X = np.load(folder / "expected.npz")["X"]
+    assert model.score_samples(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="no threshold_"):
+        model.predict(X)
+    with pytest.raises(ValueError, match="fit it again"):
+        model.set_params(anomaly_score="latent").score_samples(X)
