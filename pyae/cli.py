@@ -8,6 +8,7 @@
     pyae denoise MODEL --dataset D --out F   corrupt held-out images, denoise
                                              them, write the figure
     pyae info MODEL                          architecture and training metadata
+    pyae score MODEL DATA [--out F.csv]      anomaly scores, p-values and labels
 
 Bad arguments exit non-zero with a one-line message, never a traceback.
 """
@@ -95,7 +96,23 @@ def _load_dataset(spec, seed):
         return X_tr, X_te, desc
     if not os.path.exists(spec):
         raise CliError(f"--dataset must be mnist, fashion-mnist or an existing file, got {spec!r}")
-    if spec.endswith(".npy"):
+    return _split(_read_rows(spec), seed, spec)
+
+
+def _read_rows(spec):
+    """(n, features) float32 rows of a .npy, .csv or IDX file."""
+    from . import datasets
+
+    if not os.path.isfile(spec):
+        raise CliError(f"no data file at {spec!r}")
+    if spec.endswith(".csv"):
+        try:
+            X = np.loadtxt(spec, delimiter=",", dtype=np.float64, ndmin=2)
+        except ValueError as e:
+            raise CliError(f"{spec!r} is not a CSV of numbers ({e})") from None
+        if X.size == 0:
+            raise CliError(f"{spec!r} holds no samples")
+    elif spec.endswith(".npy"):
         X = np.load(spec, allow_pickle=False)
         if X.ndim < 1 or X.size == 0:
             raise CliError(f"{spec!r} holds no samples (shape {X.shape})")
@@ -106,7 +123,7 @@ def _load_dataset(spec, seed):
         X = X.reshape(len(X), -1).astype(np.float32)
         if X.max() > 1:
             X /= 255.0
-    return _split(np.asarray(X, dtype=np.float32).reshape(len(X), -1), seed, spec)
+    return np.asarray(X, dtype=np.float32).reshape(len(X), -1)
 
 
 def _split(X, seed, name, note=""):
@@ -217,6 +234,43 @@ def cmd_sample(args):
     return 0
 
 
+def cmd_score(args):
+    model = _load_model(args.model)
+    if args.score is not None:
+        if args.score not in model.anomaly_scores():
+            raise CliError(f"--score must be one of {sorted(model.anomaly_scores())} for a "
+                           f"{type(model).__name__}, got {args.score!r}")
+        model.set_params(anomaly_score=args.score)
+    if args.out is not None:
+        _output_file(args.out)
+    X = _read_rows(args.data)
+    if X.shape[1] != model.n_features_in_:
+        raise CliError(f"{args.data!r} has {X.shape[1]} features, the model expects "
+                       f"{model.n_features_in_}")
+    columns = {"score": model.score_samples(X)}
+    if getattr(model, "calibration_scores_", None) is not None and \
+            model.threshold_score_ == model.anomaly_score:
+        columns["pvalue"] = model.pvalues(X)
+    if getattr(model, "threshold_", None) is not None and \
+            model.threshold_score_ == model.anomaly_score:
+        columns["label"] = model.predict(X)
+    header = "row," + ",".join(columns)
+    lines = [header] + [f"{i}," + ",".join(f"{columns[k][i]:.7g}" if k != "label"
+                                          else str(int(columns[k][i])) for k in columns)
+                        for i in range(len(X))]
+    if args.out is None:
+        print("\n".join(lines))
+    else:
+        from ._io import atomic_write_bytes
+
+        atomic_write_bytes(args.out, ("\n".join(lines) + "\n").encode())
+        n_out = int(np.sum(columns["label"] == -1)) if "label" in columns else None
+        print(f"{len(X)} rows scored ({model.anomaly_score})"
+              + (f"; {n_out} outliers at threshold {model.threshold_:.6g}" if n_out is not None
+                 else "") + f"; written to {args.out}")
+    return 0
+
+
 def cmd_info(args):
     model = _load_model(args.model)
     hist = model.history_["loss"]
@@ -238,6 +292,13 @@ def cmd_info(args):
 def build_parser():
     p = _Parser(prog="pyae", description="Fast autoencoders with a C++ core.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("score", help="anomaly scores (and p-values and labels) of data rows")
+    c.add_argument("model")
+    c.add_argument("data", help="a .npy, .csv or IDX file of rows")
+    c.add_argument("--score", default=None, help="anomaly score (default: the model's)")
+    c.add_argument("--out", default=None, help="CSV file (default: print)")
+    c.set_defaults(func=cmd_score)
 
     d = sub.add_parser("demo", help="train a denoising autoencoder on digits; write figures")
     d.add_argument("--epochs", type=_positive_int, default=None,

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+import pyae
+
 
 def run_cli(*args, env_extra=None, cwd=None):
     env = {**os.environ, **(env_extra or {})}
@@ -136,3 +138,27 @@ def test_train_on_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("pyae: error: device='cuda'") and r.stderr.count("\n") == 1
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_score_writes_scores_pvalues_and_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 6), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(4,), epochs=5, verbose=False).fit(X[:150])
+    model.calibrate(X[150:], fpr=0.1)
+    model.save(tmp_path / "m.safetensors")
+    np.save(tmp_path / "rows.npy", X)
+    r = run_cli("score", str(tmp_path / "m.safetensors"), str(tmp_path / "rows.npy"), "--out",
+                str(tmp_path / "s.csv"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "200 rows scored (reconstruction)" in r.stdout
+    table = np.genfromtxt(tmp_path / "s.csv", delimiter=",", names=True)
+    assert table.dtype.names == ("row", "score", "pvalue", "label")
+    np.testing.assert_allclose(table["score"], model.score_samples(X), rtol=1e-6)
+    np.testing.assert_allclose(table["pvalue"], model.pvalues(X), rtol=1e-6)
+    np.testing.assert_array_equal(table["label"], model.predict(X))
+    np.savetxt(tmp_path / "rows.csv", X[:3], delimiter=",")
+    r = run_cli("score", str(tmp_path / "m.safetensors"), str(tmp_path / "rows.csv"),
+                "--score", "latent", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "row,score"  # no threshold for this score yet
+    assert len(r.stdout.splitlines()) == 4
