@@ -105,7 +105,8 @@ class OutlierDetection:
     # ------------------------------------------------------------ learning
     def _learn_outlier_stats(self, X, cfg):
         """After training on X (host, float32): the statistics the scores
-        need, and threshold_ from the contamination."""
+        need, and threshold_ from the contamination (a calibration is dropped: fit
+        and partial_fit change the scores)."""
         residual = X.astype(np.float64) - self._host(self.reconstruct(X))
         residual_std = residual.std(axis=0)
         codes = self._host(self.transform(X)).astype(np.float64)
@@ -180,15 +181,18 @@ class OutlierDetection:
         if isinstance(fpr, bool) or not isinstance(fpr, (int, float, np.floating)) or \
                 not 0.0 < float(fpr) < 1.0:
             raise ValueError(f"fpr must be a number in (0, 1), got {fpr!r}")
-        scores = np.sort(self._host(self.score_samples(X_normal)).astype(np.float32))
-        n = len(scores)
-        k = math.ceil((n + 1) * (1.0 - float(fpr)))
-        if k > n:
-            raise ValueError(f"calibrating for fpr={fpr} needs at least "
-                             f"{math.ceil(1.0 / fpr) - 1} normal rows, got {n}")
-        self.threshold_ = float(scores[k - 1])
-        self.threshold_score_ = self._anomaly_score_name()
-        self.calibration_scores_ = scores
+        # Under the model's lock: a calibration never interleaves with
+        # training or another calibration (threshold and scores stay a pair).
+        with self.__dict__.get("_lock_") or self._new_lock():
+            scores = np.sort(self._host(self.score_samples(X_normal)).astype(np.float32))
+            n = len(scores)
+            k = math.ceil((n + 1) * (1.0 - float(fpr)))
+            if k > n:
+                raise ValueError(f"calibrating for fpr={fpr} needs at least "
+                                 f"{math.ceil(1.0 / fpr) - 1} normal rows, got {n}")
+            self.threshold_ = float(scores[k - 1])
+            self.threshold_score_ = self._anomaly_score_name()
+            self.calibration_scores_ = scores
         return self
 
     def pvalues(self, X):

@@ -151,3 +151,39 @@ def test_files_of_older_versions_load_without_outlier_state():
         model.predict(X)
     with pytest.raises(ValueError, match="fit it again"):
         model.set_params(anomaly_score="latent").score_samples(X)
+
+
+def test_hostile_inputs_are_clear_errors_and_change_nothing():
+    X = normal_rows(200, np.random.default_rng(9))
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)), X)
+    model.calibrate(X[:100], fpr=0.1)
+    before = (model.threshold_, model.calibration_scores_.copy())
+    bad_inputs = [np.full((5, 8), np.nan, np.float32), np.zeros((0, 8), np.float32),
+                  np.zeros((5, 7), np.float32), np.zeros((5, 8), np.complex64), "rows"]
+    for bad in bad_inputs:
+        for call in (model.score_samples, model.decision_function, model.predict,
+                     model.pvalues, lambda a: model.calibrate(a, fpr=0.5)):
+            with pytest.raises((ValueError, TypeError)):
+                call(bad)
+    assert model.threshold_ == before[0]
+    np.testing.assert_array_equal(model.calibration_scores_, before[1])
+
+
+def test_concurrent_calibrations_keep_threshold_and_scores_a_pair():
+    import threading
+
+    X = normal_rows(2000, np.random.default_rng(10))
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)), X[:1000])
+    halves = (X[1000:1500], X[1500:])
+
+    def work(rows):
+        for _ in range(20):
+            model.calibrate(rows, fpr=0.1)
+
+    threads = [threading.Thread(target=work, args=(h,)) for h in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cal = model.calibration_scores_
+    assert model.threshold_ == cal[int(np.ceil((len(cal) + 1) * 0.9)) - 1]
