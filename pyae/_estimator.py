@@ -423,7 +423,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
     def _validation_loss(self, X_val):
         """The training loss on held-out data (comparable across epochs)."""
-        return float(self._backend().to_host(self.score_samples(X_val)).mean())
+        return float(np.mean(self._scores(X_val, "reconstruction")))
 
     # ----------------------------------------------------------- inference
     # The inference entry points read the layer table's numbers from
@@ -466,12 +466,12 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         return self._forward(X, 0, self._layout_.n_layers, self.n_features_in_, out=out)
 
     def score(self, X, y=None):
-        """Mean of ``-score_samples(X)``, higher is better (for GridSearchCV
-        and cross_val_score): the negative mean reconstruction loss; for a VAE
-        the mean ELBO, from score_samples' fixed draws. ``y`` is ignored."""
+        """The training objective on X, higher is better (for GridSearchCV and
+        cross_val_score): the negative mean reconstruction loss; for a VAE the
+        mean ELBO (10 fixed draws). Whatever ``anomaly_score`` says. ``y`` is
+        ignored."""
         self._check_fitted()
-        scores = self._backend().to_host(self.score_samples(X))
-        return -float(np.asarray(scores).mean(dtype=np.float64))
+        return -float(np.mean(self._scores(X, self._OBJECTIVE_SCORE), dtype=np.float64))
 
     # ---------------------------------------------------------------- files
     def summary(self, n_features=None, print_fn=print):

@@ -107,8 +107,11 @@ def model_from_file(cls, reader):
         missing, unknown = sorted(expected - set(config)), sorted(set(config) - expected)
         raise ModelFileError(f"{path!r} has an invalid config: missing {missing}, "
                              f"unknown {unknown} (a default never stands in for a lost key)")
+    if isinstance(config, dict) and not set(ADDED_PARAMETERS) & set(config):
+        # Written before they existed: what those files' models did.
+        config = {**config, "contamination": "auto", "anomaly_score": cls._OBJECTIVE_SCORE}
     try:
-        model = cls(**cls._params_from_file(meta["config"]))
+        model = cls(**cls._params_from_file(config))
         cfg = model._checked_config()
         n_features = positive_int(meta["n_features"], "n_features")
         table = model._layer_table(n_features, cfg)

@@ -43,6 +43,9 @@ class OutlierDetection:
     """Mixed into BaseAutoencoder; see this module's docstring."""
 
     _SCORES = SCORES
+    # The score of files written before anomaly_score existed, and of
+    # score(): the training objective (the VAE's is the ELBO).
+    _OBJECTIVE_SCORE = "reconstruction"
 
     # --------------------------------------------------------------- scores
     def score_samples(self, X, out=None):

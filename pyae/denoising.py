@@ -34,7 +34,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
     tied_weights : bool, default=False
         Each decoder layer uses the transpose of its mirrored encoder weight.
     """ + common_parameters_doc(activation="sigmoid", output_activation="sigmoid",
-                                anomaly_score="reconstruction")
+                                anomaly_score="combined")
 
     PARAMETERS = {**AUTOENCODER_PARAMETERS, "noise": _noise}
 
@@ -43,7 +43,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="reconstruction"):
+                 contamination="auto", anomaly_score="combined"):
         self._store_params(locals())
 
     def _noise(self):

@@ -50,7 +50,7 @@ class VAE(BaseAutoencoder):
     beta : float >= 0, default=1.0
         Weight of the KL term.
     """ + common_parameters_doc(activation="relu", output_activation="sigmoid",
-                                anomaly_score="elbo")
+                                anomaly_score="standardized")
 
     _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
     _UNBOUNDED_LOSS = "gaussian"
@@ -61,7 +61,7 @@ class VAE(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="elbo"):
+                 contamination="auto", anomaly_score="standardized"):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):
@@ -203,6 +203,8 @@ class VAE(BaseAutoencoder):
                                  "posterior mean",
                "elbo": "the negative ELBO (10 fixed Monte Carlo draws), in nats",
                "iwae": f"the negative importance-weighted bound, k={_IWAE_K} fixed draws"}
+
+    _OBJECTIVE_SCORE = "elbo"
 
     def _model_scores(self, X, kind):
         if kind == "elbo":

@@ -32,13 +32,13 @@ def test_mirrored_architecture_and_shapes(X):
 
 
 def test_score_samples_is_per_sample_mse(X):
-    ae = small().fit(X)
+    ae = small(anomaly_score="reconstruction").fit(X)
     want = ((ae.reconstruct(X).astype(np.float64) - X) ** 2).mean(axis=1)
     np.testing.assert_allclose(ae.score_samples(X), want, rtol=1e-5)
 
 
 def test_bce_score_is_per_sample_bce(X):
-    ae = small(loss="bce").fit(X)
+    ae = small(loss="bce", anomaly_score="reconstruction").fit(X)
     r = ae.reconstruct(X).astype(np.float64)
     want = -(X * np.log(r) + (1 - X) * np.log(1 - r)).mean(axis=1)
     np.testing.assert_allclose(ae.score_samples(X), want, rtol=1e-4)
@@ -79,6 +79,7 @@ def test_early_stopping_stops_and_restores_best(X):
     assert min(val) < val[-1]  # it stopped after epochs without improvement
     # val_loss is measured at the end of each epoch, so the restored best
     # weights reproduce the best value exactly.
+    ae.set_params(anomaly_score="reconstruction")  # the training loss, per sample
     assert float(ae.score_samples(X[:100]).mean()) == pytest.approx(min(val), rel=1e-6)
 
 

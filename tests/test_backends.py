@@ -145,7 +145,7 @@ def _host(a):
 @pytest.mark.parametrize("cls,kw", [(pyae.Autoencoder, dict(hidden=(8,))),
                                     (pyae.DenoisingAutoencoder, dict(hidden=(8,))),
                                     (pyae.VAE, dict(hidden=(8,), latent_dim=2,
-                                                    loss="gaussian"))])
+                                                    loss="gaussian", anomaly_score="elbo"))])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NumPy stand-ins overflow too
 def test_finite_inputs_too_large_for_float32_never_give_nan(backend, cls, kw):
     """Before: DAE and VAE transform answered NaN for rows of 3e38. Now the

@@ -143,7 +143,8 @@ def test_train_on_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
 def test_score_writes_scores_pvalues_and_labels(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.random((200, 6), dtype=np.float32)
-    model = pyae.Autoencoder(hidden=(4,), epochs=5, verbose=False).fit(X[:150])
+    model = pyae.Autoencoder(hidden=(4,), epochs=5, anomaly_score="reconstruction",
+                             verbose=False).fit(X[:150])
     model.calibrate(X[150:], fpr=0.1)
     model.save(tmp_path / "m.safetensors")
     np.save(tmp_path / "rows.npy", X)

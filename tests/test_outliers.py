@@ -133,7 +133,7 @@ def test_bad_settings_are_clear_errors():
     with pytest.raises(ValueError, match="needs at least 999 normal rows"):
         model.calibrate(X, fpr=0.001)
     model.set_params(anomaly_score="latent")
-    with pytest.raises(ValueError, match="threshold_ was set for anomaly_score='reconstruction'"):
+    with pytest.raises(ValueError, match="threshold_ was set for anomaly_score='combined'"):
         model.predict(X)
     model.calibrate(X, fpr=0.05)  # a threshold for the new score
     assert model.predict(X).shape == (100,)
@@ -144,6 +144,7 @@ def test_files_of_older_versions_load_without_outlier_state():
 
     folder = Path(__file__).resolve().parent / "fixtures" / "format1"
     model = pyae.load(folder / "ae_tied.safetensors")
+    # Files from before anomaly_score score as their models did: the objective.
     assert model.anomaly_score == "reconstruction" and model.contamination == "auto"
     X = np.load(folder / "expected.npz")["X"]
     assert model.score_samples(X).shape == (len(X),)
