@@ -24,6 +24,7 @@ from . import _core
 from ._backends import BACKENDS, input_array
 from ._device import check_device
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from . import _scaling
 from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase, NotFittedBase
 from ._validation import choice, layer_width, positive_float, positive_int
@@ -134,6 +135,7 @@ COMMON_PARAMETERS = {
     "seed": _seed,
     "device": lambda value, name: check_device(value),
     "contamination": contamination_check,
+    "scale": _scaling.scale_check,
 }
 
 
@@ -144,7 +146,7 @@ _LOCK_CREATION = threading.Lock()
 # partial_fit raise (fit rebuilds), and files keep the fitted value. Every
 # other parameter takes effect at the next call.
 STRUCTURAL = ("hidden", "activation", "output_activation", "loss", "tied_weights", "optimizer",
-              "momentum", "beta1", "beta2", "eps", "latent_dim")
+              "momentum", "beta1", "beta2", "eps", "latent_dim", "scale")
 
 
 class BaseAutoencoder(OutlierDetection, EstimatorBase):
@@ -270,10 +272,13 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         """Trains from a fresh initialisation; returns self."""
         with self._training():
             cfg = self._checked_config()
-            X = self._check_training_data(self._input(X), cfg)
+            X = self._input(X)
+            self.scaler_ = None if cfg["scale"] is None else \
+                _scaling.learn(self._host_array(X), cfg["scale"])
+            Xs = self._check_training_data(self._scale_in(X), cfg)
             X_val = self._validation_array(validation_data, X.shape[1], cfg)
             self._build(X.shape[1], cfg)
-            self._train(X, X_val, cfg["epochs"], cfg)
+            self._train(Xs, X_val, cfg["epochs"], cfg)
             self._learn_outlier_stats(self._host(X), cfg)
         return self
 
@@ -283,14 +288,18 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             cfg = self._checked_config()
             fitted = hasattr(self, "network_")
             X = self._input(X, n_features=self.n_features_in_ if fitted else None)
-            X = self._check_training_data(X, cfg)
+            if fitted:
+                self._check_unchanged(cfg)
+            else:  # the first call learns the scaling, the later ones keep it
+                self.scaler_ = None if cfg["scale"] is None else \
+                    _scaling.learn(self._host_array(X), cfg["scale"])
+            Xs = self._check_training_data(self._scale_in(X), cfg)
             X_val = self._validation_array(validation_data, X.shape[1], cfg)
             if not fitted:
                 self._build(X.shape[1], cfg)
             else:
-                self._check_unchanged(cfg)
                 self._apply_live_parameters(cfg)
-            self._train(X, X_val, 1, cfg)
+            self._train(Xs, X_val, 1, cfg)
             self._learn_outlier_stats(self._host(X), cfg)  # from this call's data
         return self
 
@@ -382,7 +391,8 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             validation_data = validation_data[0]
         X_val = input_array("cpu", validation_data, "validation_data", n_features,
                             type(self).__name__)
-        return self._check_training_data(X_val, cfg)
+        self._check_training_data(self._scale_in(X_val), cfg)
+        return X_val  # unscaled, as every inference entry takes it
 
     def _progress(self, epochs):
         verbose = self.verbose
@@ -431,21 +441,44 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
     # trip through the bound table costs a measurable part of it.
     def _forward(self, X, first, last, n_features, name="X", out=None):
         """Layers [first, last) of the network on X, on the caller's side
-        (callers check that the model is fitted)."""
+        (callers check that the model is fitted). Feature-space input (first
+        0) is scaled and feature-space output (the last layer) unscaled."""
         backend = self._backend()
-        result = backend.forward(backend.input(X, name, n_features, type(self).__name__),
-                                 first, last, out)
+        Xd = backend.input(X, name, n_features, type(self).__name__)
+        result = backend.forward(self._scale_in(Xd) if first == 0 else Xd, first, last, out)
+        if last == self._layout_.n_layers:
+            self._scale_out(result)
         return backend.to_caller(result, X)
 
     def _row_losses(self, X, target, first=0, n_features=None, out=None):
         """Per-sample loss of the network's output for X (run from layer
-        ``first``) against target (the training loss per sample)."""
+        ``first``) against target (the training loss per sample), in the
+        scaled space the network was trained in."""
         self._check_fitted()
         backend, owner = self._backend(), type(self).__name__
         n_features = self.n_features_in_ if n_features is None else n_features
         Xd = backend.input(X, "X", n_features, owner)
-        Td = Xd if target is X else backend.input(target, "X", self.n_features_in_, owner)
+        Td = self._scale_in(Xd if target is X else
+                            backend.input(target, "X", self.n_features_in_, owner))
+        if first == 0:
+            Xd = Td if target is X else self._scale_in(Xd)
         return backend.to_caller(backend.row_losses(Xd, Td, first, out), X)
+
+    def _scale_in(self, Xd):
+        scaler = self.__dict__.get("scaler_")
+        return Xd if scaler is None else _scaling.scale_in(Xd, scaler)
+
+    def _scale_out(self, Yd):
+        scaler = self.__dict__.get("scaler_")
+        return Yd if scaler is None else _scaling.scale_out(Yd, scaler)
+
+    def _host_array(self, Xd):
+        """A placed array on the host (before or after the backend exists)."""
+        if isinstance(Xd, np.ndarray):
+            return Xd
+        from . import _device
+
+        return _device.cuda_ops().to_host(Xd)
 
     def transform(self, X, out=None):
         """The code: output of the innermost hidden layer, (n, hidden[-1]).

@@ -74,6 +74,8 @@ def file_payload(model):
             tensors[f"outlier.{name}"] = stats[name]
         if model.calibration_scores_ is not None:
             tensors["outlier.calibration_scores"] = model.calibration_scores_
+    if getattr(model, "scaler_", None) is not None:
+        tensors["scaler.offset"], tensors["scaler.factor"] = model.scaler_
     return tensors, meta
 
 
@@ -81,7 +83,7 @@ def file_payload(model):
 OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments")
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
-ADDED_PARAMETERS = ("contamination", "anomaly_score")
+ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale")
 
 
 def write_model(model, path):
@@ -101,15 +103,16 @@ def model_from_file(cls, reader):
     meta, path = reader.metadata, reader.name
     config = meta.get("config")
     expected = set(cls._get_param_names()) - {"device"}  # files are device-independent
-    if isinstance(config, dict) and not set(ADDED_PARAMETERS) & set(config):
-        expected -= set(ADDED_PARAMETERS)  # written before they existed: all absent
+    if isinstance(config, dict):
+        expected -= set(ADDED_PARAMETERS) - set(config)  # written before they existed
     if isinstance(config, dict) and set(config) != expected:
         missing, unknown = sorted(expected - set(config)), sorted(set(config) - expected)
         raise ModelFileError(f"{path!r} has an invalid config: missing {missing}, "
                              f"unknown {unknown} (a default never stands in for a lost key)")
-    if isinstance(config, dict) and not set(ADDED_PARAMETERS) & set(config):
+    if isinstance(config, dict):
         # Written before they existed: what those files' models did.
-        config = {**config, "contamination": "auto", "anomaly_score": cls._OBJECTIVE_SCORE}
+        legacy = {"contamination": "auto", "anomaly_score": cls._OBJECTIVE_SCORE, "scale": None}
+        config = {**legacy, **config}
     try:
         model = cls(**cls._params_from_file(config))
         cfg = model._checked_config()
@@ -129,13 +132,21 @@ def model_from_file(cls, reader):
     model._build(n_features, cfg, initialise=False)
     targets = model_tensors(model)  # views into the new model's parameter buffer
     outlier_names = {n for n in reader.names() if n.startswith("outlier.")}
-    extra = reader.names() - set(targets) - outlier_names
+    scaler_names = {"scaler.offset", "scaler.factor"} if cfg["scale"] is not None else set()
+    extra = reader.names() - set(targets) - outlier_names - scaler_names
     if extra:
         raise ModelFileError(f"{path!r} has unexpected tensors {sorted(extra)}")
     for name, target in targets.items():
         if name.startswith("optimizer.") and name not in reader.names():
             continue  # a file may omit the optimiser state
         reader.read_into(name, target)  # streamed: no second copy of the model
+    model.scaler_ = None
+    if scaler_names:
+        model.scaler_ = tuple(np.empty(n_features, np.float32) for _ in range(2))
+        for name, target in zip(("scaler.offset", "scaler.factor"), model.scaler_):
+            reader.read_into(name, target)  # checks presence, shape and finiteness
+        if not (model.scaler_[1] > 0).all():
+            raise ModelFileError(f"{path!r}: scaler.factor must be positive")
     _read_outlier_state(model, reader, meta, n_features, table)
     if cfg["optimizer"] == "adam" and "optimizer.state1" in targets and \
             targets["optimizer.state1"].min() < 0:

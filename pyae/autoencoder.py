@@ -60,6 +60,10 @@ _COMMON_DOC = """
         and their meanings: ``anomaly_scores()``. The default is the score
         with the best mean one-class ROC-AUC on the training splits of
         Fashion-MNIST and MNIST (``benchmarks/bench_anomaly.py``).
+    scale : {{None, "standard", "minmax"}}, default=None
+        Per-feature scaling learnt in ``fit`` and kept with the model (and
+        its file): the network sees standardised or [0, 1]-scaled features,
+        and reconstructions come back in the data's own units.
 """
 
 
@@ -117,7 +121,7 @@ class Autoencoder(BaseAutoencoder):
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
                  shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu",
-                 contamination="auto", anomaly_score="combined"):
+                 contamination="auto", anomaly_score="combined", scale=None):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):

@@ -43,7 +43,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="combined"):
+                 contamination="auto", anomaly_score="combined", scale=None):
         self._store_params(locals())
 
     def _noise(self):

@@ -116,12 +116,33 @@ def export_onnx(model, path, part="full", opset=17):
     def tensor(name, width):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width])
 
+    # The model's feature scaling (scale=...), as pyae applies it: the
+    # network sees (x - offset) * factor; its feature output is mapped back.
+    scaler = getattr(model, "scaler_", None)
+    if scaler is not None:
+        g.constant("scaler.offset", scaler[0])
+        g.constant("scaler.factor", scaler[1])
+
+    def features_in():
+        if scaler is None:
+            return "input"
+        centred = g.node("Sub", ["input", "scaler.offset"], "input.centred")
+        return g.node("Mul", [centred, "scaler.factor"], "input.scaled")
+
+    network_out = "output" if scaler is None else "output.scaled"
+
+    def features_out():
+        if scaler is not None:
+            g.node("Add", [g.node("Div", [network_out, "scaler.factor"], "output.divided"),
+                           "scaler.offset"], "output")
+
     if table.variational:
         head = table.latent_layer
         Z = table[head].d_out // 2
         outputs = []
         if part in ("encoder", "full"):
-            h = _chain(g, tensors, acts, 0, head, "input", "hidden") if head else "input"
+            x = features_in()
+            h = _chain(g, tensors, acts, 0, head, x, "hidden") if head else x
             _, w, _, _, b = tensors[head]
             for k, name in enumerate(("mu", "logvar")):
                 if part == "full" and name == "logvar":
@@ -133,13 +154,17 @@ def export_onnx(model, path, part="full", opset=17):
             outputs = [tensor("mu", Z), tensor("logvar", Z)]
         if part in ("decoder", "full"):
             z = "mu" if part == "full" else "z"
-            _chain(g, tensors, acts, head + 1, L, z, "output")
+            _chain(g, tensors, acts, head + 1, L, z, network_out)
+            features_out()
             inputs = [tensor("input", D)] if part == "full" else [tensor("z", Z)]
             outputs = [tensor("output", D)]
     else:
         code = table.decoder_start
         first, last = {"full": (0, L), "encoder": (0, code), "decoder": (code, L)}[part]
-        _chain(g, tensors, acts, first, last, "input", "output")
+        _chain(g, tensors, acts, first, last, features_in() if first == 0 else "input",
+               network_out if last == L else "output")
+        if last == L:
+            features_out()
         inputs = [tensor("input", table.input_width(first))]
         outputs = [tensor("output", table.input_width(last))]
 

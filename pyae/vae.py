@@ -61,7 +61,7 @@ class VAE(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="standardized"):
+                 contamination="auto", anomaly_score="standardized", scale=None):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):
@@ -89,6 +89,7 @@ class VAE(BaseAutoencoder):
 
     def _validation_loss(self, X_val):
         """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
+        X_val = self._scale_in(X_val)  # the helpers below take scaled rows
         mu, logvar = self._posterior(X_val)
         z = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, 1, 0)
         return float(np.mean(self._reconstruction_nll(z.astype(np.float32), self._place(X_val))
@@ -105,15 +106,16 @@ class VAE(BaseAutoencoder):
         _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset, 0)
         return out.reshape(shape)
 
-    def _host_input(self, X, name="X", n_features=None):
-        """X validated, as a host array (GPU arrays are copied over)."""
+    def _host_input(self, X, name="X"):
+        """X validated and scaled, as a host array (GPU arrays are copied
+        over): what _posterior, _place and _data take."""
         self._check_fitted()
-        n_features = self.n_features_in_ if n_features is None else n_features
         backend = self._backend()
-        return backend.to_host(backend.input(X, name, n_features, type(self).__name__))
+        return backend.to_host(self._scale_in(
+            backend.input(X, name, self.n_features_in_, type(self).__name__)))
 
     def _place(self, X):
-        """X checked and on the model's backend."""
+        """Scaled rows X on the model's backend."""
         return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)
 
     def _posterior(self, X):

@@ -63,6 +63,9 @@ const std::string& as_string(const Value& v, const char* what) {
 
 struct pyae_model {
   std::vector<Layer> layers;
+  // The model's feature scaling (empty: none): the network sees
+  // (x - offset) * factor and its outputs are mapped back.
+  std::vector<float> scale_offset, scale_factor;  // (n_features) each
   int decoder_start = 0;  // the layer table's decoder_start
   int latent = 0;     // VAE latent_dim (0 for autoencoders)
   bool vae = false;
@@ -379,6 +382,13 @@ std::unique_ptr<pyae_model> pyae_model::from_bytes(const unsigned char* data, st
       table.check_finite_f32(name);
       ++known;
     }
+  if (table.header.find("scaler.offset") != nullptr || table.header.find("scaler.factor") != nullptr) {
+    model->scale_offset = table.get("scaler.offset", layer_table.features(), 0);
+    model->scale_factor = table.get("scaler.factor", layer_table.features(), 0);
+    for (float f : model->scale_factor)
+      if (!(f > 0.0f)) throw LoadError("scaler.factor must be positive");
+    known += 2;
+  }
   if (table.header.object.size() - 1 != known)  // - 1: __metadata__
     throw LoadError("the file holds tensors that are not the model's");
   return model;
@@ -482,6 +492,15 @@ int pyae_model_forward(const pyae_model* m, pyae_part part, const float* input, 
     if (batch > 0 && (input == nullptr || output == nullptr))
       throw std::invalid_argument("input and output must not be NULL");
     if (batch == 0) return 0;
+    const bool scaled = !m->scale_offset.empty();
+    std::vector<float> scaled_input;
+    if (scaled && part != PYAE_PART_DECODER) {  // feature-space input
+      const std::size_t D = m->scale_offset.size();
+      scaled_input.resize(static_cast<std::size_t>(batch) * D);
+      for (std::size_t i = 0; i < scaled_input.size(); ++i)
+        scaled_input[i] = (input[i] - m->scale_offset[i % D]) * m->scale_factor[i % D];
+      input = scaled_input.data();
+    }
     if (m->vae && part == PYAE_PART_FULL) {
       // Encode, keep mu (the first half of each head row), decode.
       const int Z = m->latent;
@@ -492,6 +511,11 @@ int pyae_model_forward(const pyae_model* m, pyae_part part, const float* input, 
       m->run(m->decoder_start, static_cast<int>(m->layers.size()), mu.data(), batch, output);
     } else {
       m->run(first, last, input, batch, output);
+    }
+    if (scaled && part != PYAE_PART_ENCODER) {  // feature-space output, back to its units
+      const std::size_t D = m->scale_offset.size();
+      for (std::size_t i = 0; i < static_cast<std::size_t>(batch) * D; ++i)
+        output[i] = output[i] / m->scale_factor[i % D] + m->scale_offset[i % D];
     }
     return 0;
   } catch (const std::exception& e) {
