@@ -188,3 +188,21 @@ def test_concurrent_calibrations_keep_threshold_and_scores_a_pair():
         t.join()
     cal = model.calibration_scores_
     assert model.threshold_ == cal[int(np.ceil((len(cal) + 1) * 0.9)) - 1]
+
+
+@pytest.mark.parametrize("cls,kw", MODELS)
+def test_scores_on_every_backend_follow_the_cpu(cls, kw, backend):
+    X = normal_rows(300, np.random.default_rng(11))
+    kw = dict(kw, epochs=3, batch_size=100, learning_rate=1e-2, verbose=False)
+    cpu = cls(**kw).fit(X)
+    other = cls(device=backend.device, **kw).fit(X)
+    for kind in cls.anomaly_scores():
+        cpu.set_params(anomaly_score=kind)
+        other.set_params(anomaly_score=kind)
+        got = other.score_samples(X)
+        got = got.get() if hasattr(got, "get") else np.asarray(got)
+        np.testing.assert_allclose(got, cpu.score_samples(X), rtol=200 * backend.rtol,
+                                   atol=1e-3, err_msg=kind)
+    other.set_params(anomaly_score=cls().anomaly_score).calibrate(X[:200], fpr=0.1)
+    assert other.pvalues(X).shape == (300,)
+    assert set(np.unique(other.predict(X))) <= {-1, 1}
