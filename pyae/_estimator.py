@@ -173,10 +173,14 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         for name in self._get_param_names():
             setattr(self, name, values[name])
 
+    def _parameter_checks(self) -> dict:
+        """Parameter name -> its check (returns the value to use or raises)."""
+        return {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES),
+                "anomaly_score": _one_of(self._SCORES), **self.PARAMETERS}
+
     def _checked_config(self) -> dict:
         """Every parameter checked (before any state changes): name -> value."""
-        checks = {**COMMON_PARAMETERS, "loss": _one_of(self._LOSSES),
-                  "anomaly_score": _one_of(self._SCORES), **self.PARAMETERS}
+        checks = self._parameter_checks()
         cfg = {name: checks[name](getattr(self, name), name) for name in self._get_param_names()}
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
@@ -462,6 +466,10 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
                             backend.input(target, "X", self.n_features_in_, owner))
         if first == 0:
             Xd = Td if target is X else self._scale_in(Xd)
+        if self.__dict__.get("scaler_") is not None and self._fitted_config_["loss"] == "bce":
+            # Rows past a minmax scaling's training range: the loss of the
+            # nearest target in [0, 1] (BCE of a target outside it is no loss).
+            Td = Td.clip(0.0, 1.0)
         return backend.to_caller(backend.row_losses(Xd, Td, first, out), X)
 
     def _scale_in(self, Xd):
@@ -534,10 +542,14 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         return text
 
     def save(self, path):
-        """Writes one .safetensors file (weights, optimiser state, config)."""
+        """Writes one .safetensors file (weights, optimiser state, config).
+        Waits for a training call on another thread to finish; refuses
+        (before writing) a parameter that would not load."""
         from ._model_file import write_model
 
-        write_model(self, path)
+        with self.__dict__.get("_lock_") or self._new_lock():
+            self._checked_config()
+            write_model(self, path)
 
     # Pickling (joblib, multiprocessing, GridSearchCV(n_jobs=...)) goes through
     # the same safetensors bytes as a saved file, never through the C++ object.
@@ -546,7 +558,8 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
         if not hasattr(self, "network_"):
             return {"params": self.get_params()}
-        return {"params": self.get_params(), "model_file": model_bytes(self)}
+        with self.__dict__.get("_lock_") or self._new_lock():  # never mid-training
+            return {"params": self.get_params(), "model_file": model_bytes(self)}
 
     def __setstate__(self, state):
         from ._model_file import model_from_bytes
@@ -557,9 +570,20 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
     def _params_for_file(self) -> dict:
         """get_params() in JSON-ready form, with the values the network was
-        built from for its structural parameters (changed ones wait for fit)."""
+        built from for its structural parameters (changed ones wait for fit).
+        A parameter set to a value that fails its check is written as its
+        default (only pickles reach here with one: they restore the value
+        itself through set_params; save refuses it first)."""
         params = {**self.get_params(), **self._fitted_config_}
-        params["hidden"] = list(params["hidden"])
+        defaults = type(self)().get_params()
+        checks = self._parameter_checks()
+        for name, value in params.items():
+            try:
+                checks[name](value, name)
+            except (ValueError, TypeError):
+                params[name] = defaults[name]
+        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+        params["hidden"] = [int(h) for h in params["hidden"]]
         del params["device"]  # files are device-independent; load(path, device=...)
         return params
 

@@ -68,9 +68,9 @@ def file_payload(model):
     }
     tensors = model_tensors(model)
     stats = getattr(model, "outlier_stats_", None)
-    if stats is not None:
+    if getattr(model, "threshold_", None) is not None:  # a model from an older file may lack
         meta["outlier"] = {"threshold": model.threshold_, "score": model.threshold_score_}
-        for name in OUTLIER_TENSORS:
+        for name in OUTLIER_TENSORS if stats is not None else ():  # the statistics only
             tensors[f"outlier.{name}"] = stats[name]
         if model.calibration_scores_ is not None:
             tensors["outlier.calibration_scores"] = model.calibration_scores_
@@ -81,6 +81,7 @@ def file_payload(model):
 
 # The statistics of the anomaly scores (pyae/_outliers.py), saved as tensors.
 OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments")
+SCORE_NEEDS_STATS = ("standardized", "latent", "combined")
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
 ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale")
@@ -169,6 +170,25 @@ def model_from_file(cls, reader):
     return model
 
 
+def _finite_number(value):
+    """A JSON number that is a finite float64 (not a bool, not a huge int)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and abs(value) <= 1e300
+
+
+def _check_outlier_stats(stats, path):
+    """What the scores divide by or take a quadratic form with must make
+    sense: positive spreads; a symmetric precision matrix with a positive
+    diagonal (O(Z^2) checks: a load never factorises a large matrix)."""
+    m, precision = stats["moments"], stats["code_precision"]
+    if np.any(stats["residual_std"] <= 0) or m[1] <= 0 or m[3] <= 0:
+        raise ModelFileError(f"{path!r}: outlier spreads must be positive")
+    if not np.array_equal(precision, precision.T) or np.any(np.diagonal(precision) <= 0):
+        raise ModelFileError(f"{path!r}: outlier.code_precision must be symmetric with a "
+                             "positive diagonal")
+
+
 def _read_outlier_state(model, reader, meta, n_features, table):
     """The anomaly scores' statistics and threshold, where the file has them."""
     path, names = reader.name, {n for n in reader.names() if n.startswith("outlier.")}
@@ -185,13 +205,18 @@ def _read_outlier_state(model, reader, meta, n_features, table):
     shapes = {"residual_mean": (n_features,), "residual_std": (n_features,),
               "code_mean": (Z,), "code_precision": (Z, Z), "moments": (4,)}
     wanted = {f"outlier.{k}" for k in shapes}
-    if not wanted <= names or names - wanted - {"outlier.calibration_scores"}:
+    have = names - {"outlier.calibration_scores"}
+    if have and have != wanted:
         raise ModelFileError(f"{path!r} has outlier tensors {sorted(names)}, expected "
-                             f"{sorted(wanted)} (and optionally outlier.calibration_scores)")
-    stats = {}
-    for k, shape in shapes.items():
-        stats[k] = np.empty(shape, np.float32)
-        reader.read_into(f"outlier.{k}", stats[k])
+                             f"{sorted(wanted)} or none (and optionally "
+                             "outlier.calibration_scores)")
+    stats = None
+    if have:
+        stats = {}
+        for k, shape in shapes.items():
+            stats[k] = np.empty(shape, np.float32)
+            reader.read_into(f"outlier.{k}", stats[k])
+        _check_outlier_stats(stats, path)
     cal = None
     if "outlier.calibration_scores" in names:
         shape = reader.shape("outlier.calibration_scores")
@@ -202,12 +227,12 @@ def _read_outlier_state(model, reader, meta, n_features, table):
         if np.any(np.diff(cal) < 0):
             raise ModelFileError(f"{path!r}: outlier.calibration_scores must be sorted")
     if not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
-            isinstance(info["threshold"], bool) or \
-            not isinstance(info["threshold"], (int, float)) or \
-            not math.isfinite(info["threshold"]) or info["score"] not in model._SCORES:
-        raise ModelFileError(f"{path!r} has corrupt outlier metadata {info!r}")
-    if np.any(stats["residual_std"] <= 0):
-        raise ModelFileError(f"{path!r}: outlier.residual_std must be positive")
+            not _finite_number(info["threshold"]) or not isinstance(info["score"], str) or \
+            info["score"] not in model._SCORES:
+        raise ModelFileError(f"{path!r} has corrupt outlier metadata")
+    if stats is None and info["score"] in SCORE_NEEDS_STATS:
+        raise ModelFileError(f"{path!r}: a {info['score']!r} threshold without the statistics "
+                             "of that score")
     model.outlier_stats_ = stats
     model.threshold_ = float(info["threshold"])
     model.threshold_score_ = info["score"]

@@ -39,6 +39,11 @@ def contamination_check(value, name):
     return float(value)
 
 
+def _symmetric(a):
+    """Exactly symmetric (as the file loader demands): the mean of a and a.T."""
+    return (a + a.T) / 2
+
+
 class OutlierDetection:
     """Mixed into BaseAutoencoder; see this module's docstring."""
 
@@ -74,6 +79,8 @@ class OutlierDetection:
         """float64 scores of kind ``kind`` (host arrays)."""
         if kind == "reconstruction":
             return self._host(self._row_losses(X, X)).astype(np.float64)
+        if kind not in SCORES:
+            return self._model_scores(X, kind)  # the VAE's bounds need no statistics
         stats = self._outlier_stats()
         if kind == "standardized":
             return self._standardized(X, stats)
@@ -83,7 +90,7 @@ class OutlierDetection:
             m = stats["moments"]
             return ((self._standardized(X, stats) - m[0]) / m[1] +
                     (self._latent(X, stats) - m[2]) / m[3])
-        return self._model_scores(X, kind)
+        raise AssertionError(kind)
 
     def _model_scores(self, X, kind):
         raise ValueError(f"unknown anomaly_score {kind!r}")  # models with more override
@@ -124,13 +131,13 @@ class OutlierDetection:
             # divide by zero: its spread is floored at a small fraction.
             "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
             "code_mean": codes.mean(axis=0),
-            "code_precision": np.linalg.inv(cov),
+            "code_precision": _symmetric(np.linalg.inv(cov)),
         }.items()}
-        self.outlier_stats_ = stats
         moments = []
         for part in (self._standardized(X, stats), self._latent(X, stats)):
             moments += [float(part.mean()), float(part.std()) or 1.0]
         stats["moments"] = np.array(moments, dtype=np.float32)
+        self.outlier_stats_ = stats  # complete: a reader never sees half of it
         self._set_threshold_from_training(X, cfg["contamination"])
 
     def _set_threshold_from_training(self, X, contamination):
@@ -146,9 +153,9 @@ class OutlierDetection:
         self._check_fitted()
         stats = getattr(self, "outlier_stats_", None)
         if stats is None:
+            others = sorted(set(self._SCORES) - set(SCORES) | {"reconstruction"})
             raise ValueError(f"this {type(self).__name__} has no outlier statistics (saved by "
-                             "an older pyae): fit it again for scores other than "
-                             "'reconstruction'")
+                             f"an older pyae): fit it again, or use anomaly_score in {others}")
         return stats
 
     # ----------------------------------------------------- the sklearn API
@@ -188,11 +195,14 @@ class OutlierDetection:
         # training or another calibration (threshold and scores stay a pair).
         with self.__dict__.get("_lock_") or self._new_lock():
             scores = np.sort(self._host(self.score_samples(X_normal)).astype(np.float32))
+            if not np.isfinite(scores).all():
+                raise ValueError("calibration rows must have finite scores; "
+                                 f"{int(np.sum(~np.isfinite(scores)))} are past float32's range")
             n = len(scores)
             k = math.ceil((n + 1) * (1.0 - float(fpr)))
             if k > n:
-                raise ValueError(f"calibrating for fpr={fpr} needs at least "
-                                 f"{math.ceil(1.0 / fpr) - 1} normal rows, got {n}")
+                raise ValueError(f"calibrating for fpr={fpr:.3g} needs at least "
+                                 f"{1.0 / fpr - 1:.6g} normal rows, got {n}")
             self.threshold_ = float(scores[k - 1])
             self.threshold_score_ = self._anomaly_score_name()
             self.calibration_scores_ = scores

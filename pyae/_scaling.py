@@ -32,7 +32,10 @@ def learn(X, kind):
     else:
         offset = X.min(axis=0)
         spread = X.max(axis=0) - offset
-    factor = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 1.0)
+    # A spread too small for its reciprocal to be a float32 (subnormal) is
+    # treated as no spread: the feature is only shifted.
+    varies = spread > 1e-30
+    factor = np.where(varies, 1.0 / np.where(varies, spread, 1.0), 1.0)
     return offset.astype(np.float32), factor.astype(np.float32)
 
 

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -100,7 +101,15 @@ def _load_dataset(spec, seed):
 
 
 def _read_rows(spec):
-    """(n, features) float32 rows of a .npy, .csv or IDX file."""
+    """(n, features) float32 rows of a .npy, .csv or IDX file. NumPy's
+    warnings (an empty CSV, values past float32) are silenced here: the
+    checks that follow give the one-line error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_rows_quietly(spec)
+
+
+def _read_rows_quietly(spec):
     from . import datasets
 
     if not os.path.isfile(spec):

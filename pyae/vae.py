@@ -135,6 +135,10 @@ class VAE(BaseAutoencoder):
 
     def _data(self, X, name="X"):
         X = self._host_input(X, name)
+        if self.__dict__.get("scaler_") is not None and self._fitted_config_["loss"] == "bce":
+            # New rows may leave the training range [0, 1] of a minmax scaling;
+            # the Bernoulli likelihood is of the nearest value inside it.
+            X = np.clip(X, 0.0, 1.0)
         return self._check_training_data(X, self._fitted_config_)
 
     # ------------------------------------------------------------------ API
@@ -171,7 +175,9 @@ class VAE(BaseAutoencoder):
         n_samples = positive_int(n_samples, "n_samples")
         mu, logvar = self._posterior(X)
         nll = np.zeros(X.shape[0])
-        eps = self._normal((n_samples, *mu.shape), seed, 3)
+        # The same draws for every row (n_samples, Z): a row's estimate does
+        # not depend on the rows scored with it.
+        eps = self._normal((n_samples, 1, mu.shape[1]), seed, 3)
         Xd = self._place(X)
         for s in range(n_samples):
             z = (mu + np.exp(0.5 * logvar) * eps[s]).astype(np.float32)
@@ -189,7 +195,8 @@ class VAE(BaseAutoencoder):
         for start in range(0, X.shape[0], batch_size):
             xb = X[start:start + batch_size]
             mu, logvar = (a.astype(np.float64) for a in self._posterior(xb))
-            eps = self._normal((k, *mu.shape), seed, 4 + start).astype(np.float64)
+            eps = np.broadcast_to(self._normal((k, 1, mu.shape[1]), seed, 4), (k, *mu.shape)) \
+                .astype(np.float64)  # the same k draws for every row, as in elbo
             z = mu + np.exp(0.5 * logvar) * eps                        # (k, B, Z)
             nll = self._reconstruction_nll(z.reshape(-1, mu.shape[1]).astype(np.float32),
                                            self._place(np.tile(xb, (k, 1)))).reshape(k, -1)

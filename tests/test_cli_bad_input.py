@@ -26,6 +26,8 @@ def files(tmp_path_factory):
     np.save(d / "strings.npy", np.array(["a", "b"]))
     np.save(d / "huge.npy", np.full((40, 6), 1e30, np.float32))
     np.save(d / "nan.npy", np.full((40, 6), np.nan, np.float32))
+    np.save(d / "past_float32.npy", np.full((40, 6), 1e300))  # float64: inf as float32
+    (d / "empty.csv").write_text("")
     ae = pyae.Autoencoder(hidden=(3,), epochs=1, verbose=False).fit(good)
     ae.save(d / "ae.safetensors")
     blob = (d / "ae.safetensors").read_bytes()
@@ -102,6 +104,8 @@ def corpus(d):
         ["score", str(d / "ae.safetensors"), str(d / "text.safetensors")],
         ["score", str(d / "junk.safetensors"), npy],
         ["score", str(d / "ae.safetensors"), npy, "--out", str(d / "a_folder")],
+        ["score", str(d / "ae.safetensors"), str(d / "past_float32.npy")],
+        ["score", str(d / "ae.safetensors"), str(d / "empty.csv")],
         ["sample", str(d / "ae.safetensors"), "--out", str(d / "a_folder")],
         ["denoise", str(d / "junk.safetensors")],
         ["denoise", str(d / "ae.safetensors"), "--out", str(d / "no" / "x.png")],

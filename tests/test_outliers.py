@@ -206,3 +206,165 @@ def test_scores_on_every_backend_follow_the_cpu(cls, kw, backend):
     other.set_params(anomaly_score=cls().anomaly_score).calibrate(X[:200], fpr=0.1)
     assert other.pvalues(X).shape == (300,)
     assert set(np.unique(other.predict(X))) <= {-1, 1}
+
+
+# ------------------------------------------- found by a hostile review
+def test_vae_bound_scores_do_not_depend_on_the_batch():
+    """Before: the eps draws were laid out over the whole batch, so a row's
+    elbo/iwae score moved by up to a nat with the rows scored beside it."""
+    X = normal_rows(120, np.random.default_rng(12))
+    model = fitted(pyae.VAE, dict(hidden=(6,), latent_dim=3), X)
+    for kind in ("elbo", "iwae"):
+        model.set_params(anomaly_score=kind)
+        full = model.score_samples(X[:40])
+        alone = np.array([model.score_samples(X[i:i + 1])[0] for i in range(40)])
+        np.testing.assert_allclose(alone, full, rtol=1e-5)
+        np.testing.assert_allclose(model.score_samples(X[5:45])[:35], full[5:], rtol=1e-5)
+
+
+def test_a_minmax_vae_scores_rows_outside_its_training_range():
+    X = normal_rows(200, np.random.default_rng(13))
+    model = pyae.VAE(hidden=(6,), latent_dim=2, scale="minmax", anomaly_score="elbo", epochs=3,
+                     verbose=False).fit(X)
+    outside = np.vstack([X[:50] * 1.2 - 0.1, normal_rows(50, np.random.default_rng(14))])
+    model.calibrate(outside[50:], fpr=0.1)
+    assert np.isfinite(model.score_samples(outside)).all()
+    assert model.predict(outside).shape == (100,)
+
+
+def test_saving_while_another_thread_trains_waits_for_it(tmp_path):
+    """Before: saves and pickles taken mid-step held torn weights (checksum
+    errors on load) or raised KeyError on half-built statistics."""
+    import pickle
+    import threading
+
+    X = normal_rows(400, np.random.default_rng(15))
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)), X)
+    stop = threading.Event()
+
+    def train():
+        while not stop.is_set():
+            model.partial_fit(X)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    try:
+        for i in range(15):
+            model.save(tmp_path / "m.safetensors")
+            pyae.load(tmp_path / "m.safetensors")
+            pickle.loads(pickle.dumps(model))
+    finally:
+        stop.set()
+        trainer.join()
+
+
+def test_calibration_scores_must_be_finite():
+    X = normal_rows(100, np.random.default_rng(16))
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)), X, anomaly_score="reconstruction")
+    before = model.threshold_
+    huge = np.vstack([X[:20], np.full((1, 8), 3e38, np.float32)])
+    with pytest.raises((ValueError, FloatingPointError)):  # inf score, or NaN inside
+        model.calibrate(huge, fpr=0.1)
+    assert model.threshold_ == before and model.calibration_scores_ is None
+    # A score of +inf (an error past float32) in particular:
+    model.score_samples = lambda rows: np.full(len(rows), np.inf, np.float32)
+    with pytest.raises(ValueError, match="finite scores"):
+        model.calibrate(X[:20], fpr=0.1)
+    assert model.threshold_ == before and model.calibration_scores_ is None
+
+
+def test_older_models_keep_a_calibration_and_score_with_their_bounds(tmp_path):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent / "fixtures" / "format1"
+    X = np.load(folder / "expected.npz")["X"]
+    ae = pyae.load(folder / "ae_tied.safetensors").calibrate(X, fpr=0.5)
+    ae.save(tmp_path / "a.safetensors")
+    back = pyae.load(tmp_path / "a.safetensors")
+    assert back.threshold_ == ae.threshold_
+    np.testing.assert_array_equal(back.predict(X), ae.predict(X))
+    vae = pyae.load(folder / "vae.safetensors")
+    assert vae.anomaly_score == "elbo" and vae.score_samples(X).shape == (len(X),)
+    with pytest.raises(ValueError, match=r"use anomaly_score in \['elbo', 'iwae', "
+                                         r"'reconstruction'\]"):
+        vae.set_params(anomaly_score="latent").score_samples(X)
+
+
+def _resigned(path, edit):
+    import json
+    import struct
+    import zlib
+
+    from pyae._io import metadata_crc
+
+    blob = path.read_bytes()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header, data = json.loads(blob[8:8 + n]), bytearray(blob[8 + n:])
+    edit(header, data)
+    meta = header["__metadata__"]
+    meta["checksums"] = json.dumps({k: zlib.crc32(bytes(data[e["data_offsets"][0]:
+                                                                e["data_offsets"][1]]))
+                                    for k, e in header.items() if k != "__metadata__"})
+    meta["metadata_checksum"] = str(metadata_crc(meta))
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(data))
+
+
+def _set_tensor(name, values):
+    def edit(header, data):
+        begin, end = header[name]["data_offsets"]
+        data[begin:end] = np.asarray(values, np.float32).tobytes()
+    return edit
+
+
+def _set_outlier_meta(value):
+    import json
+
+    def edit(header, data):
+        header["__metadata__"]["outlier"] = json.dumps(value)
+    return edit
+
+
+@pytest.mark.parametrize("edit", [
+    _set_outlier_meta({"threshold": 1, "score": ["combined"]}),
+    _set_outlier_meta({"threshold": 1, "score": {"a": 1}}),
+    _set_outlier_meta({"threshold": 10**400, "score": "combined"}),
+    _set_outlier_meta({"threshold": True, "score": "combined"}),
+    _set_tensor("outlier.moments", [0, 0, 0, 0]),
+    _set_tensor("outlier.moments", [1, -1, 1, 1]),
+    lambda h, d: _set_tensor("outlier.code_precision",
+                             -np.eye(3, dtype=np.float32))(h, d),
+])
+def test_corrupt_outlier_state_is_a_model_file_error(tmp_path, edit):
+    """Before: TypeError / OverflowError, or accepted and then inf or
+    negative scores."""
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)),
+                   normal_rows(100, np.random.default_rng(17)))
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    _resigned(path, edit)
+    with pytest.raises(pyae.ModelFileError):
+        pyae.load(path)
+
+
+def test_save_refuses_parameters_that_would_not_load(tmp_path):
+    """Before: save wrote a file load then refused (anomaly_score='bogus'),
+    or raised TypeError on NumPy scalar parameters."""
+    X = normal_rows(100, np.random.default_rng(18))
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)), X)
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    good = path.read_bytes()
+    for name, bad in (("anomaly_score", "bogus"), ("contamination", 2.0)):
+        model.set_params(**{name: bad})
+        with pytest.raises(ValueError, match=name):
+            model.save(path)
+        assert path.read_bytes() == good
+        import copy
+        assert copy.deepcopy(model).get_params()[name] == bad  # pickles carry it as it is
+        model.set_params(**{name: pyae.Autoencoder().get_params()[name]})
+    model.set_params(contamination=np.float32(0.1), learning_rate=np.float32(1e-3),
+                     epochs=np.int64(2))
+    model.save(path)
+    back = pyae.load(path)
+    assert back.contamination == pytest.approx(0.1) and back.epochs == 2

@@ -109,3 +109,12 @@ def test_a_constant_feature_is_only_shifted():
                              epochs=1, verbose=False).fit(X_const)
     assert model.scaler_[1][2] == 1.0 and model.scaler_[0][2] == 7.0
     assert np.isfinite(model.reconstruct(X_const)).all()
+
+
+def test_a_subnormal_spread_is_treated_as_no_spread():
+    """Before: 1 / spread overflowed float32 to inf and training 'diverged'."""
+    X_tiny = X.copy()
+    X_tiny[:, 0] = np.random.default_rng(1).random(len(X)).astype(np.float32) * 1e-39
+    model = pyae.Autoencoder(hidden=(3,), loss="bce", scale="minmax", epochs=1,
+                             verbose=False).fit(X_tiny)
+    assert model.scaler_[1][0] == 1.0 and np.isfinite(model.scaler_[1]).all()
