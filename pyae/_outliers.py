@@ -199,7 +199,9 @@ class OutlierDetection:
                 raise ValueError("calibration rows must have finite scores; "
                                  f"{int(np.sum(~np.isfinite(scores)))} are past float32's range")
             n = len(scores)
-            k = math.ceil((n + 1) * (1.0 - float(fpr)))
+            # (n + 1)(1 - fpr) is often an integer that floating point puts
+            # just above itself (100 * 0.55 = 55.000000000000007): not ceil'd up.
+            k = math.ceil((n + 1) * (1.0 - float(fpr)) - 1e-9)
             if k > n:
                 raise ValueError(f"calibrating for fpr={fpr:.3g} needs at least "
                                  f"{1.0 / fpr - 1:.6g} normal rows, got {n}")

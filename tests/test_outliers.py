@@ -368,3 +368,13 @@ def test_save_refuses_parameters_that_would_not_load(tmp_path):
     model.save(path)
     back = pyae.load(path)
     assert back.contamination == pytest.approx(0.1) and back.epochs == 2
+
+
+def test_the_conformal_rank_is_exact_where_floating_point_is_not():
+    """(n + 1)(1 - fpr) = 100 * 0.55 is 55.000000000000007 in floating point;
+    the threshold is the 55th smallest of 99 scores, not the 56th."""
+    X = normal_rows(99, np.random.default_rng(19))
+    model = fitted(pyae.Autoencoder, dict(hidden=(4,)),
+                   normal_rows(200, np.random.default_rng(20)))
+    model.calibrate(X, fpr=0.45)
+    assert model.threshold_ == model.calibration_scores_[54]
