@@ -80,8 +80,9 @@ def file_payload(model):
 
 
 # The statistics of the anomaly scores (pyae/_outliers.py), saved as tensors.
-OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments")
-SCORE_NEEDS_STATS = ("standardized", "latent", "combined")
+OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments",
+                   "code_bank")
+SCORE_NEEDS_STATS = ("standardized", "latent", "neighbours", "combined")
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
 ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale")
@@ -182,7 +183,7 @@ def _check_outlier_stats(stats, path):
     sense: positive spreads; a symmetric precision matrix with a positive
     diagonal (O(Z^2) checks: a load never factorises a large matrix)."""
     m, precision = stats["moments"], stats["code_precision"]
-    if np.any(stats["residual_std"] <= 0) or m[1] <= 0 or m[3] <= 0:
+    if np.any(stats["residual_std"] <= 0) or m[1] <= 0 or m[3] <= 0 or m[5] <= 0:
         raise ModelFileError(f"{path!r}: outlier spreads must be positive")
     if not np.array_equal(precision, precision.T) or np.any(np.diagonal(precision) <= 0):
         raise ModelFileError(f"{path!r}: outlier.code_precision must be symmetric with a "
@@ -203,8 +204,13 @@ def _read_outlier_state(model, reader, meta, n_features, table):
         return
     Z = table.input_width(table.decoder_start)
     shapes = {"residual_mean": (n_features,), "residual_std": (n_features,),
-              "code_mean": (Z,), "code_precision": (Z, Z), "moments": (4,)}
-    wanted = {f"outlier.{k}" for k in shapes}
+              "code_mean": (Z,), "code_precision": (Z, Z), "moments": (6,)}
+    if "outlier.code_bank" in names:  # its row count is the file's
+        rows = reader.shape("outlier.code_bank")[0] if reader.shape("outlier.code_bank") else 0
+        if rows < 1:
+            raise ModelFileError(f"{path!r}: outlier.code_bank must have rows")
+        shapes["code_bank"] = (rows, Z)
+    wanted = {f"outlier.{k}" for k in OUTLIER_TENSORS}
     have = names - {"outlier.calibration_scores"}
     if have and have != wanted:
         raise ModelFileError(f"{path!r} has outlier tensors {sorted(names)}, expected "

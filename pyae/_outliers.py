@@ -24,9 +24,15 @@ SCORES = {
     "standardized": "mean squared residual, each feature's residual standardised by "
                     "its mean and spread on the training data",
     "latent": "Mahalanobis distance of the code from the training codes",
-    "combined": "standardized + latent, each centred and scaled by its training "
-                "mean and spread",
+    "neighbours": "mean distance of the code to its 5 nearest training codes",
+    "combined": "standardized + latent + neighbours, each centred and scaled by its "
+                "training mean and spread",
 }
+NEIGHBOURS = 5
+# At most this many training codes are kept (a seeded sample of the rows),
+# and at most this many floats in all: the neighbour score stays a small,
+# fixed cost per row, whatever the training set.
+_BANK_ROWS, _BANK_FLOATS = 10_000, 1 << 22
 _RIDGE = 1e-3  # added to the code covariance's diagonal: codes may be degenerate
 
 
@@ -86,10 +92,13 @@ class OutlierDetection:
             return self._standardized(X, stats)
         if kind == "latent":
             return self._latent(X, stats)
+        if kind == "neighbours":
+            return self._neighbours(self._codes(X), stats)
         if kind == "combined":
-            m = stats["moments"]
+            m, codes = stats["moments"], self._codes(X)
             return ((self._standardized(X, stats) - m[0]) / m[1] +
-                    (self._latent(X, stats) - m[2]) / m[3])
+                    (self._latent(X, stats, codes) - m[2]) / m[3] +
+                    (self._neighbours(codes, stats) - m[4]) / m[5])
         raise AssertionError(kind)
 
     def _model_scores(self, X, kind):
@@ -105,9 +114,30 @@ class OutlierDetection:
         residual /= stats["residual_std"]
         return np.mean(residual * residual, axis=1)
 
-    def _latent(self, X, stats):
-        codes = self._host(self.transform(X)).astype(np.float64) - stats["code_mean"]
+    def _codes(self, X):
+        return self._host(self.transform(X)).astype(np.float64)
+
+    def _latent(self, X, stats, codes=None):
+        codes = (self._codes(X) if codes is None else codes) - stats["code_mean"]
         return np.einsum("ij,jk,ik->i", codes, stats["code_precision"], codes)
+
+    @staticmethod
+    def _neighbours(codes, stats, skip_self=False):
+        """Mean Euclidean distance of each code (n, Z) to its NEIGHBOURS
+        nearest codes of the bank (M, Z), by rows in blocks (memory stays
+        1024 x M); ``skip_self``: the codes are the bank's own rows."""
+        bank = stats["code_bank"].astype(np.float64)
+        k = min(NEIGHBOURS + skip_self, len(bank))
+        bank_sq = np.einsum("ij,ij->i", bank, bank)
+        out = np.empty(len(codes))
+        for a in range(0, len(codes), 1024):
+            block = codes[a:a + 1024]
+            d2 = bank_sq[None, :] - 2.0 * block @ bank.T + np.einsum("ij,ij->i", block,
+                                                                      block)[:, None]
+            nearest = np.sqrt(np.maximum(np.partition(d2, k - 1, axis=1)[:, :k], 0.0))
+            nearest.sort(axis=1)
+            out[a:a + 1024] = nearest[:, int(skip_self):].mean(axis=1)
+        return out
 
     def _place_input(self, X):
         return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)
@@ -119,7 +149,9 @@ class OutlierDetection:
         and partial_fit change the scores)."""
         residual = X.astype(np.float64) - self._host(self.reconstruct(X))
         residual_std = residual.std(axis=0)
-        codes = self._host(self.transform(X)).astype(np.float64)
+        codes = self._codes(X)
+        bank_rows = min(len(codes), _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
+        bank = np.sort(np.random.default_rng(0).choice(len(codes), bank_rows, replace=False))
         cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else \
             np.zeros((codes.shape[1], codes.shape[1]))
         cov += _RIDGE * (np.trace(cov) / len(cov) + 1.0) * np.eye(len(cov))
@@ -132,9 +164,12 @@ class OutlierDetection:
             "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
             "code_mean": codes.mean(axis=0),
             "code_precision": _symmetric(np.linalg.inv(cov)),
+            "code_bank": codes[bank],
         }.items()}
         moments = []
-        for part in (self._standardized(X, stats), self._latent(X, stats)):
+        # The neighbour distances of the bank's own rows, each without itself.
+        for part in (self._standardized(X, stats), self._latent(X, stats, codes),
+                     self._neighbours(codes[bank], stats, skip_self=True)):
             moments += [float(part.mean()), float(part.std()) or 1.0]
         stats["moments"] = np.array(moments, dtype=np.float32)
         self.outlier_stats_ = stats  # complete: a reader never sees half of it

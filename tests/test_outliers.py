@@ -112,9 +112,31 @@ def test_every_score_is_deterministic_and_survives_save_load(cls, kw, tmp_path):
 
 def test_scores_per_model():
     assert set(pyae.Autoencoder.anomaly_scores()) == {"reconstruction", "standardized",
-                                                       "latent", "combined"}
+                                                       "latent", "neighbours", "combined"}
     assert set(pyae.VAE.anomaly_scores()) == {"reconstruction", "standardized", "latent",
-                                              "combined", "elbo", "iwae"}
+                                              "neighbours", "combined", "elbo", "iwae"}
+
+
+def test_neighbour_distances_match_a_brute_force_reference():
+    """The blocked distance computation against scikit-learn's exact search,
+    and the bank is a seeded sample of at most 10,000 training codes."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from pyae._outliers import OutlierDetection
+
+    rng = np.random.default_rng(21)
+    bank, codes = rng.standard_normal((3000, 7)), rng.standard_normal((2500, 7))
+    stats = {"code_bank": bank.astype(np.float32)}
+    nn = NearestNeighbors(n_neighbors=5).fit(stats["code_bank"].astype(np.float64))
+    np.testing.assert_allclose(OutlierDetection._neighbours(codes, stats),
+                               nn.kneighbors(codes)[0].mean(1), rtol=1e-6, atol=1e-9)
+    own = stats["code_bank"].astype(np.float64)
+    np.testing.assert_allclose(OutlierDetection._neighbours(own, stats, skip_self=True),
+                               nn.kneighbors(own, n_neighbors=6)[0][:, 1:].mean(1),
+                               rtol=1e-5, atol=1e-6)
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)),
+                   normal_rows(12000, np.random.default_rng(22)))
+    assert model.outlier_stats_["code_bank"].shape == (10_000, 3)
 
 
 def test_bad_settings_are_clear_errors():
