@@ -122,21 +122,34 @@ class OutlierDetection:
         return np.einsum("ij,jk,ik->i", codes, stats["code_precision"], codes)
 
     @staticmethod
-    def _neighbours(codes, stats, skip_self=False):
+    def _neighbours(codes, stats, skip_self=None):
         """Mean Euclidean distance of each code (n, Z) to its NEIGHBOURS
-        nearest codes of the bank (M, Z), by rows in blocks (memory stays
-        1024 x M); ``skip_self``: the codes are the bank's own rows."""
-        bank = stats["code_bank"].astype(np.float64)
-        k = min(NEIGHBOURS + skip_self, len(bank))
+        nearest codes of the bank (M, Z), in float32 GEMMs by blocks of rows
+        (memory stays 1024 x M). ``skip_self`` (n,) bool: rows that are in
+        the bank, whose nearest code (themselves) is left out."""
+        bank = stats["code_bank"]
+        if len(bank) < 2:
+            skip_self = None  # no other code to be near to: the distance to itself
+        k = min(NEIGHBOURS, len(bank) - (skip_self is not None))
         bank_sq = np.einsum("ij,ij->i", bank, bank)
+        bank64 = bank.astype(np.float64)
         out = np.empty(len(codes))
         for a in range(0, len(codes), 1024):
-            block = codes[a:a + 1024]
-            d2 = bank_sq[None, :] - 2.0 * block @ bank.T + np.einsum("ij,ij->i", block,
-                                                                      block)[:, None]
-            nearest = np.sqrt(np.maximum(np.partition(d2, k - 1, axis=1)[:, :k], 0.0))
-            nearest.sort(axis=1)
-            out[a:a + 1024] = nearest[:, int(skip_self):].mean(axis=1)
+            block = np.asarray(codes[a:a + 1024], dtype=np.float64)
+            # float32 GEMM distances pick the k + 1 candidates; their distances
+            # are then taken exactly (|a - b| in float64: a code's distance to
+            # itself is 0, not float32's cancellation error).
+            b32 = block.astype(np.float32)
+            d2 = bank_sq[None, :] - 2.0 * b32 @ bank.T + np.einsum("ij,ij->i", b32, b32)[:, None]
+            idx = np.argpartition(d2, min(k, len(bank) - 1), axis=1)[:, :k + 1]
+            near = np.sqrt(((block[:, None, :] - bank64[idx]) ** 2).sum(axis=2))
+            near.sort(axis=1)
+            if skip_self is None:
+                out[a:a + 1024] = near[:, :k].mean(axis=1)
+            else:
+                own = skip_self[a:a + 1024]
+                out[a:a + 1024] = np.where(own, near[:, 1:k + 1].mean(axis=1),
+                                           near[:, :k].mean(axis=1))
         return out
 
     def _place_input(self, X):
@@ -166,18 +179,29 @@ class OutlierDetection:
             "code_precision": _symmetric(np.linalg.inv(cov)),
             "code_bank": codes[bank],
         }.items()}
+        # Each training row's neighbour distance leaves the row itself out
+        # (as a new row would not find itself): the moments and the threshold
+        # are those new normal rows would see.
+        in_bank = np.zeros(len(codes), dtype=bool)
+        in_bank[bank] = True
+        parts = {"standardized": self._standardized(X, stats),
+                 "latent": self._latent(X, stats, codes),
+                 "neighbours": self._neighbours(codes, stats, skip_self=in_bank)}
         moments = []
-        # The neighbour distances of the bank's own rows, each without itself.
-        for part in (self._standardized(X, stats), self._latent(X, stats, codes),
-                     self._neighbours(codes[bank], stats, skip_self=True)):
+        for part in parts.values():
             moments += [float(part.mean()), float(part.std()) or 1.0]
         stats["moments"] = np.array(moments, dtype=np.float32)
         self.outlier_stats_ = stats  # complete: a reader never sees half of it
-        self._set_threshold_from_training(X, cfg["contamination"])
-
-    def _set_threshold_from_training(self, X, contamination):
+        m = stats["moments"]
+        parts["combined"] = ((parts["standardized"] - m[0]) / m[1] +
+                             (parts["latent"] - m[2]) / m[3] +
+                             (parts["neighbours"] - m[4]) / m[5])
         kind = self._anomaly_score_name()
-        scores = self._scores(X, kind).astype(np.float32)
+        scores = parts[kind] if kind in parts else self._scores(X, kind)
+        self._set_threshold(scores.astype(np.float32), cfg["contamination"], kind)
+
+    def _set_threshold(self, scores, contamination, kind):
+        """threshold_ from the training scores and the contamination."""
         q = 0.01 if contamination == "auto" else contamination
         # np.percentile's linear interpolation, as IsolationForest's offset_.
         self.threshold_ = float(np.quantile(scores.astype(np.float64), 1.0 - q))
