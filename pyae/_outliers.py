@@ -107,12 +107,15 @@ class OutlierDetection:
     def _host(self, a):
         return np.asarray(self._backend().to_host(a))
 
-    def _standardized(self, X, stats):
+    def _residual(self, X):
         residual = self._host(self._place_input(X)).astype(np.float64)
         residual -= self._host(self.reconstruct(X))
-        residual -= stats["residual_mean"]
-        residual /= stats["residual_std"]
-        return np.mean(residual * residual, axis=1)
+        return residual
+
+    def _standardized(self, X, stats, residual=None):
+        z = (self._residual(X) if residual is None else residual) - stats["residual_mean"]
+        z /= stats["residual_std"]
+        return np.mean(z * z, axis=1)
 
     def _codes(self, X):
         return self._host(self.transform(X)).astype(np.float64)
@@ -160,10 +163,11 @@ class OutlierDetection:
         """After training on X (host, float32): the statistics the scores
         need, and threshold_ from the contamination (a calibration is dropped: fit
         and partial_fit change the scores)."""
-        residual = X.astype(np.float64) - self._host(self.reconstruct(X))
+        residual = self._residual(X)  # one forward pass, for the statistics and the scores
         residual_std = residual.std(axis=0)
         codes = self._codes(X)
-        bank_rows = min(len(codes), _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
+        bank_rows = min(len(codes), _BANK_ROWS,
+                        max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
         bank = np.sort(np.random.default_rng(0).choice(len(codes), bank_rows, replace=False))
         cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else \
             np.zeros((codes.shape[1], codes.shape[1]))
@@ -184,7 +188,7 @@ class OutlierDetection:
         # are those new normal rows would see.
         in_bank = np.zeros(len(codes), dtype=bool)
         in_bank[bank] = True
-        parts = {"standardized": self._standardized(X, stats),
+        parts = {"standardized": self._standardized(X, stats, residual),
                  "latent": self._latent(X, stats, codes),
                  "neighbours": self._neighbours(codes, stats, skip_self=in_bank)}
         moments = []
