@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _distributed
 from ._backends import BACKENDS, input_array
 from ._device import check_device
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
@@ -194,14 +194,15 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         """Model-specific set-up of a new network (noise, latent seed)."""
 
     # ------------------------------------------------------------ building
-    def _build(self, n_features: int, cfg: dict, initialise: bool = True) -> None:
+    def _build(self, n_features: int, cfg: dict, initialise: bool = True, seed=None) -> None:
         """A new network; ``initialise=False`` (loading, which overwrites every
-        parameter and the shuffling state) skips drawing the initial weights."""
+        parameter and the shuffling state) skips drawing the initial weights.
+        ``seed``: instead of self.seed (a distributed fit's agreed seed)."""
         table = self._layer_table(n_features, cfg)
         net = _core.Network(
             table, self._LOSSES[cfg["loss"]], OPTIMIZERS[cfg["optimizer"]], cfg["learning_rate"],
             cfg["beta1"], cfg["beta2"], cfg["eps"], cfg["momentum"], cfg.get("beta", 1.0))
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
         init_weights(net, rng, draw=initialise)
         self.network_ = net
         self.n_features_in_ = n_features
@@ -272,18 +273,40 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         return input_array(check_device(self.device), X, name, n_features, owner)
 
     # ------------------------------------------------------------ training
-    def fit(self, X, y=None, *, validation_data=None):
-        """Trains from a fresh initialisation; returns self."""
+    def fit(self, X, y=None, *, validation_data=None, comm=None):
+        """Trains from a fresh initialisation; returns self.
+
+        comm: an mpi4py communicator for data-parallel training, each rank
+        passing its own shard of the rows as X (and of validation_data, if
+        any); every rank ends with the same model. See pyae._distributed."""
         with self._training():
-            cfg = self._checked_config()
-            X = self._input(X)
+            error = None
+            try:  # local checks first; with comm every rank then learns of any failure
+                cfg = self._checked_config()
+                X = self._input(X)
+                if comm is not None and self.device != "cpu":
+                    raise ValueError("comm= trains on device='cpu' (GPU ranks: not yet)")
+            except Exception as e:
+                error = e
+            coll = _distributed.collective(comm)
+            coll.agree(error)
+            coll.set_rows(len(X))
+            _distributed.check_same_config(coll, cfg, X.shape[1])
             self.scaler_ = None if cfg["scale"] is None else \
-                _scaling.learn(self._host_array(X), cfg["scale"])
-            Xs = self._check_training_data(self._scale_in(X), cfg)
-            X_val = self._validation_array(validation_data, X.shape[1], cfg)
-            self._build(X.shape[1], cfg)
-            self._train(Xs, X_val, cfg["epochs"], cfg)
-            self._learn_outlier_stats(self._host(X), cfg)
+                _scaling.learn(self._host_array(X), cfg["scale"], coll)
+            try:
+                Xs = self._check_training_data(self._scale_in(X), cfg)
+                X_val = self._validation_array(validation_data, X.shape[1], cfg)
+            except Exception as e:
+                error = e
+            coll.agree(error)
+            seed = None if comm is None else coll.bcast(
+                self.seed if self.seed is not None else
+                int(np.random.SeedSequence().entropy % 2**63))
+            self._build(X.shape[1], cfg, seed=seed)
+            coll.bcast_array(self.network_.params)  # rank 0's initial weights on every rank
+            self._train(Xs, X_val, cfg["epochs"], cfg, coll)
+            self._learn_outlier_stats(self._host(X), cfg, coll)
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None):
@@ -398,29 +421,34 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         self._check_training_data(self._scale_in(X_val), cfg)
         return X_val  # unscaled, as every inference entry takes it
 
-    def _progress(self, epochs):
+    def _progress(self, epochs, rank=0):
         verbose = self.verbose
-        show = sys.stderr.isatty() if verbose == "auto" else bool(verbose)
+        show = rank == 0 and (sys.stderr.isatty() if verbose == "auto" else bool(verbose))
         from tqdm.auto import tqdm
 
         return tqdm(range(epochs), desc=type(self).__name__, unit="epoch", disable=not show,
                     leave=True)
 
-    def _train(self, X, X_val, epochs, cfg):
+    def _train(self, X, X_val, epochs, cfg, coll=_distributed.LOCAL):
         backend = self._backend()
-        n = X.shape[0]
-        monitor = "val_loss" if X_val is not None else "loss"
+        n = coll.n_rows(X.shape[0])
+        has_val = coll.any(X_val is not None)
+        monitor = "val_loss" if has_val else "loss"
         best, best_params, stale = math.inf, None, 0
-        bar = self._progress(epochs)
+        bar = self._progress(epochs, coll.rank)
         for _ in bar:
             order = self._shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
-            loss = backend.train_epoch(X, order.astype(np.int64), cfg["batch_size"])
+            if coll.size == 1:
+                loss = backend.train_epoch(X, order.astype(np.int64), cfg["batch_size"])
+            else:  # the global batch: batch_size rows per rank
+                loss = _distributed.train_epoch(self.network_, X, order.astype(np.int64),
+                                                cfg["batch_size"] * coll.size, coll) / n
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged (loss {loss}); lower learning_rate")
             self.history_["loss"].append(loss)
-            if X_val is not None:
-                self.history_["val_loss"].append(self._validation_loss(X_val))
+            if has_val:
+                self.history_["val_loss"].append(self._validation_loss(X_val, coll))
             bar.set_postfix({k: f"{v[-1]:.5f}" for k, v in self.history_.items() if v})
             if self.patience is not None:
                 current = self.history_[monitor][-1]
@@ -435,9 +463,24 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         if best_params is not None:
             backend.restore_params(best_params)
 
-    def _validation_loss(self, X_val):
-        """The training loss on held-out data (comparable across epochs)."""
-        return float(np.mean(self._scores(X_val, "reconstruction")))
+    def _validation_loss(self, X_val, coll=_distributed.LOCAL):
+        """The training loss on held-out data (comparable across epochs);
+        over every rank's validation rows when distributed."""
+        error, total = None, [0.0, 0.0]
+        try:
+            if X_val is not None:
+                first_row = coll.offset_of(len(X_val)) if coll.size > 1 else 0
+                total = [float(np.sum(self._validation_rows(X_val, first_row))), len(X_val)]
+        except Exception as e:
+            error = e
+        coll.agree(error)
+        total = coll.sum(total)
+        return float(total[0] / total[1])
+
+    def _validation_rows(self, X_val, first_row):
+        """Per-row validation losses of rows first_row... of the global
+        validation set (the DAE's noise and the VAE's draws are keyed by it)."""
+        return self._scores(X_val, "reconstruction")
 
     # ----------------------------------------------------------- inference
     # The inference entry points read the layer table's numbers from

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from ._distributed import LOCAL
+
 # Score name -> what it is. Every model has the first four; the VAE adds its
 # likelihood bounds (vae.py).
 SCORES = {
@@ -159,41 +161,54 @@ class OutlierDetection:
         return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)
 
     # ------------------------------------------------------------ learning
-    def _learn_outlier_stats(self, X, cfg):
+    def _learn_outlier_stats(self, X, cfg, coll=LOCAL):
         """After training on X (host, float32): the statistics the scores
         need, and threshold_ from the contamination (a calibration is dropped: fit
-        and partial_fit change the scores)."""
-        residual = self._residual(X)  # one forward pass, for the statistics and the scores
-        residual_std = residual.std(axis=0)
-        codes = self._codes(X)
-        bank_rows = min(len(codes), _BANK_ROWS,
-                        max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
-        bank = np.sort(np.random.default_rng(0).choice(len(codes), bank_rows, replace=False))
-        cov = np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1 else \
+        and partial_fit change the scores). With ``coll`` (a distributed fit)
+        X is this rank's shard and every rank learns the same statistics."""
+        error = None
+        try:  # the forward passes, the step a rank may fail in
+            residual = self._residual(X)  # one pass, for the statistics and the scores
+            codes = self._codes(X)
+        except Exception as e:
+            error = e
+        coll.agree(error)
+        n = coll.n_rows(len(codes))
+        residual_mean = coll.sum(residual.sum(axis=0)) / n
+        residual_std = np.sqrt(coll.sum(((residual - residual_mean) ** 2).sum(axis=0)) / n)
+        code_mean = coll.sum(codes.sum(axis=0)) / n
+        centred = codes - code_mean
+        cov = coll.sum(centred.T @ centred) / (n - 1) if n > 1 else \
             np.zeros((codes.shape[1], codes.shape[1]))
         cov += _RIDGE * (np.trace(cov) / len(cov) + 1.0) * np.eye(len(cov))
+        # The bank: a seeded sample of the global rows, gathered from their ranks.
+        bank_rows = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
+        bank = np.sort(np.random.default_rng(0).choice(n, bank_rows, replace=False))
+        local_bank = bank[(bank >= coll.offset) & (bank < coll.offset + len(codes))] - coll.offset
         # Kept as float32 (what the model file stores): scores are the same
         # before and after a save.
         stats = {name: np.asarray(value, dtype=np.float32) for name, value in {
-            "residual_mean": residual.mean(axis=0),
+            "residual_mean": residual_mean,
             # A feature that never varies (a constant border pixel) would
             # divide by zero: its spread is floored at a small fraction.
             "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
-            "code_mean": codes.mean(axis=0),
+            "code_mean": code_mean,
             "code_precision": _symmetric(np.linalg.inv(cov)),
-            "code_bank": codes[bank],
+            "code_bank": coll.gather(codes[local_bank]),
         }.items()}
         # Each training row's neighbour distance leaves the row itself out
         # (as a new row would not find itself): the moments and the threshold
         # are those new normal rows would see.
         in_bank = np.zeros(len(codes), dtype=bool)
-        in_bank[bank] = True
+        in_bank[local_bank] = True
         parts = {"standardized": self._standardized(X, stats, residual),
                  "latent": self._latent(X, stats, codes),
                  "neighbours": self._neighbours(codes, stats, skip_self=in_bank)}
         moments = []
         for part in parts.values():
-            moments += [float(part.mean()), float(part.std()) or 1.0]
+            mean = coll.sum([part.sum()])[0] / n
+            std = math.sqrt(coll.sum([((part - mean) ** 2).sum()])[0] / n)
+            moments += [mean, std or 1.0]
         stats["moments"] = np.array(moments, dtype=np.float32)
         self.outlier_stats_ = stats  # complete: a reader never sees half of it
         m = stats["moments"]
@@ -202,7 +217,7 @@ class OutlierDetection:
                              (parts["neighbours"] - m[4]) / m[5])
         kind = self._anomaly_score_name()
         scores = parts[kind] if kind in parts else self._scores(X, kind)
-        self._set_threshold(scores.astype(np.float32), cfg["contamination"], kind)
+        self._set_threshold(coll.gather(scores.astype(np.float32)), cfg["contamination"], kind)
 
     def _set_threshold(self, scores, contamination, kind):
         """threshold_ from the training scores and the contamination."""

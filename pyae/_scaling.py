@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._distributed import LOCAL
+
 SCALES = ("standard", "minmax")
 
 
@@ -24,14 +26,17 @@ def scale_check(value, name):
     raise ValueError(f"{name} must be None, 'standard' or 'minmax', got {value!r}")
 
 
-def learn(X, kind):
-    """(offset, factor), float32 (n_features,), from host rows X (n, D)."""
+def learn(X, kind, coll=LOCAL):
+    """(offset, factor), float32 (n_features,), from host rows X (n, D) (with
+    ``coll``, from every rank's rows: the same result on every rank)."""
     X = np.asarray(X, dtype=np.float64)
-    if kind == "standard":
-        offset, spread = X.mean(axis=0), X.std(axis=0)
+    if kind == "standard":  # X.mean and X.std, as sums that can span ranks
+        n = coll.n_rows(len(X))
+        offset = coll.sum(X.sum(axis=0)) / n
+        spread = np.sqrt(coll.sum(((X - offset) ** 2).sum(axis=0)) / n)
     else:
-        offset = X.min(axis=0)
-        spread = X.max(axis=0) - offset
+        offset = coll.minimum(X.min(axis=0))
+        spread = coll.maximum(X.max(axis=0)) - offset
     # A spread too small for its reciprocal to be a float32 (subnormal) is
     # treated as no spread: the feature is only shifted.
     varies = spread > 1e-30

@@ -3,6 +3,8 @@ afresh inside the C++ step; the target is the clean batch."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import noise as noise_lib
 from ._estimator import BaseAutoencoder
 from ._model_file import MODEL_CLASSES
@@ -80,11 +82,12 @@ class DenoisingAutoencoder(BaseAutoencoder):
         cfg["noise"] = (*self._noise()._kernel_args(), self._noise_seed)
         return cfg
 
-    def _validation_loss(self, X_val):
-        """Loss of denoising one fixed corruption of X_val (the same noise
+    def _validation_rows(self, X_val, first_row):
+        """Losses of denoising one fixed corruption of X_val (the same noise
         every epoch, so the values are comparable)."""
-        corrupted = self._noise()(X_val, seed=self._noise_seed, stream=2**63)
-        return float(self._backend().to_host(self._row_losses(corrupted, X_val)).mean())
+        corrupted = self._noise()(X_val, seed=self._noise_seed, stream=2**63,
+                                  row_offset=first_row)
+        return self._backend().to_host(self._row_losses(corrupted, X_val)).astype(np.float64)
 
     def denoise(self, X):
         """The network's clean estimate of (corrupted) X; same as reconstruct."""

@@ -87,23 +87,24 @@ class VAE(BaseAutoencoder):
             self._sync_to_host()
             self._backend_ = None  # a GPU step bakes beta in: made afresh
 
-    def _validation_loss(self, X_val):
-        """Mean of NLL + beta * KL on held-out data, one fixed draw of eps."""
+    def _validation_rows(self, X_val, first_row):
+        """NLL + beta * KL of each held-out row, one fixed draw of eps."""
         X_val = self._scale_in(X_val)  # the helpers below take scaled rows
         mu, logvar = self._posterior(X_val)
-        z = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, 1, 0)
-        return float(np.mean(self._reconstruction_nll(z.astype(np.float32), self._place(X_val))
-                             + self._checked_config()["beta"] * _kl(mu, logvar)))
+        z = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, 1, 0, first_row * mu.shape[1])
+        return (self._reconstruction_nll(z.astype(np.float32), self._place(X_val))
+                + self._checked_config()["beta"] * _kl(mu, logvar))
 
     # ------------------------------------------------------------- helpers
     # The networks run on the model's backend; the Monte Carlo and IWAE
     # arithmetic around them is NumPy on the host, and results go back to the
     # caller's side.
-    def _normal(self, shape, seed, stream_offset):
+    def _normal(self, shape, seed, stream_offset, first_index=0):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         out = np.empty(int(np.prod(shape)), dtype=np.float32)
-        _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset, 0)
+        _core.philox_draws(out, True, int(seed) & (2**64 - 1), _EVAL_STREAM + stream_offset,
+                           first_index)
         return out.reshape(shape)
 
     def _host_input(self, X, name="X"):

@@ -38,7 +38,7 @@ void check_batch(const Network& n, const FloatArray& data, const IndexArray& row
 
 // A training step (update) or a gradient computation: (loss, reconstruction, kl).
 py::tuple run_step(Network& n, const FloatArray& data, const IndexArray& rows,
-                   const py::object& eps_obj, bool update) {
+                   const py::object& eps_obj, bool update, const py::object& keys_obj) {
   check_batch(n, data, rows);
   const int B = static_cast<int>(rows.size());
   FloatArray eps;
@@ -48,11 +48,20 @@ py::tuple run_step(Network& n, const FloatArray& data, const IndexArray& rows,
     const int Z = n.table()[n.table().latent_layer()].d_out / 2;
     e = optional_array(eps_obj, &eps, {B, Z}, "eps", false);
   }
+  IndexArray keys;
+  const std::int64_t* k = nullptr;
+  if (!keys_obj.is_none()) {
+    keys = keys_obj.cast<IndexArray>();
+    if (keys.ndim() != 1 || keys.size() != B) throw py::value_error("keys must be (len(rows),)");
+    for (py::ssize_t i = 0; i < B; ++i)
+      if (keys.data()[i] < 0) throw py::value_error("keys must be >= 0");
+    k = keys.data();
+  }
   StepLosses r;
   {
     py::gil_scoped_release nogil;
     r = update ? n.train_step(data.data(), data.shape(0), rows.data(), B, e)
-               : n.compute_gradients(data.data(), data.shape(0), rows.data(), B, e);
+               : n.compute_gradients(data.data(), data.shape(0), rows.data(), B, e, k);
   }
   return py::make_tuple(r.loss, r.reconstruction, r.kl);
 }
@@ -196,15 +205,20 @@ void register_network(py::module_& m) {
       .def(
           "train_step",
           [](Network& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
-            return run_step(n, data, rows, eps, true);
+            return run_step(n, data, rows, eps, true, py::none());
           },
           py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
       .def(
           "compute_gradients",
-          [](Network& n, const FloatArray& data, const IndexArray& rows, py::object eps) {
-            return run_step(n, data, rows, eps, false);
-          },
-          py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none())
+          [](Network& n, const FloatArray& data, const IndexArray& rows, py::object eps,
+             py::object keys) { return run_step(n, data, rows, eps, false, keys); },
+          py::arg("data").noconvert(), py::arg("rows").noconvert(), py::arg("eps") = py::none(),
+          py::arg("keys") = py::none(),
+          "Loss and gradient (left in grads) of the rows; keys: their positions in a\n"
+          "batch split across processes (noise and epsilon drawn as at those positions).")
+      .def("apply_gradients", &Network::apply_gradients,
+           py::call_guard<py::gil_scoped_release>(),
+           "The optimiser step from grads (e.g. summed across processes); zeroes them.")
       .def(
           "forward",
           [](const Network& n, const FloatArray& x, FloatArray out, int first, int last) {

@@ -114,21 +114,29 @@ void Network::reserve_locked(int max_batch) {
 StepLosses Network::train_step(const float* data, std::int64_t n_rows,
                                const std::int64_t* batch_rows, int B, const float* eps) {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
+  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps, nullptr);
   opt_.step(params_.data(), grads_.data(), params_.size());
   return r;
 }
 
 StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
-                                      const std::int64_t* batch_rows, int B, const float* eps) {
+                                      const std::int64_t* batch_rows, int B, const float* eps,
+                                      const std::int64_t* keys) {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps);
+  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps, keys);
   grads_dirty_ = true;
   return r;
 }
 
+void Network::apply_gradients() {
+  std::lock_guard<std::mutex> lock(train_mutex_);
+  opt_.step(params_.data(), grads_.data(), params_.size());
+  grads_dirty_ = false;  // the step consumed (zeroed) them
+}
+
 StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
-                                     const std::int64_t* batch_rows, int B, const float* eps) {
+                                     const std::int64_t* batch_rows, int B, const float* eps,
+                                     const std::int64_t* keys) {
   if (B < 1) throw std::invalid_argument("empty batch");
   reserve_locked(B);
   if (grads_dirty_) {
@@ -140,16 +148,20 @@ StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
   // target: the clean rows; acts_[0]: the network input.
   float* target = denoising ? clean_.data() : acts_[0].data();
   gather_rows(target, data, n_rows, batch_rows, B, D);
-  if (denoising)
-    corrupt(acts_[0].data(), target, count(B, D), noise_, noise_seed_,
-            static_cast<std::uint64_t>(opt_.step_count()), 0);
-  forward_train(B, eps);
+  const auto stream = static_cast<std::uint64_t>(opt_.step_count());
+  if (denoising && keys == nullptr)
+    corrupt(acts_[0].data(), target, count(B, D), noise_, noise_seed_, stream, 0);
+  else if (denoising)  // row by row, at each row's place in the whole batch
+    for (int b = 0; b < B; ++b)
+      corrupt(acts_[0].data() + count(b, D), target + count(b, D), D, noise_, noise_seed_, stream,
+              static_cast<std::uint64_t>(keys[b]) * D);
+  forward_train(B, eps, keys);
   StepLosses losses = loss_and_gradient(target, B);
   backward(B);
   return losses;
 }
 
-void Network::forward_train(int B, const float* eps) {
+void Network::forward_train(int B, const float* eps, const std::int64_t* keys) {
   const int L = table_.size();
   const float* p = params_.data();
   for (int l = 0; l < L; ++l) {
@@ -161,9 +173,14 @@ void Network::forward_train(int B, const float* eps) {
       const int Z = s.d_out / 2;
       if (eps != nullptr) {
         std::memcpy(eps_.data(), eps, count(B, Z) * sizeof(float));
-      } else {
+      } else if (keys == nullptr) {
         philox_normal(eps_.data(), count(B, Z), latent_seed_,
                       static_cast<std::uint64_t>(opt_.step_count()), 0);
+      } else {
+        for (int b = 0; b < B; ++b)
+          philox_normal(eps_.data() + count(b, Z), Z, latent_seed_,
+                        static_cast<std::uint64_t>(opt_.step_count()),
+                        static_cast<std::uint64_t>(keys[b]) * Z);
       }
       reparameterize_forward(acts_[l + 1].data(), head_out_.data(), eps_.data(), B, Z);
     }

@@ -61,9 +61,17 @@ class Network {
                         const std::int64_t* batch_rows,  // (B) row indices into data
                         int B,
                         const float* eps = nullptr);     // (B, Z) or null
-  // The same without the update: the gradient stays in grads().
+  // The same without the update: the gradient stays in grads(). keys (B),
+  // when given, are the rows' positions in a larger batch split across
+  // processes: row b's noise and epsilon are drawn at counter keys[b] * width,
+  // the bits that row would get at that position of one whole batch (null:
+  // positions 0..B-1, as train_step).
   StepLosses compute_gradients(const float* data, std::int64_t n_rows,
-                               const std::int64_t* batch_rows, int B, const float* eps = nullptr);
+                               const std::int64_t* batch_rows, int B, const float* eps = nullptr,
+                               const std::int64_t* keys = nullptr);
+  // The optimiser step from grads() (as summed across processes); zeroes them.
+  void apply_gradients();
+  float* mutable_grads() { return grads_.data(); }
 
   // Runs layers [first, last) on x. Passing through a latent head continues
   // from its mu (the posterior mean). Thread-safe; per-thread scratch is
@@ -84,8 +92,9 @@ class Network {
  private:
   void reserve_locked(int max_batch);  // reserve with train_mutex_ held
   StepLosses forward_backward(const float* data, std::int64_t n_rows,
-                              const std::int64_t* batch_rows, int B, const float* eps);
-  void forward_train(int B, const float* eps);
+                              const std::int64_t* batch_rows, int B, const float* eps,
+                              const std::int64_t* keys);
+  void forward_train(int B, const float* eps, const std::int64_t* keys);
   StepLosses loss_and_gradient(const float* target, int B);
   void backward(int B);
   // The activation a layer trains with: BCE keeps the last layer's logits.
