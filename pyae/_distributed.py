@@ -41,6 +41,9 @@ class Local:
     def set_rows(self, n_local):
         pass
 
+    def offset_of(self, n_local):
+        return 0
+
     def n_rows(self, n_local):
         return n_local
 

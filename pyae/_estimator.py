@@ -467,9 +467,10 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         """The training loss on held-out data (comparable across epochs);
         over every rank's validation rows when distributed."""
         error, total = None, [0.0, 0.0]
+        # Collective (every rank, with validation rows or not).
+        first_row = coll.offset_of(0 if X_val is None else len(X_val))
         try:
             if X_val is not None:
-                first_row = coll.offset_of(len(X_val)) if coll.size > 1 else 0
                 total = [float(np.sum(self._validation_rows(X_val, first_row))), len(X_val)]
         except Exception as e:
             error = e

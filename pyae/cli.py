@@ -88,16 +88,37 @@ def _noise(text):
 
 
 # ----------------------------------------------------------------- data
-def _load_dataset(spec, seed):
-    """(X_train, X_test, description) from a dataset name or a file path."""
+def _load_dataset(spec, seed, shard=(0, 1)):
+    """(X_train, X_test, description) from a dataset name or a file path;
+    ``shard`` (rank, size): that rank's contiguous part of each split (a .npy
+    file is memory-mapped, so a rank reads only its own rows)."""
     from . import datasets
 
     if spec in ("mnist", "fashion-mnist"):
         X_tr, _, X_te, _, desc = datasets.load_train_test(spec, seed=seed)
-        return X_tr, X_te, desc
+        return _part(X_tr, shard), _part(X_te, shard), desc
     if not os.path.exists(spec):
         raise CliError(f"--dataset must be mnist, fashion-mnist or an existing file, got {spec!r}")
-    return _split(_read_rows(spec), seed, spec)
+    rows = _memory_mapped(spec) if spec.endswith(".npy") and shard[1] > 1 else _read_rows(spec)
+    X_tr, X_te, desc = _split(rows, seed, spec, shard=shard)
+    return _float32_rows(X_tr), _float32_rows(X_te), desc
+
+
+def _part(X, shard):
+    """Rank ``shard[0]``'s contiguous part of the rows of X (of shard[1] ranks)."""
+    rank, size = shard
+    return X[len(X) * rank // size:len(X) * (rank + 1) // size]
+
+
+def _memory_mapped(spec):
+    X = np.load(spec, mmap_mode="r", allow_pickle=False)
+    if X.ndim < 1 or X.size == 0 or X.dtype.kind not in "fiub":
+        return _read_rows(spec)  # the one-line errors of the full read
+    return X
+
+
+def _float32_rows(X):
+    return np.asarray(X, dtype=np.float32).reshape(len(X), -1)
 
 
 def _read_rows(spec):
@@ -135,12 +156,13 @@ def _read_rows_quietly(spec):
     return np.asarray(X, dtype=np.float32).reshape(len(X), -1)
 
 
-def _split(X, seed, name, note=""):
-    """A seeded 80/20 train / held-out split (one sample is both when X has one)."""
+def _split(X, seed, name, note="", shard=(0, 1)):
+    """A seeded 80/20 train / held-out split (one sample is both when X has
+    one); with ``shard``, only that rank's part of each is read."""
     order = np.random.default_rng(seed).permutation(len(X))
     cut = max(1, int(0.8 * len(X)))
     held_out = order[cut:] if cut < len(X) else order[:1]
-    return X[order[:cut]], X[held_out], (
+    return X[_part(order[:cut], shard)], X[_part(held_out, shard)], (
         f"{name}, {cut} train / {len(held_out)} held out (seed {seed}){note}")
 
 
@@ -164,11 +186,40 @@ def cmd_demo(args):
     return 0
 
 
+def _mpi_world():
+    """COMM_WORLD when this process is one of several MPI ranks (started by
+    mpirun, mpiexec or srun), else None."""
+    sizes = [os.environ.get(v) for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
+                                         "MPI_LOCALNRANKS")]
+    if not any(s and s.isdigit() and int(s) > 1 for s in sizes):
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise CliError("started as several MPI ranks, but mpi4py is not installed: "
+                       "pip install 'pyae[mpi]'") from None
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
+
+
 def cmd_train(args):
     import pyae
 
-    _output_file(args.out)  # before training, not after
-    X_train, X_test, source = _load_dataset(args.dataset, args.seed)
+    comm = _mpi_world()
+    rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
+    say = print if rank == 0 else (lambda *a, **k: None)
+    if rank == 0:
+        _output_file(args.out)  # before training, not after
+    error = None
+    try:
+        X_train, X_test, source = _load_dataset(args.dataset, args.seed, (rank, size))
+    except CliError as e:
+        error = e
+    if comm is not None:  # a rank that cannot read its data stops every rank
+        failed = [(r, m) for r, m in enumerate(comm.allgather(error and str(error))) if m]
+        if failed:
+            raise CliError(f"rank {failed[0][0]} of {size}: {failed[0][1]}")
+    elif error is not None:
+        raise error
     common = dict(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   learning_rate=args.lr, seed=args.seed, verbose=not args.quiet and "auto",
                   device=args.device)
@@ -184,13 +235,15 @@ def cmd_train(args):
         model = pyae.VAE(latent_dim=args.latent_dim or 20, beta=args.beta, **common)
     else:
         model = pyae.Autoencoder(**common)
-    print(f"data: {source}")
+    say(f"data: {source}" + ("" if comm is None else
+                             f"; {size} MPI ranks, {args.batch_size} rows per rank per step"))
     t = time.perf_counter()
-    model.fit(X_train, validation_data=X_test)
-    print(f"trained in {time.perf_counter() - t:.1f} s; held-out loss "
-          f"{model.history_['val_loss'][-1]:.5f}")
-    model.save(args.out)
-    print(f"model saved to {args.out}")
+    model.fit(X_train, validation_data=X_test, comm=comm)
+    say(f"trained in {time.perf_counter() - t:.1f} s; held-out loss "
+        f"{model.history_['val_loss'][-1]:.5f}")
+    if rank == 0:
+        model.save(args.out)
+    say(f"model saved to {args.out}")
     return 0
 
 

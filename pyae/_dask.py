@@ -1,0 +1,110 @@
+"""Dask arrays in, lazy Dask arrays out: inference over data larger than one
+machine, on any Dask scheduler (threads, processes, a distributed cluster).
+
+Given a dask array, every row-wise inference method (``transform``,
+``reconstruct``, ``score_samples``, ...) returns a lazy dask array with the
+input's row chunks, the right ``meta`` (float32 NumPy) and no work done. The
+model enters the graph once, as one ``dask.delayed`` key that every block's
+task depends on: a distributed scheduler ships it to each worker once (and
+only to the workers that need it), not once per chunk. The model is
+captured as it is when the method is called; train it afterwards and the
+graph still uses the weights it captured only on a distributed cluster,
+which pickles the model when the graph is sent: compute before training
+further, or call the method again.
+
+Training from a dask array: ``fit(X_dask, comm=comm)`` gives each MPI rank
+a contiguous run of X's row blocks, which it computes and trains on
+(pyae._distributed); without comm, ``fit`` computes X into memory.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+def is_dask_array(X) -> bool:
+    """True for a dask.array.Array (without importing dask otherwise)."""
+    return type(X).__module__.startswith("dask.array") and hasattr(X, "map_blocks")
+
+
+def _apply(block, model, method, args, kwargs):
+    return getattr(model, method)(block, *args, **kwargs)
+
+
+def lazy_rows(width):
+    """Decorates a method of rows -> rows: given a dask array, it maps over
+    the row blocks lazily. ``width(model)``: the output's columns, or None
+    for one value per row; ``width.n_in(model)``: the input's columns."""
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self, X, *args, **kwargs):
+            if not is_dask_array(X):
+                return method(self, X, *args, **kwargs)
+            return map_rows(self, method.__name__, X, width, args, kwargs)
+        return run
+    return decorate
+
+
+def map_rows(model, method, X, width, args, kwargs):
+    import dask
+    import dask.array as da
+
+    model._check_fitted()
+    if kwargs.get("out") is not None:
+        raise ValueError("out= is for NumPy inputs; a dask array gives a new dask array")
+    n_in = width.n_in(model)
+    if X.ndim != 2 or X.shape[1] != n_in:
+        raise ValueError(f"X must be a 2-D dask array of (n_samples, {n_in}), got shape "
+                         f"{X.shape}")
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})  # whole rows in every block
+    columns = width(model)
+    model_key = dask.delayed(model, pure=False)
+    if columns is None:
+        return da.map_blocks(_apply, X, model_key, method, args, kwargs, dtype=np.float32,
+                             drop_axis=1, chunks=(X.chunks[0],),
+                             meta=np.empty((0,), dtype=np.float32))
+    return da.map_blocks(_apply, X, model_key, method, args, kwargs, dtype=np.float32,
+                         chunks=(X.chunks[0], (columns,)),
+                         meta=np.empty((0, columns), dtype=np.float32))
+
+
+def _widths(out, n_in):
+    out.n_in = n_in
+    return out
+
+
+def features(model):
+    return model.n_features_in_
+
+
+def codes(model):
+    return model._layout_.code_width
+
+
+# The (output, input) widths of the methods.
+FEATURES_TO_FEATURES = _widths(lambda m: features(m), features)
+FEATURES_TO_CODES = _widths(lambda m: codes(m), features)
+CODES_TO_FEATURES = _widths(lambda m: features(m), codes)
+FEATURES_TO_ONE = _widths(lambda m: None, features)
+
+
+def local_rows(X, comm):
+    """This process's rows of dask array X as NumPy: with an MPI comm, rank
+    r's contiguous run of row blocks (balanced by rows); else all of X."""
+    if comm is None:
+        return X.compute()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    ends = np.cumsum(X.chunks[0])
+    total = int(ends[-1]) if len(ends) else 0
+    # Block k goes to the rank whose share of the rows holds its first row.
+    starts = np.r_[0, ends[:-1]]
+    owner = np.minimum(starts * size // max(total, 1), size - 1)
+    mine = np.flatnonzero(owner == rank)
+    if len(mine) == 0:
+        return np.empty((0, *X.shape[1:]), dtype=X.dtype)
+    return X.blocks[int(mine[0]):int(mine[-1]) + 1].compute()
