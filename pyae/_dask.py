@@ -6,11 +6,10 @@ Given a dask array, every row-wise inference method (``transform``,
 input's row chunks, the right ``meta`` (float32 NumPy) and no work done. The
 model enters the graph once, as one ``dask.delayed`` key that every block's
 task depends on: a distributed scheduler ships it to each worker once (and
-only to the workers that need it), not once per chunk. The model is
-captured as it is when the method is called; train it afterwards and the
-graph still uses the weights it captured only on a distributed cluster,
-which pickles the model when the graph is sent: compute before training
-further, or call the method again.
+only to the workers that need it), not once per chunk. The graph holds a
+copy of the model as it was at the call: training it further does not
+change a lazy result. Results equal the NumPy ones block for block (random
+draws are keyed by the row's index in the whole array).
 
 Training from a dask array: ``fit(X_dask, comm=comm)`` gives each MPI rank
 a contiguous run of X's row blocks, which it computes and trains on
@@ -29,25 +28,32 @@ def is_dask_array(X) -> bool:
     return type(X).__module__.startswith("dask.array") and hasattr(X, "map_blocks")
 
 
-def _apply(block, model, method, args, kwargs):
+def _apply(block, model, method, args, kwargs, row_keyed, block_info=None):
+    if row_keyed:  # the draws of the block's rows as in the whole array
+        kwargs = {**kwargs, "first_row": block_info[0]["array-location"][0][0]}
     return getattr(model, method)(block, *args, **kwargs)
 
 
-def lazy_rows(width):
+def lazy_rows(width, dtype=np.float32, row_keyed=False):
     """Decorates a method of rows -> rows: given a dask array, it maps over
     the row blocks lazily. ``width(model)``: the output's columns, or None
-    for one value per row; ``width.n_in(model)``: the input's columns."""
+    for one value per row; ``width.n_in(model)``: the input's columns.
+    ``row_keyed``: the method takes ``first_row``, the index of X's first
+    row in the whole array (its random draws are keyed by row)."""
     def decorate(method):
         @functools.wraps(method)
         def run(self, X, *args, **kwargs):
             if not is_dask_array(X):
                 return method(self, X, *args, **kwargs)
-            return map_rows(self, method.__name__, X, width, args, kwargs)
+            return map_rows(self, method.__name__, X, width, np.dtype(dtype), row_keyed,
+                            args, kwargs)
         return run
     return decorate
 
 
-def map_rows(model, method, X, width, args, kwargs):
+def map_rows(model, method, X, width, dtype, row_keyed, args, kwargs):
+    import copy
+
     import dask
     import dask.array as da
 
@@ -63,14 +69,16 @@ def map_rows(model, method, X, width, args, kwargs):
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})  # whole rows in every block
     columns = width(model)
-    model_key = dask.delayed(model, pure=False)
+    # One key for the model (a copy: later training leaves this result alone).
+    model_key = dask.delayed(copy.deepcopy(model), pure=False)
+    token = f"pyae-{method}"
     if columns is None:
-        return da.map_blocks(_apply, X, model_key, method, args, kwargs, dtype=np.float32,
-                             drop_axis=1, chunks=(X.chunks[0],),
-                             meta=np.empty((0,), dtype=np.float32))
-    return da.map_blocks(_apply, X, model_key, method, args, kwargs, dtype=np.float32,
-                         chunks=(X.chunks[0], (columns,)),
-                         meta=np.empty((0, columns), dtype=np.float32))
+        return da.map_blocks(_apply, X, model_key, method, args, kwargs, row_keyed,
+                             token=token, dtype=dtype, drop_axis=1, chunks=(X.chunks[0],),
+                             meta=np.empty((0,), dtype=dtype))
+    return da.map_blocks(_apply, X, model_key, method, args, kwargs, row_keyed, token=token,
+                         dtype=dtype, chunks=(X.chunks[0], (columns,)),
+                         meta=np.empty((0, columns), dtype=dtype))
 
 
 def _widths(out, n_in):

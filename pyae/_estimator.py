@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _core, _distributed
+from . import _core, _dask, _distributed
 from ._backends import BACKENDS, input_array
+from ._dask import lazy_rows
 from ._device import check_device
 from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
 from . import _scaling
@@ -278,12 +279,14 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
         comm: an mpi4py communicator for data-parallel training, each rank
         passing its own shard of the rows as X (and of validation_data, if
-        any); every rank ends with the same model. See pyae._distributed."""
+        any); every rank ends with the same model (pyae._distributed). A
+        dask array X is computed into memory; with comm, each rank computes
+        only its contiguous run of X's row blocks (pyae._dask)."""
         with self._training():
             error = None
             try:  # local checks first; with comm every rank then learns of any failure
                 cfg = self._checked_config()
-                X = self._input(X)
+                X = self._input(_dask.local_rows(X, comm) if _dask.is_dask_array(X) else X)
                 if comm is not None and self.device != "cpu":
                     raise ValueError("comm= trains on device='cpu' (GPU ranks: not yet)")
             except Exception as e:
@@ -296,7 +299,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
                 _scaling.learn(self._host_array(X), cfg["scale"], coll)
             try:
                 Xs = self._check_training_data(self._scale_in(X), cfg)
-                X_val = self._validation_array(validation_data, X.shape[1], cfg)
+                X_val = self._validation_array(validation_data, X.shape[1], cfg, comm)
             except Exception as e:
                 error = e
             coll.agree(error)
@@ -314,6 +317,8 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         with self._training():
             cfg = self._checked_config()
             fitted = hasattr(self, "network_")
+            if _dask.is_dask_array(X):
+                X = _dask.local_rows(X, None)
             X = self._input(X, n_features=self.n_features_in_ if fitted else None)
             if fitted:
                 self._check_unchanged(cfg)
@@ -409,13 +414,15 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
                 f"(rescale the data or use loss={self._UNBOUNDED_LOSS!r})")
         return X
 
-    def _validation_array(self, validation_data, n_features, cfg):
+    def _validation_array(self, validation_data, n_features, cfg, comm=None):
         if validation_data is None:
             return None
         if isinstance(validation_data, tuple):
             if not validation_data:
                 raise ValueError("validation_data is an empty tuple; give X_val or (X_val,)")
             validation_data = validation_data[0]
+        if _dask.is_dask_array(validation_data):
+            validation_data = _dask.local_rows(validation_data, comm)
         X_val = input_array("cpu", validation_data, "validation_data", n_features,
                             type(self).__name__)
         self._check_training_data(self._scale_in(X_val), cfg)
@@ -532,12 +539,14 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
         return _device.cuda_ops().to_host(Xd)
 
+    @lazy_rows(_dask.FEATURES_TO_CODES)
     def transform(self, X, out=None):
         """The code: output of the innermost hidden layer, (n, hidden[-1]).
         ``out`` (float32, C-contiguous) receives it without an allocation."""
         self._check_fitted()
         return self._forward(X, 0, self._layout_.decoder_start, self.n_features_in_, out=out)
 
+    @lazy_rows(_dask.CODES_TO_FEATURES)
     def inverse_transform(self, Z, out=None):
         """Decodes codes (n, code width) back to (n, n_features)."""
         self._check_fitted()
@@ -545,6 +554,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         return self._forward(Z, layout.decoder_start, layout.n_layers, layout.code_width, "Z",
                              out)
 
+    @lazy_rows(_dask.FEATURES_TO_FEATURES)
     def reconstruct(self, X, out=None):
         """Encode then decode: (n, n_features) -> (n, n_features)."""
         self._check_fitted()

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from . import _dask
+from ._dask import lazy_rows
 from ._distributed import LOCAL
 
 # Score name -> what it is. Every model has the first four; the VAE adds its
@@ -61,6 +63,7 @@ class OutlierDetection:
     _OBJECTIVE_SCORE = "reconstruction"
 
     # --------------------------------------------------------------- scores
+    @lazy_rows(_dask.FEATURES_TO_ONE)
     def score_samples(self, X, out=None):
         """Anomaly score of each row, higher = more anomalous; which score is
         the ``anomaly_score`` parameter (see ``anomaly_scores()``). float32."""
@@ -237,6 +240,7 @@ class OutlierDetection:
         return stats
 
     # ----------------------------------------------------- the sklearn API
+    @lazy_rows(_dask.FEATURES_TO_ONE)
     def decision_function(self, X):
         """``threshold_ - score_samples(X)``: higher = more normal, negative
         for the rows ``predict`` calls outliers (scikit-learn's convention)."""
@@ -250,6 +254,7 @@ class OutlierDetection:
                              f"call fit or calibrate again for {kind!r}")
         return np.float32(self.threshold_) - self._host(self.score_samples(X))
 
+    @lazy_rows(_dask.FEATURES_TO_ONE, dtype=np.int64)
     def predict(self, X):
         """+1 for inliers, -1 for outliers (score above ``threshold_``)."""
         return np.where(self.decision_function(X) < 0, -1, 1)
@@ -288,6 +293,7 @@ class OutlierDetection:
             self.calibration_scores_ = scores
         return self
 
+    @lazy_rows(_dask.FEATURES_TO_ONE, dtype=np.float64)
     def pvalues(self, X):
         """Conformal p-values: for each row, (1 + the number of calibration
         scores at least as high) / (n + 1). Uniform on new normal data (and

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import noise as noise_lib
+from . import _dask, noise as noise_lib
+from ._dask import lazy_rows
 from ._estimator import BaseAutoencoder
 from ._model_file import MODEL_CLASSES
 from .autoencoder import AUTOENCODER_PARAMETERS, autoencoder_table, common_parameters_doc
@@ -89,6 +90,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
                                   row_offset=first_row)
         return self._backend().to_host(self._row_losses(corrupted, X_val)).astype(np.float64)
 
+    @lazy_rows(_dask.FEATURES_TO_FEATURES)
     def denoise(self, X):
         """The network's clean estimate of (corrupted) X; same as reconstruct."""
         return self.reconstruct(X)

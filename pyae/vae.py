@@ -14,10 +14,11 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _core, _dask
 from ._backends import output_array
+from ._dask import lazy_rows
 from ._enums import ACTIVATIONS, LOSSES
-from ._estimator import BaseAutoencoder, _non_negative
+from ._estimator import BaseAutoencoder, _non_negative, _seed
 from ._outliers import SCORES
 from ._model_file import MODEL_CLASSES
 from ._validation import layer_width, positive_int
@@ -143,14 +144,17 @@ class VAE(BaseAutoencoder):
         return self._check_training_data(X, self._fitted_config_)
 
     # ------------------------------------------------------------------ API
-    def transform(self, X, sample=False, seed=0, out=None):
-        """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)."""
+    @lazy_rows(_dask.FEATURES_TO_CODES, row_keyed=True)
+    def transform(self, X, sample=False, seed=0, out=None, first_row=0):
+        """Posterior mean mu(x), (n, latent_dim); sample=True draws z ~ q(z|x)
+        (each row's draw keyed by its index: first_row is X's first's)."""
         if not isinstance(sample, (bool, np.bool_)):
             raise ValueError(f"sample must be True or False, got {sample!r}")
         X_in, X = X, self._host_input(X)
         mu, logvar = self._posterior(X)
         if sample:
-            mu = mu + np.exp(0.5 * logvar) * self._normal(mu.shape, seed, 1)
+            mu = mu + np.exp(0.5 * logvar) * self._normal(
+                mu.shape, seed, 1, _seed(first_row, "first_row") * mu.shape[1])
         out = output_array(out, mu.shape)
         out[...] = mu
         return self._backend().to_caller(out, X_in)
@@ -169,6 +173,7 @@ class VAE(BaseAutoencoder):
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.inverse_transform((1 - t) * mu[0] + t * mu[1])
 
+    @lazy_rows(_dask.FEATURES_TO_ONE, dtype=np.float64)
     def elbo(self, X, n_samples=1, seed=0):
         """Per-sample evidence lower bound in nats: E_q[log p(x|z)] (Monte
         Carlo over n_samples draws) minus the closed-form KL."""
@@ -185,6 +190,7 @@ class VAE(BaseAutoencoder):
             nll += self._reconstruction_nll(z, Xd)
         return self._backend().to_caller(-nll / n_samples - _kl(mu, logvar), X_in)
 
+    @lazy_rows(_dask.FEATURES_TO_ONE, dtype=np.float64)
     def log_likelihood(self, X, k=100, seed=0, batch_size=256):
         """Per-sample importance-weighted estimate of log p(x) (IWAE, Burda et
         al. 2016) with k samples from q(z|x); >= the ELBO in expectation and

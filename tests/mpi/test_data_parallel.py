@@ -219,3 +219,23 @@ def test_the_gil_is_free_while_a_rank_waits_in_the_allreduce():
     if RANK == 0:
         thread.join()
     assert all_true(RANK != 0 or len(ticks) > 100)
+
+
+def test_fit_from_a_dask_array_each_rank_computing_its_own_blocks():
+    da = pytest.importorskip("dask.array", reason="needs dask[array]")
+    X = data(n=SIZE * 16 * 10)
+    touched = []
+
+    def record(block, block_info=None):
+        touched.append(block_info[0]["array-location"][0])
+        return block
+
+    # Every rank describes the whole array; each computes only its blocks.
+    Xd = da.from_array(X, chunks=(40, 12)).map_blocks(
+        record, dtype=np.float32, meta=np.empty((0, 12), np.float32))
+    dist = MODELS["vae"](16, epochs=2).fit(Xd, comm=COMM)
+    single = MODELS["vae"](16 * SIZE, epochs=2).fit(X)
+    assert all_true(np.allclose(dist.network_.params, single.network_.params, rtol=1e-5,
+                                atol=1e-7))
+    everyone = sorted(t for ts in COMM.allgather(touched) for t in ts)
+    assert everyone == [(s, s + 40) for s in range(0, len(X), 40)]  # each block once, in all
