@@ -19,6 +19,7 @@ except ImportError as e:  # e.g. running from a source checkout without building
         f"'pip install .' and import it from outside the source folder ({e})") from e
 
 from . import datasets, noise, ops, plot
+from ._distributed import RankError
 from ._io import ModelFileError
 from .cuda import cuda_available
 from .autoencoder import Autoencoder, NotFittedError, load
@@ -31,6 +32,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "VAE",
     "ModelFileError",
+    "RankError",
     "cuda_available",
     "export_onnx",
     "NotFittedError",

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from . import _dask
+from . import _core, _dask
 from ._dask import lazy_rows
 from ._distributed import LOCAL
 
@@ -132,33 +132,17 @@ class OutlierDetection:
     @staticmethod
     def _neighbours(codes, stats, skip_self=None):
         """Mean Euclidean distance of each code (n, Z) to its NEIGHBOURS
-        nearest codes of the bank (M, Z), in float32 GEMMs by blocks of rows
-        (memory stays 1024 x M). ``skip_self`` (n,) bool: rows that are in
-        the bank, whose nearest code (themselves) is left out."""
+        nearest codes of the bank (M, Z) (pyae._core.nearest_mean_distance:
+        float32 GEMMs pick the candidates, exact float64 distances for them).
+        ``skip_self`` (n,) bool: rows that are in the bank, whose nearest
+        code (themselves) is left out."""
         bank = stats["code_bank"]
         if len(bank) < 2:
             skip_self = None  # no other code to be near to: the distance to itself
         k = min(NEIGHBOURS, len(bank) - (skip_self is not None))
-        bank_sq = np.einsum("ij,ij->i", bank, bank)
-        bank64 = bank.astype(np.float64)
-        out = np.empty(len(codes))
-        for a in range(0, len(codes), 1024):
-            block = np.asarray(codes[a:a + 1024], dtype=np.float64)
-            # float32 GEMM distances pick the k + 1 candidates; their distances
-            # are then taken exactly (|a - b| in float64: a code's distance to
-            # itself is 0, not float32's cancellation error).
-            b32 = block.astype(np.float32)
-            d2 = bank_sq[None, :] - 2.0 * b32 @ bank.T + np.einsum("ij,ij->i", b32, b32)[:, None]
-            idx = np.argpartition(d2, min(k, len(bank) - 1), axis=1)[:, :k + 1]
-            near = np.sqrt(((block[:, None, :] - bank64[idx]) ** 2).sum(axis=2))
-            near.sort(axis=1)
-            if skip_self is None:
-                out[a:a + 1024] = near[:, :k].mean(axis=1)
-            else:
-                own = skip_self[a:a + 1024]
-                out[a:a + 1024] = np.where(own, near[:, 1:k + 1].mean(axis=1),
-                                           near[:, :k].mean(axis=1))
-        return out
+        return _core.nearest_mean_distance(
+            np.ascontiguousarray(codes, dtype=np.float64), np.ascontiguousarray(bank), k,
+            None if skip_self is None else skip_self.astype(np.uint8))
 
     def _place_input(self, X):
         return self._backend().input(X, "X", self.n_features_in_, type(self).__name__)

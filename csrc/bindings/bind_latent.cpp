@@ -1,7 +1,8 @@
-// Bindings of the latent-head kernels: reparameterisation, KL, and the
-// VAE decoder's per-sample NLL.
+// Bindings of the latent-space kernels: reparameterisation, KL, the VAE
+// decoder's per-sample NLL, and the codes' nearest-neighbour distances.
 #include "kernels/latent.h"
 #include "kernels/loss.h"
+#include "kernels/neighbours.h"
 #include "checks.h"
 
 #include <pybind11/stl.h>
@@ -20,6 +21,33 @@ std::pair<int, int> latent_shape(const FloatArray& mu_logvar) {
 }  // namespace
 
 void register_latent(py::module_& m) {
+  m.def(
+      "nearest_mean_distance",
+      [](const py::array_t<double, py::array::c_style>& codes, const FloatArray& bank, int k,
+         py::object skip_obj) {
+        if (codes.ndim() != 2 || bank.ndim() != 2 || codes.shape(1) != bank.shape(1))
+          throw py::value_error("codes (n, Z) and bank (M, Z) must be 2-D with the same Z");
+        const int n = dim(codes, 0), M = dim(bank, 0), Z = dim(codes, 1);
+        py::array_t<std::uint8_t, py::array::c_style> skip;
+        const std::uint8_t* s = nullptr;
+        if (!skip_obj.is_none()) {
+          skip = skip_obj.cast<py::array_t<std::uint8_t, py::array::c_style>>();
+          if (skip.ndim() != 1 || skip.shape(0) != n) throw py::value_error("skip_self must be (n,)");
+          s = skip.data();
+        }
+        if (k < 1 || k + (s != nullptr) > M)
+          throw py::value_error("need 1 <= k <= bank rows (k + 1 with skip_self)");
+        py::array_t<double> out(n);
+        {
+          py::gil_scoped_release nogil;
+          nearest_mean_distance(codes.data(), bank.data(), n, M, Z, k, s, out.mutable_data());
+        }
+        return out;
+      },
+      py::arg("codes").noconvert(), py::arg("bank").noconvert(), py::arg("k"),
+      py::arg("skip_self") = py::none(),
+      "Mean distance of each code (float64) to its k nearest bank codes (float32):\n(n,) float64; where\n"
+      "skip_self (uint8, (n,)) is set, the nearest is left out (the row itself).");
   m.def(
       "reparameterize_forward",
       [](FloatArray z, const FloatArray& mu_logvar, const FloatArray& eps) {
