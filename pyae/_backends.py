@@ -80,6 +80,26 @@ class CpuBackend:
             total += net.train_step(X, rows)[0] * len(rows)
         return total / n
 
+    # Data-parallel training (pyae._distributed drives these, one step at a time).
+    def local_gradients(self, X, rows, keys, global_batch):
+        """The gradient of rows ``rows`` of X at positions ``keys`` of a
+        global batch split across ranks, as a mean over that batch; left in
+        the gradient buffer. Returns the rows' summed loss."""
+        loss = self.net.compute_gradients(X, rows, keys=keys)[0]
+        self.net.grads[...] *= np.float32(len(rows) / global_batch)
+        return loss * len(rows)
+
+    def gradients(self):
+        """The gradient buffer (N) the ranks sum in place."""
+        return self.net.grads
+
+    def sum_gradients(self, coll):
+        """Sums the gradient across ranks in place; True if a rank flagged a failure."""
+        return coll.sum_gradients(self.net.grads)
+
+    def apply_gradients(self, n_rows):
+        self.net.apply_gradients()
+
     def forward(self, X, first, last, out=None):
         out = output_array(out, (X.shape[0], self._out_widths[last - 1]))
         if not self.net.forward(X, out, first, last):
@@ -141,6 +161,31 @@ class GpuBackend:
         if self.net.table.variational:
             return float(sums[0] + self.beta * sums[1]) / X.shape[0]
         return float(sums[0]) / X.shape[0]
+
+    def local_gradients(self, X, rows, keys, global_batch):
+        before = self.ops.to_host(self.gpu.totals).copy()
+        self.gpu.local_gradients(X, rows, keys, global_batch)
+        sums = self.ops.to_host(self.gpu.totals) - before
+        return float(sums[0] + self.beta * sums[1]) if self.net.table.variational \
+            else float(sums[0])
+
+    def gradients(self):
+        return self.gpu.grads
+
+    def sum_gradients(self, coll):
+        """Through NCCL on GPUs; over MPI for the host stand-ins of the tests."""
+        grads = self.gpu.grads
+        if isinstance(grads, np.ndarray):
+            return coll.sum_gradients(grads)
+        if getattr(self, "_nccl", None) is None:
+            from ._gpu.nccl import NcclSum
+
+            self._nccl = NcclSum(coll.comm)
+        with self.ops.activate():
+            return self._nccl.sum(grads)
+
+    def apply_gradients(self, n_rows):
+        self.gpu.apply_gradients(n_rows)
 
     def forward(self, X, first, last, out=None):
         _no_out(out)

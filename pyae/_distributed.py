@@ -144,11 +144,12 @@ class Mpi:
                 raise RankError(f"rank {rank} of {self.size} failed: {message}")
 
     def sum_gradients(self, grads):
-        """In-place sum of every rank's (N) float32 gradient; a NaN in it
-        (a failed rank's flag, or a diverged step) raises on every rank."""
+        """In-place sum of every rank's (N) float32 NumPy gradient; True,
+        with grads zeroed for a clean next step, when the sum holds the NaN
+        flag (a failed rank, or divergence). GPU gradients: pyae._gpu.nccl."""
         self.comm.Allreduce(self.MPI.IN_PLACE, grads, op=self.MPI.SUM)
         if grads[0] != grads[0]:
-            grads[:] = 0.0  # the next step starts from a clean gradient
+            grads[...] = 0.0
             return True
         return False
 
@@ -175,28 +176,26 @@ def check_same_config(coll, cfg, n_features):
                          "the same model")
 
 
-def train_epoch(net, X, order, batch, coll):
-    """One epoch of data-parallel training on this rank's shard X (n_r, D):
-    ``order`` (n) is the global permutation, ``batch`` the global batch.
-    Returns the epoch's summed per-row loss over all ranks."""
+def train_epoch(backend, X, order, batch, coll):
+    """One epoch of data-parallel training on this rank's shard X (n_r, D)
+    (a backend's device array): ``order`` (n) is the global permutation,
+    ``batch`` the global batch. Returns the epoch's summed per-row loss over
+    all ranks."""
     lo = coll.offset
     owned = (order >= lo) & (order < lo + len(X))
-    net.reserve(max(1, min(batch, len(X))))
-    grads, total, failure = net.grads, 0.0, None
+    total, failure = 0.0, None
     for start in range(0, len(order), batch):
         seg = order[start:start + batch]
         pos = np.flatnonzero(owned[start:start + batch])
         if failure is None and len(pos):
             try:
-                loss = net.compute_gradients(X, seg[pos] - lo, keys=pos)[0]
-                total += loss * len(pos)
-                grads *= np.float32(len(pos) / len(seg))  # the mean over the global batch
+                total += backend.local_gradients(X, seg[pos] - lo, pos, len(seg))
             except BaseException as e:  # reported to every rank below
                 failure = e
         if failure is not None:
-            grads[0] = np.nan
-        if coll.sum_gradients(grads):
+            backend.gradients()[:1] = np.nan
+        if backend.sum_gradients(coll):
             coll.agree(failure)
             raise FloatingPointError("training diverged (a NaN gradient); lower learning_rate")
-        net.apply_gradients()
+        backend.apply_gradients(len(pos))
     return float(coll.sum([total])[0])

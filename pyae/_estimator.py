@@ -287,8 +287,6 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             try:  # local checks first; with comm every rank then learns of any failure
                 cfg = self._checked_config()
                 X = self._input(_dask.local_rows(X, comm) if _dask.is_dask_array(X) else X)
-                if comm is not None and self.device != "cpu":
-                    raise ValueError("comm= trains on device='cpu' (GPU ranks: not yet)")
             except Exception as e:
                 error = e
             coll = _distributed.collective(comm)
@@ -448,7 +446,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             if coll.size == 1:
                 loss = backend.train_epoch(X, order.astype(np.int64), cfg["batch_size"])
             else:  # the global batch: batch_size rows per rank
-                loss = _distributed.train_epoch(self.network_, X, order.astype(np.int64),
+                loss = _distributed.train_epoch(backend, X, order.astype(np.int64),
                                                 cfg["batch_size"] * coll.size, coll) / n
             if not math.isfinite(loss):
                 raise FloatingPointError(

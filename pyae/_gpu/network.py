@@ -171,30 +171,38 @@ class DeviceNetwork:
 
     def _step(self, data, order, B):
         """One training step on rows order[cursor:cursor + B] of data (n, D)."""
-        ops, L = self.ops, len(self.layers)
         acts, dacts, pre = self._batch_views(B)
         D = acts[0].shape[1]
-        rows_a, rows_b = self._rows[0][:B], self._rows[1][:B]
+        target = self._clean[:B * D].reshape(B, D) if self.noise else acts[0]
+        self.ops.gather_rows(target, data, order, self.counters, B, D)
         if self.noise:
-            kind, a, b, lo, hi, seed = self.noise
-            target = self._clean[:B * D].reshape(B, D)
-            ops.gather_rows(target, data, order, self.counters, B, D)
-            ops.noise(acts[0], target, B * D, kind, a, b, lo, hi, kind == GAUSSIAN, seed, 0,
-                      self.counters, 0)
-        else:
-            target = acts[0]
-            ops.gather_rows(target, data, order, self.counters, B, D)
+            self._corrupt(acts[0], target, B * D)
+        self._forward_backward(acts, dacts, pre, target, B, B)
+        self._update(B)
+
+    def _corrupt(self, out, inp, N):
+        kind, a, b, lo, hi, seed = self.noise
+        self.ops.noise(out, inp, N, kind, a, b, lo, hi, kind == GAUSSIAN, seed, 0,
+                       self.counters, 0)
+
+    def _forward_backward(self, acts, dacts, pre, target, B, mean_over, eps_ready=False):
+        """Forward and backward of the batch in acts[0] against target (B, D),
+        the loss a mean over ``mean_over`` rows (B, or a global batch split
+        across ranks); the gradient accumulates in self.grads."""
+        ops, L = self.ops, len(self.layers)
+        D = acts[0].shape[1]
+        rows_a, rows_b = self._rows[0][:B], self._rows[1][:B]
         head = self.vae["latent_layer"] if self.vae else None
         for l in range(L):
             if l == head:
-                self._latent_forward(acts[l], acts[l + 1], B)
+                self._latent_forward(acts[l], acts[l + 1], B, eps_ready)
             else:
                 self._dense(acts[l + 1], acts[l], self.layers[l], self._output_act(l), pre[l])
         ops.zero(dacts[L])
         if self.vae:
-            self._vae_losses(acts[L], target, dacts[L], rows_a, rows_b, B, D)
+            self._vae_losses(acts[L], target, dacts[L], rows_a, rows_b, B, D, mean_over)
         else:
-            scale = np.float32(1.0 if self.bce else 2.0) / (np.float32(B) * np.float32(D))
+            scale = np.float32(1.0 if self.bce else 2.0) / (np.float32(mean_over) * np.float32(D))
             ops.loss_rows(dacts[L], rows_a, acts[L], target, B, D, self.bce, scale, 1.0 / D, 0.0)
             ops.accumulate(self.totals, 0, rows_a, B, 1.0)
         for l in range(L - 1, -1, -1):
@@ -205,7 +213,10 @@ class DeviceNetwork:
             else:
                 self._dense_backward(dinp, dacts[l + 1], acts[l + 1], acts[l], s,
                                      self._output_act(l), pre[l])
-        o = self.opt
+
+    def _update(self, B):
+        """The optimiser step from self.grads (which it zeroes); counts the step."""
+        ops, o = self.ops, self.opt
         if o["kind"] == "adam":
             ops.adam(self.params, self.state[0], self.state[1], self.grads, self.params.size,
                      o["lr"], o["beta1"], o["beta2"], o["eps"], self.counters)
@@ -214,22 +225,65 @@ class DeviceNetwork:
                              o["momentum"])
         ops.advance(self.counters, B)
 
+    # ------------------------------------------------- data-parallel training
+    def local_gradients(self, data, rows, keys, global_batch):
+        """Data-parallel training (pyae._distributed): the gradient, left in
+        self.grads, of rows ``rows`` (m, host int64) of data (n, D) that sit
+        at positions ``keys`` (m) of a global batch of ``global_batch`` rows
+        split across ranks: their noise and epsilon are those of that whole
+        batch at those positions (drawn for the whole batch, these rows
+        kept), and the loss is a mean over the whole batch."""
+        ops, xp, m = self.ops, self.ops.xp, len(rows)
+        with ops.activate():
+            self.reserve(m)
+            acts, dacts, pre = self._batch_views(m)
+            D = acts[0].shape[1]
+            origin = xp.zeros(2, dtype=xp.uint64)  # a gather cursor at 0
+            at = ops.to_device(np.ascontiguousarray(keys, dtype=np.int64))
+            target = self._clean[:m * D].reshape(m, D) if self.noise else acts[0]
+            ops.gather_rows(target, data, ops.to_device(np.ascontiguousarray(rows, np.int64)),
+                            origin, m, D)
+            if self.noise:
+                # The whole batch's rows (this rank's at their places, its first
+                # row elsewhere), corrupted as one batch; this rank's kept.
+                placed = np.zeros(global_batch, dtype=np.int64)
+                placed[keys] = rows
+                whole = xp.empty((global_batch, D), dtype=xp.float32)
+                ops.gather_rows(whole, data, ops.to_device(placed), origin, global_batch, D)
+                corrupted = xp.empty_like(whole)
+                self._corrupt(corrupted, whole, global_batch * D)
+                ops.gather_rows(acts[0], corrupted, at, origin, m, D)
+            if self.vae:
+                Z = self.vae["latent"]
+                whole = xp.empty((global_batch, Z), dtype=xp.float32)
+                ops.noise(whole, None, global_batch * Z, 0, 0.0, 0.0, 0.0, 0.0, True,
+                          self.vae["seed"], 0, self.counters, 0)
+                ops.gather_rows(self._eps[:m * Z].reshape(m, Z), whole, at, origin, m, Z)
+            self._forward_backward(acts, dacts, pre, target, m, global_batch, eps_ready=True)
+
+    def apply_gradients(self, B):
+        """The update from self.grads as summed across ranks."""
+        with self.ops.activate():
+            self._update(B)
+
     # VAE: the head layer's output is (mu, logvar), then z = mu + sigma * eps.
-    def _latent_forward(self, inp, z, B):
+    def _latent_forward(self, inp, z, B, eps_ready=False):
+        """``eps_ready``: self._eps holds this batch's draws already."""
         ops, Z, s = self.ops, self.vae["latent"], self.layers[self.vae["latent_layer"]]
         ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
         self._dense(ml, inp, s, IDENTITY)
         eps = self._eps[:B * Z]
-        ops.noise(eps, None, B * Z, 0, 0.0, 0.0, 0.0, 0.0, True, self.vae["seed"], 0,
-                  self.counters, 0)
+        if not eps_ready:
+            ops.noise(eps, None, B * Z, 0, 0.0, 0.0, 0.0, 0.0, True, self.vae["seed"], 0,
+                      self.counters, 0)
         ops.reparameterize_forward(z, ml, eps, B, Z)
 
-    def _vae_losses(self, out, x, dout, rows_a, rows_b, B, D):
+    def _vae_losses(self, out, x, dout, rows_a, rows_b, B, D, mean_over):
         ops, Z = self.ops, self.vae["latent"]
         ml = self._ml[:B * 2 * Z].reshape(B, 2 * Z)
         dml = self._dml[:B * 2 * Z].reshape(B, 2 * Z)
         ops.zero(dml)
-        inv_b = np.float32(1.0) / np.float32(B)
+        inv_b = np.float32(1.0) / np.float32(mean_over)
         ops.loss_rows(dout, rows_a, out, x, B, D, self.bce, inv_b, *self._nll_row_form(D))
         ops.kl(dml, rows_b, ml, B, Z, np.float32(self.vae["beta"] * inv_b))
         ops.accumulate(self.totals, 0, rows_a, B, 1.0)

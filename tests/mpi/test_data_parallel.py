@@ -10,12 +10,16 @@ ranks pass or fail together and never wait on each other.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyae
 from pyae import _distributed
+
+HOST_OPS = Path(__file__).parents[1] / "host_ops.py"
 
 MPI = pytest.importorskip("mpi4py.MPI", reason="the MPI tests need mpi4py")
 COMM = MPI.COMM_WORLD
@@ -79,9 +83,9 @@ def test_weights_are_identical_on_every_rank_after_every_epoch(monkeypatch):
     hashes = []
     real = _distributed.train_epoch
 
-    def recording(net, *args):
-        total = real(net, *args)
-        hashes.append(hashlib.sha256(net.params.tobytes()).hexdigest())
+    def recording(backend, *args):
+        total = real(backend, *args)
+        hashes.append(hashlib.sha256(backend.net.params.tobytes()).hexdigest())
         return total
 
     monkeypatch.setattr(_distributed, "train_epoch", recording)
@@ -151,22 +155,20 @@ def test_a_rank_failing_mid_training_stops_every_rank_and_training_can_resume(mo
     calls = []
     real = _distributed.train_epoch
 
-    def failing(net, *args):
+    def failing(backend, *args):
         if RANK == 0 and len(calls) == 1:
-            real_step = net.compute_gradients
+            real_step = backend.local_gradients
 
-            class Wrapped:  # net, except that its 3rd step raises on rank 0
-                def __getattr__(self, name):
-                    return getattr(net, name)
-
-                def compute_gradients(self, *a, **k):
-                    if net.step_count == 13:
-                        raise Interrupted("interrupted on rank 0")
-                    return real_step(*a, **k)
-            calls.append(1)
-            return real(Wrapped(), *args)
+            def local_gradients(*a, **k):  # the 3rd step of epoch 2 raises on rank 0
+                if backend.net.step_count == 13:
+                    raise Interrupted("interrupted on rank 0")
+                return real_step(*a, **k)
+            backend.local_gradients = local_gradients
         calls.append(1)
-        return real(net, *args)
+        try:
+            return real(backend, *args)
+        finally:
+            backend.__dict__.pop("local_gradients", None)
 
     monkeypatch.setattr(_distributed, "train_epoch", failing)
     with pytest.raises((Interrupted, pyae.RankError)) as info:
@@ -239,3 +241,34 @@ def test_fit_from_a_dask_array_each_rank_computing_its_own_blocks():
                                 atol=1e-7))
     everyone = sorted(t for ts in COMM.allgather(touched) for t in ts)
     assert everyone == [(s, s + 40) for s in range(0, len(X), 40)]  # each block once, in all
+
+
+@pytest.fixture
+def gpu_stand_in(monkeypatch):
+    """device="cuda" on the tests' NumPy stand-in of the GPU's ops: the GPU
+    network's data-parallel step runs (its gradient sum over MPI, as NCCL
+    needs a GPU)."""
+    spec = importlib.util.spec_from_file_location("host_ops", HOST_OPS)
+    host_ops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(host_ops)
+    ops = host_ops.HostOps()
+    monkeypatch.setattr("pyae._device.cuda_ops", lambda: ops)
+    return ops
+
+
+@pytest.mark.parametrize("kind", ["ae", "dae", "vae"])
+def test_gpu_ranks_follow_one_gpu_process_with_n_times_the_batch(gpu_stand_in, kind):
+    b = 16
+    X = data(n=SIZE * b * 10 + 7)  # a short last step too
+    lo, hi = shard_bounds(len(X))
+    dist = MODELS[kind](b, epochs=2, device="cuda").fit(X[lo:hi], comm=COMM)
+    single = MODELS[kind](SIZE * b, epochs=2, device="cuda").fit(X)
+    dist._sync_to_host()
+    single._sync_to_host()
+    assert single.network_.step_count == dist.network_.step_count == 22
+    ok = np.allclose(dist.history_["loss"], single.history_["loss"], rtol=1e-5) and \
+        np.allclose(dist.network_.params, single.network_.params, rtol=1e-5, atol=1e-7)
+    assert all_true(ok), (dist.history_, single.history_,
+                          np.abs(dist.network_.params - single.network_.params).max())
+    digests = COMM.allgather(hashlib.sha256(dist.network_.params.tobytes()).hexdigest())
+    assert len(set(digests)) == 1
