@@ -408,3 +408,35 @@ def test_the_conformal_rank_is_exact_where_floating_point_is_not():
                    normal_rows(200, np.random.default_rng(20)))
     model.calibrate(X, fpr=0.45)
     assert model.threshold_ == model.calibration_scores_[54]
+
+
+def test_the_neighbour_kernel_refuses_bad_arguments():
+    from pyae import _core
+
+    codes, bank = np.zeros((4, 3)), np.zeros((6, 3), np.float32)
+    with pytest.raises(ValueError, match="same Z"):
+        _core.nearest_mean_distance(codes, np.zeros((6, 2), np.float32), 2)
+    with pytest.raises(ValueError, match="k <= bank rows"):
+        _core.nearest_mean_distance(codes, bank, 7)
+    with pytest.raises(ValueError, match="k <= bank rows"):
+        _core.nearest_mean_distance(codes, bank, 6, np.ones(4, np.uint8))
+    with pytest.raises(ValueError, match="skip_self"):
+        _core.nearest_mean_distance(codes, bank, 2, np.ones(3, np.uint8))
+    with pytest.raises(TypeError):
+        _core.nearest_mean_distance(codes.astype(np.float32), bank, 2)  # codes are float64
+
+
+def test_neighbour_distances_do_not_depend_on_the_thread_count():
+    from pyae import _core
+
+    rng = np.random.default_rng(5)
+    codes, bank = rng.standard_normal((1000, 9)), rng.standard_normal((700, 9)).astype(np.float32)
+    threads = pyae.get_num_threads()
+    try:
+        pyae.set_num_threads(1)
+        one = _core.nearest_mean_distance(codes, bank, 5)
+        pyae.set_num_threads(2)
+        two = _core.nearest_mean_distance(codes, bank, 5)
+    finally:
+        pyae.set_num_threads(threads)
+    np.testing.assert_array_equal(one, two)
