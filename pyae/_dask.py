@@ -107,6 +107,8 @@ def local_rows(X, comm):
     if comm is None:
         return X.compute()
     rank, size = comm.Get_rank(), comm.Get_size()
+    if any(np.isnan(c) for c in X.chunks[0]):  # e.g. from a dask dataframe
+        X = X.compute_chunk_sizes()
     ends = np.cumsum(X.chunks[0])
     total = int(ends[-1]) if len(ends) else 0
     # Block k goes to the rank whose share of the rows holds its first row.

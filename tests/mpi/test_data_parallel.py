@@ -272,3 +272,24 @@ def test_gpu_ranks_follow_one_gpu_process_with_n_times_the_batch(gpu_stand_in, k
                           np.abs(dist.network_.params - single.network_.params).max())
     digests = COMM.allgather(hashlib.sha256(dist.network_.params.tobytes()).hexdigest())
     assert len(set(digests)) == 1
+
+
+def test_fit_from_a_dask_array_of_unknown_chunk_sizes():
+    da = pytest.importorskip("dask.array", reason="needs dask[array]")
+    X = data(n=SIZE * 16 * 4)
+    Xd = da.from_array(X, chunks=(32, 12))
+    Xd = Xd[Xd[:, 0] >= 0]  # a boolean mask: row chunks of unknown size
+    assert np.isnan(Xd.chunks[0][0])
+    dist = MODELS["ae"](16, epochs=1).fit(Xd, comm=COMM)
+    single = MODELS["ae"](16 * SIZE, epochs=1).fit(X)
+    assert all_true(np.allclose(dist.network_.params, single.network_.params, rtol=1e-5,
+                                atol=1e-7))
+
+
+def test_a_rank_with_no_rows_stops_every_rank():
+    X = data(n=64)
+    mine = X if RANK == 0 else X[:0]
+    with pytest.raises((ValueError, pyae.RankError)) as info:
+        MODELS["ae"](16, epochs=1).fit(mine, comm=COMM)
+    assert "empty" in str(info.value) or "0 samples" in str(info.value) or \
+        "no samples" in str(info.value), str(info.value)
