@@ -12,7 +12,7 @@ change a lazy result. Results equal the NumPy ones block for block (random
 draws are keyed by the row's index in the whole array).
 
 Training from a dask array: ``fit(X_dask, comm=comm)`` gives each MPI rank
-a contiguous run of X's row blocks, which it computes and trains on
+a contiguous share of X's rows, which it computes and trains on
 (pyae._distributed); without comm, ``fit`` computes X into memory.
 """
 
@@ -30,7 +30,8 @@ def is_dask_array(X) -> bool:
 
 def _apply(block, model, method, args, kwargs, row_keyed, block_info=None):
     if row_keyed:  # the draws of the block's rows as in the whole array
-        kwargs = {**kwargs, "first_row": block_info[0]["array-location"][0][0]}
+        start = block_info[0]["array-location"][0][0]
+        kwargs = {**kwargs, "first_row": kwargs.get("first_row", 0) + start}
     return getattr(model, method)(block, *args, **kwargs)
 
 
@@ -66,6 +67,9 @@ def map_rows(model, method, X, width, dtype, row_keyed, args, kwargs):
                          f"{X.shape}")
     if X.dtype.kind not in "fiub":
         raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+    if row_keyed and any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError(f"{method} keys its random draws by row: it needs the row chunk "
+                         "sizes (call X.compute_chunk_sizes() first)")
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})  # whole rows in every block
     columns = width(model)
@@ -103,18 +107,13 @@ FEATURES_TO_ONE = _widths(lambda m: None, features)
 
 def local_rows(X, comm):
     """This process's rows of dask array X as NumPy: with an MPI comm, rank
-    r's contiguous run of row blocks (balanced by rows); else all of X."""
+    r's contiguous share of the rows (by rows where the chunk sizes are
+    known, else by whole blocks); without, all of X."""
     if comm is None:
         return X.compute()
     rank, size = comm.Get_rank(), comm.Get_size()
     if any(np.isnan(c) for c in X.chunks[0]):  # e.g. from a dask dataframe
-        X = X.compute_chunk_sizes()
-    ends = np.cumsum(X.chunks[0])
-    total = int(ends[-1]) if len(ends) else 0
-    # Block k goes to the rank whose share of the rows holds its first row.
-    starts = np.r_[0, ends[:-1]]
-    owner = np.minimum(starts * size // max(total, 1), size - 1)
-    mine = np.flatnonzero(owner == rank)
-    if len(mine) == 0:
-        return np.empty((0, *X.shape[1:]), dtype=X.dtype)
-    return X.blocks[int(mine[0]):int(mine[-1]) + 1].compute()
+        blocks = X.numblocks[0]
+        return X.blocks[blocks * rank // size:blocks * (rank + 1) // size].compute()
+    n = X.shape[0]
+    return X[n * rank // size:n * (rank + 1) // size].compute()

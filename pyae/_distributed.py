@@ -72,6 +72,12 @@ class Local:
         if error is not None:
             raise error
 
+    def run(self, fn):
+        return fn()
+
+    def close(self):
+        pass
+
     def sum_gradients(self, grads):
         pass
 
@@ -91,8 +97,10 @@ class Mpi:
         if not isinstance(comm, MPI.Intracomm):
             raise TypeError(f"comm must be an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), "
                             f"got {type(comm).__name__}")
-        self.MPI, self.comm = MPI, comm
-        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        # A private copy: fit's collectives never match the caller's own
+        # messages, or another fit's on the same communicator.
+        self.MPI, self.comm = MPI, comm.Dup()
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.offset = 0  # of this rank's training rows, once set_rows ran
 
     def set_rows(self, n_local):
@@ -143,6 +151,20 @@ class Mpi:
             if message is not None:
                 raise RankError(f"rank {rank} of {self.size} failed: {message}")
 
+    def run(self, fn):
+        """Collective: fn() on this rank; if it raises on any rank, every
+        rank raises (this one its own exception, the others a RankError)."""
+        error = result = None
+        try:
+            result = fn()
+        except BaseException as e:  # an interrupt too: the others must not wait
+            error = e
+        self.agree(error)
+        return result
+
+    def close(self):
+        self.comm.Free()
+
     def sum_gradients(self, grads):
         """In-place sum of every rank's (N) float32 NumPy gradient; True,
         with grads zeroed for a clean next step, when the sum holds the NaN
@@ -168,12 +190,18 @@ def check_same_config(coll, cfg, n_features):
     """Collective: every rank was given the same parameters and feature count."""
     if coll.size == 1:
         return
-    text = json.dumps({k: repr(v) for k, v in sorted(cfg.items())} | {"n_features": n_features})
+    from . import _core
+
+    # verbose may differ (verbose=(rank == 0) is natural); the instruction
+    # path may not: ranks that round differently would drift apart.
+    same = {k: repr(v) for k, v in sorted(cfg.items()) if k != "verbose"}
+    text = json.dumps(same | {"n_features": n_features, "simd_level": _core.simd_level()})
     digests = coll.comm.allgather(hashlib.sha256(text.encode()).hexdigest())
     if len(set(digests)) > 1:
-        raise ValueError("the ranks were given different model parameters or feature counts "
+        raise ValueError("the ranks were given different model parameters or feature counts, "
+                         "or run different instruction paths (pyae.simd_level()) "
                          f"(rank digests {[d[:8] for d in digests]}); every rank must build "
-                         "the same model")
+                         "the same model on the same kind of CPU")
 
 
 def train_epoch(backend, X, order, batch, coll):

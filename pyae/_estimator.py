@@ -283,32 +283,38 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         dask array X is computed into memory; with comm, each rank computes
         only its contiguous run of X's row blocks (pyae._dask)."""
         with self._training():
-            error = None
-            try:  # local checks first; with comm every rank then learns of any failure
-                cfg = self._checked_config()
-                X = self._input(_dask.local_rows(X, comm) if _dask.is_dask_array(X) else X)
-            except Exception as e:
-                error = e
             coll = _distributed.collective(comm)
-            coll.agree(error)
-            coll.set_rows(len(X))
-            _distributed.check_same_config(coll, cfg, X.shape[1])
-            self.scaler_ = None if cfg["scale"] is None else \
-                _scaling.learn(self._host_array(X), cfg["scale"], coll)
             try:
-                Xs = self._check_training_data(self._scale_in(X), cfg)
-                X_val = self._validation_array(validation_data, X.shape[1], cfg, comm)
-            except Exception as e:
-                error = e
-            coll.agree(error)
-            seed = None if comm is None else coll.bcast(
-                self.seed if self.seed is not None else
-                int(np.random.SeedSequence().entropy % 2**63))
-            self._build(X.shape[1], cfg, seed=seed)
-            coll.bcast_array(self.network_.params)  # rank 0's initial weights on every rank
-            self._train(Xs, X_val, cfg["epochs"], cfg, coll)
-            self._learn_outlier_stats(self._host(X), cfg, coll)
+                self._fit(X, validation_data, coll, comm)
+            finally:
+                coll.close()
         return self
+
+    def _fit(self, X, validation_data, coll, comm):
+        """fit's body. With several ranks, every step that can fail on one
+        rank runs under coll.run: if it fails anywhere, every rank raises
+        before the next collective (none is left waiting)."""
+        def checked_input():
+            return self._checked_config(), self._input(
+                _dask.local_rows(X, comm) if _dask.is_dask_array(X) else X)
+
+        cfg, X = coll.run(checked_input)
+        coll.set_rows(len(X))
+        _distributed.check_same_config(coll, cfg, X.shape[1])
+        if cfg["scale"] is None:
+            self.scaler_ = None
+        else:
+            self.scaler_ = _scaling.learn(coll.run(lambda: self._host_array(X)), cfg["scale"],
+                                          coll)
+        Xs, X_val = coll.run(lambda: (
+            self._check_training_data(self._scale_in(X), cfg),
+            self._validation_array(validation_data, X.shape[1], cfg, comm)))
+        seed = None if comm is None else coll.bcast(
+            self.seed if self.seed is not None else int(np.random.SeedSequence().entropy % 2**63))
+        coll.run(lambda: self._build(X.shape[1], cfg, seed=seed))
+        coll.bcast_array(self.network_.params)  # rank 0's initial weights on every rank
+        self._train(Xs, X_val, cfg["epochs"], cfg, coll)
+        self._learn_outlier_stats(coll.run(lambda: self._host(X)), cfg, coll)
 
     def partial_fit(self, X, y=None, *, validation_data=None):
         """One more epoch over X, building the model on first use."""
@@ -435,7 +441,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
                     leave=True)
 
     def _train(self, X, X_val, epochs, cfg, coll=_distributed.LOCAL):
-        backend = self._backend()
+        backend = coll.run(self._backend)
         n = coll.n_rows(X.shape[0])
         has_val = coll.any(X_val is not None)
         monitor = "val_loss" if has_val else "loss"
@@ -471,16 +477,10 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
     def _validation_loss(self, X_val, coll=_distributed.LOCAL):
         """The training loss on held-out data (comparable across epochs);
         over every rank's validation rows when distributed."""
-        error, total = None, [0.0, 0.0]
         # Collective (every rank, with validation rows or not).
         first_row = coll.offset_of(0 if X_val is None else len(X_val))
-        try:
-            if X_val is not None:
-                total = [float(np.sum(self._validation_rows(X_val, first_row))), len(X_val)]
-        except Exception as e:
-            error = e
-        coll.agree(error)
-        total = coll.sum(total)
+        rows = coll.run(lambda: None if X_val is None else self._validation_rows(X_val, first_row))
+        total = coll.sum([0.0, 0.0] if rows is None else [float(np.sum(rows)), len(rows)])
         return float(total[0] / total[1])
 
     def _validation_rows(self, X_val, first_row):

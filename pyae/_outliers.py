@@ -157,13 +157,9 @@ class OutlierDetection:
         need, and threshold_ from the contamination (a calibration is dropped: fit
         and partial_fit change the scores). With ``coll`` (a distributed fit)
         X is this rank's shard and every rank learns the same statistics."""
-        error = None
-        try:  # the forward passes, the step a rank may fail in
-            residual = self._residual(X)  # one pass, for the statistics and the scores
-            codes = self._codes(X)
-        except Exception as e:
-            error = e
-        coll.agree(error)
+        # The forward passes (one, for the statistics and the scores); every
+        # local step runs under coll.run, so a failure on one rank stops all.
+        residual, codes = coll.run(lambda: (self._residual(X), self._codes(X)))
         n = coll.n_rows(len(codes))
         residual_mean = coll.sum(residual.sum(axis=0, dtype=np.float64)) / n
         centred = residual - residual_mean.astype(np.float32)
@@ -195,9 +191,10 @@ class OutlierDetection:
         # are those new normal rows would see.
         in_bank = np.zeros(len(codes), dtype=bool)
         in_bank[local_bank] = True
-        parts = {"standardized": self._standardized(X, stats, residual),
-                 "latent": self._latent(X, stats, codes),
-                 "neighbours": self._neighbours(codes, stats, skip_self=in_bank)}
+        parts = coll.run(lambda: {
+            "standardized": self._standardized(X, stats, residual),
+            "latent": self._latent(X, stats, codes),
+            "neighbours": self._neighbours(codes, stats, skip_self=in_bank)})
         moments = []
         for part in parts.values():
             mean = coll.sum([part.sum()])[0] / n
@@ -210,7 +207,7 @@ class OutlierDetection:
                              (parts["latent"] - m[2]) / m[3] +
                              (parts["neighbours"] - m[4]) / m[5])
         kind = self._anomaly_score_name()
-        scores = parts[kind] if kind in parts else self._scores(X, kind)
+        scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
         self._set_threshold(coll.gather(scores.astype(np.float32)), cfg["contamination"], kind)
 
     def _set_threshold(self, scores, contamination, kind):

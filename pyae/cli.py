@@ -207,14 +207,14 @@ def cmd_train(args):
     comm = _mpi_world()
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
     say = print if rank == 0 else (lambda *a, **k: None)
-    if rank == 0:
-        _output_file(args.out)  # before training, not after
     error = None
     try:
+        if rank == 0:
+            _output_file(args.out)  # before training, not after
         X_train, X_test, source = _load_dataset(args.dataset, args.seed, (rank, size))
-    except CliError as e:
+    except Exception as e:
         error = e
-    if comm is not None:  # a rank that cannot read its data stops every rank
+    if comm is not None:  # a rank that cannot start stops every rank
         failed = [(r, m) for r, m in enumerate(comm.allgather(error and str(error))) if m]
         if failed:
             raise CliError(f"rank {failed[0][0]} of {size}: {failed[0][1]}")
@@ -238,7 +238,8 @@ def cmd_train(args):
     say(f"data: {source}" + ("" if comm is None else
                              f"; {size} MPI ranks, {args.batch_size} rows per rank per step"))
     t = time.perf_counter()
-    model.fit(X_train, validation_data=X_test, comm=comm)
+    # A rank may hold no held-out rows (fewer of them than ranks).
+    model.fit(X_train, validation_data=X_test if len(X_test) else None, comm=comm)
     say(f"trained in {time.perf_counter() - t:.1f} s; held-out loss "
         f"{model.history_['val_loss'][-1]:.5f}")
     if rank == 0:

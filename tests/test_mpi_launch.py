@@ -61,3 +61,12 @@ def test_a_rank_without_its_data_stops_every_rank(tmp_path):
                "--epochs", "1", cwd=tmp_path, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "missing.npy" in r.stderr
+
+
+def test_a_bad_output_path_on_rank_0_stops_every_rank(tmp_path):
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((50, 4)).astype(np.float32))
+    r = mpirun(2, sys.executable, "-m", "pyae", "train", "ae", "--dataset", "rows.npy",
+               "--epochs", "1", "--out", "no/such/folder/m.safetensors", cwd=tmp_path,
+               timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "rank 0 of 2" in r.stderr

@@ -53,16 +53,18 @@ void nearest_mean_distance(const double* codes, const float* bank, int n, int M,
     bank_sq[j] = s;
   }
   const int c = std::min(k + 1, M);
-  const int blocks = (n + kRowBlock - 1) / kRowBlock;
-  const int threads = std::min(blocks, threads_for_work(2.0 * n * M * Z));
+  const long long blocks = (static_cast<long long>(n) + kRowBlock - 1) / kRowBlock;
+  const int threads = static_cast<int>(
+      std::min<long long>(blocks, threads_for_work(2.0 * n * M * Z)));
   run_parallel(std::max(threads, 1), [&](int t, int nt) {
     std::vector<float> score(static_cast<std::size_t>(kRowBlock) * M);
     std::vector<float> a(static_cast<std::size_t>(kRowBlock) * Z);  // the block in float32
     std::vector<int> idx(c);
     std::vector<float> val(c);
     std::vector<double> near(c);
-    for (int blk = t; blk < blocks; blk += nt) {
-      const int r0 = blk * kRowBlock, rows = std::min(kRowBlock, n - r0);
+    for (long long blk = t; blk < blocks; blk += nt) {
+      const long long r0 = blk * kRowBlock;
+      const int rows = static_cast<int>(std::min<long long>(kRowBlock, n - r0));
       const double* block = codes + static_cast<long long>(r0) * Z;
       for (std::size_t i = 0; i < static_cast<std::size_t>(rows) * Z; ++i)
         a[i] = static_cast<float>(block[i]);

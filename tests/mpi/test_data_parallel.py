@@ -293,3 +293,25 @@ def test_a_rank_with_no_rows_stops_every_rank():
         MODELS["ae"](16, epochs=1).fit(mine, comm=COMM)
     assert "empty" in str(info.value) or "0 samples" in str(info.value) or \
         "no samples" in str(info.value), str(info.value)
+
+
+def test_verbose_may_differ_between_ranks():
+    X = data()
+    lo, hi = shard_bounds(len(X))
+    m = pyae.Autoencoder(hidden=(6,), epochs=1, seed=0, verbose=(RANK == 0)).fit(X[lo:hi],
+                                                                                 comm=COMM)
+    digests = COMM.allgather(hashlib.sha256(m.network_.params.tobytes()).hexdigest())
+    assert len(set(digests)) == 1
+
+
+def test_a_rank_failing_in_the_score_statistics_stops_every_rank(monkeypatch):
+    X = data()
+    lo, hi = shard_bounds(len(X))
+    if RANK == SIZE - 1:
+        def broken(*a, **k):
+            raise MemoryError("no memory for the neighbour search")
+        monkeypatch.setattr(pyae.Autoencoder, "_neighbours", staticmethod(broken))
+    model = MODELS["ae"](16, epochs=1)
+    with pytest.raises((MemoryError, pyae.RankError), match="neighbour search"):
+        model.fit(X[lo:hi], comm=COMM)
+    assert not hasattr(model, "network_")
