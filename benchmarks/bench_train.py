@@ -42,9 +42,13 @@ def torch_model(torch):
 
 
 def pyae_epoch_runner(X, batch):
+    """One training epoch as fit runs it (a fresh shuffle, every step),
+    without the anomaly-score statistics fit and partial_fit learn after
+    training: the PyTorch side has none."""
     ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False, seed=0)
     ae.partial_fit(X[: batch * 2])  # build + warm up
-    return lambda: ae.partial_fit(X)
+    backend, rng = ae._backend(), np.random.default_rng(0)
+    return lambda: backend.train_epoch(X, rng.permutation(len(X)), batch)
 
 
 def torch_epoch_runner(torch, X, batch):
