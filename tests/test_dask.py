@@ -142,3 +142,16 @@ def test_a_local_cluster_of_two_worker_processes(models, X):
         # Both worker processes took part.
         where = client.run(lambda dask_worker: dask_worker.state.executed_count)
         assert len(where) == 2 and all(n > 0 for n in where.values())
+        # The model reached each worker at most once per graph (made there,
+        # or fetched once), for 14 blocks: from the workers' own logs.
+        def model_arrivals(dask_worker):
+            counts = {}
+            for key, start, finish, *_ in dask_worker.state.log:
+                if isinstance(key, str) and key.startswith(("Autoencoder-", "VAE-")) and \
+                        finish == "memory" and start in ("executing", "flight"):
+                    counts[key] = counts.get(key, 0) + 1
+            return counts
+        arrivals = client.run(model_arrivals)
+        keys = {k for counts in arrivals.values() for k in counts}
+        assert len(keys) == 2, arrivals  # one model key per graph (AE, VAE)
+        assert all(n == 1 for counts in arrivals.values() for n in counts.values()), arrivals
