@@ -24,6 +24,7 @@ from ._io import ModelFileError
 from .cuda import cuda_available
 from .autoencoder import Autoencoder, NotFittedError, load
 from .denoising import DenoisingAutoencoder
+from .ensemble import AnomalyEnsemble
 from .export import export_onnx
 from .vae import VAE
 
@@ -31,6 +32,7 @@ __all__ = [
     "Autoencoder",
     "DenoisingAutoencoder",
     "VAE",
+    "AnomalyEnsemble",
     "ModelFileError",
     "RankError",
     "cuda_available",

@@ -261,4 +261,7 @@ def model_from_reader(reader):
         raise ModelFileError(f"{reader.name!r} holds an unknown model type {kind!r}")
     if not isinstance(reader.metadata.get("config"), dict):
         raise ModelFileError(f"{reader.name!r} lacks its model config")
-    return model_from_file(MODEL_CLASSES[kind], reader)
+    cls = MODEL_CLASSES[kind]
+    if hasattr(cls, "_from_reader"):  # a model of models (pyae.ensemble)
+        return cls._from_reader(reader)
+    return model_from_file(cls, reader)

@@ -208,7 +208,11 @@ class OutlierDetection:
                              (parts["neighbours"] - m[4]) / m[5])
         kind = self._anomaly_score_name()
         scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
-        self._set_threshold(coll.gather(scores.astype(np.float32)), cfg["contamination"], kind)
+        scores = coll.gather(scores.astype(np.float32))
+        self._set_threshold(scores, cfg["contamination"], kind)
+        # As PyOD's decision_scores_: what the threshold was taken from (each
+        # row's neighbours leaving the row out). Not saved in model files.
+        self.training_scores_ = scores
 
     def _set_threshold(self, scores, contamination, kind):
         """threshold_ from the training scores and the contamination."""
