@@ -54,8 +54,16 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
         As the models': ``threshold_`` is the training scores' (1 -
         contamination) quantile ("auto": 0.01).
 
-    Attributes: ``members_`` (the fitted models), ``threshold_``,
-    ``training_scores_``, ``n_features_in_``.
+    Attributes
+    ----------
+    members_ : list
+        The fitted copies of the members.
+    threshold_ : float
+        Scores above it are outliers (``predict`` gives -1).
+    training_scores_ : ndarray of shape (n_samples,)
+        The ensemble scores of the training rows (not saved in files).
+    n_features_in_ : int
+        Features per row.
     """
 
     _SCORES = {_SCORE: "the sum of the members' combined scores"}
