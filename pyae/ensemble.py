@@ -192,8 +192,12 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
                 not np.isfinite(threshold):
             raise ModelFileError(f"{path!r}: its threshold is not a finite number")
+        try:
+            contamination = contamination_check(config["contamination"], "contamination")
+        except ValueError as e:
+            raise ModelFileError(f"{path!r}: {e}") from None
         model = cls(members=tuple(type(m)(**m.get_params()) for m in fitted),
-                    contamination=contamination_check(config["contamination"], "contamination"))
+                    contamination=contamination)
         model.members_ = fitted
         model.n_features_in_ = fitted[0].n_features_in_
         if any(m.n_features_in_ != model.n_features_in_ for m in fitted):
