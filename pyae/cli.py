@@ -303,7 +303,8 @@ def cmd_score(args):
         if args.score not in model.anomaly_scores():
             raise CliError(f"--score must be one of {sorted(model.anomaly_scores())} for a "
                            f"{type(model).__name__}, got {args.score!r}")
-        model.set_params(anomaly_score=args.score)
+        if args.score != model.anomaly_score:  # an ensemble has the one score
+            model.set_params(anomaly_score=args.score)
     if args.out is not None:
         _output_file(args.out)
     X = _read_rows(args.data)
@@ -336,6 +337,12 @@ def cmd_score(args):
 
 def cmd_info(args):
     model = _load_model(args.model)
+    if hasattr(model, "members_"):  # an AnomalyEnsemble: its members, one line each
+        print(f"{type(model).__name__} of {len(model.members_)} members; threshold "
+              f"{model.threshold_:.6g}")
+        for member in model.members_:
+            print(f"  {type(member).__name__} {'-'.join(map(str, member.layer_widths_))}")
+        return 0
     hist = model.history_["loss"]
     print(f"{type(model).__name__} {'-'.join(map(str, model.layer_widths_))}")
     tied = any(row.tied_to >= 0 for row in model.network_.table.layers)

@@ -21,7 +21,7 @@ import numpy as np
 from . import _dask, noise
 from ._dask import lazy_rows
 from ._io import ModelFileError, write_model_file
-from ._model_file import MODEL_CLASSES, file_payload, model_from_file
+from ._model_file import MODEL_CLASSES, _finite_number, file_payload, model_from_file
 from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase
 
@@ -78,9 +78,9 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
             return default_members()
         from ._estimator import BaseAutoencoder
 
-        members = tuple(self.members) if not isinstance(self.members, BaseAutoencoder) else ()
+        members = tuple(self.members) if isinstance(self.members, (list, tuple)) else ()
         if not members or not all(isinstance(m, BaseAutoencoder) for m in members):
-            raise TypeError("members must be a non-empty sequence of pyae models "
+            raise TypeError("members must be a non-empty list or tuple of pyae models "
                             f"(Autoencoder, DenoisingAutoencoder, VAE), got {self.members!r}")
         return members
 
@@ -93,11 +93,15 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
                 member = type(template)(**template.get_params())
                 member.set_params(anomaly_score="combined")
                 fitted.append(member.fit(X))
-            scores = np.sum([m.training_scores_.astype(np.float64) for m in fitted], axis=0)
-            self.members_ = fitted
-            self.n_features_in_ = fitted[0].n_features_in_
-            self.training_scores_ = scores.astype(np.float32)
-            self._set_threshold(self.training_scores_, contamination, _SCORE)
+            scores = np.sum([m.training_scores_.astype(np.float64) for m in fitted],
+                            axis=0).astype(np.float32)
+            threshold = float(np.quantile(scores.astype(np.float64),
+                                          1.0 - (0.01 if contamination == "auto" else
+                                                 contamination)))
+            # All at once: a reader on another thread sees the old state or the new.
+            self.__dict__.update(members_=fitted, n_features_in_=fitted[0].n_features_in_,
+                                 training_scores_=scores, threshold_=threshold,
+                                 threshold_score_=_SCORE, calibration_scores_=None)
         return self
 
     # --------------------------------------------------------------- scoring
@@ -121,6 +125,11 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
         for member in self.members_:
             member.to(device)
         return self
+
+    @property
+    def anomaly_score(self):
+        """Always "ensemble" (read-only): the one score of an ensemble."""
+        return _SCORE
 
     def _anomaly_score_name(self):
         return _SCORE
@@ -160,7 +169,8 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
                 tensors.update({f"member{i}.{k}": v for k, v in member_tensors.items()})
             from . import __version__
 
-            meta = {"model": "AnomalyEnsemble", "config": {"contamination": self.contamination},
+            contamination = contamination_check(self.contamination, "contamination")
+            meta = {"model": "AnomalyEnsemble", "config": {"contamination": contamination},
                     "members": members, "pyae_version": __version__,
                     "outlier": {"threshold": self.threshold_, "score": _SCORE}}
             if self.calibration_scores_ is not None:
@@ -188,9 +198,11 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
                 raise ModelFileError(f"{path!r}: member {i} is of unknown type {kind!r}")
             view = _MemberView(reader, i, member_meta)
             fitted.append(model_from_file(MODEL_CLASSES[kind], view))
+        if any(m.anomaly_score != "combined" or m.threshold_score_ != "combined"
+               for m in fitted):
+            raise ModelFileError(f"{path!r}: every member must score with 'combined'")
         threshold = info.get("threshold")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-                not np.isfinite(threshold):
+        if set(info) != {"threshold", "score"} or not _finite_number(threshold):
             raise ModelFileError(f"{path!r}: its threshold is not a finite number")
         try:
             contamination = contamination_check(config["contamination"], "contamination")
@@ -206,8 +218,8 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
         model.calibration_scores_ = None
         if "outlier.calibration_scores" in reader.names():
             shape = reader.shape("outlier.calibration_scores")
-            if len(shape) != 1:
-                raise ModelFileError(f"{path!r}: calibration scores must be 1-D")
+            if len(shape) != 1 or shape[0] < 1:
+                raise ModelFileError(f"{path!r}: calibration scores must be 1-D, not empty")
             cal = np.empty(shape, np.float32)
             reader.read_into("outlier.calibration_scores", cal)
             if np.any(np.diff(cal) < 0):

@@ -129,3 +129,60 @@ def test_defaults_clone_and_dask(ensemble):
     X = rows(300, seed=5)
     lazy = ensemble.score_samples(da.from_array(X, chunks=(100, 16)))
     np.testing.assert_array_equal(lazy.compute(), ensemble.score_samples(X))
+
+
+def _resigned(blob, n, header, path):
+    """The file with its (edited) metadata re-signed, as a careful forger would."""
+    from pyae._io import metadata_crc
+
+    meta = header["__metadata__"]
+    meta["metadata_checksum"] = str(metadata_crc(meta))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+    return path
+
+
+def test_edited_member_settings_are_refused_even_when_re_signed(tmp_path, ensemble):
+    path = tmp_path / "e.safetensors"
+    ensemble.save(path)
+    blob, n, header = _header(path)
+    members = json.loads(header["__metadata__"]["members"])
+    members[1]["config"]["anomaly_score"] = "reconstruction"
+    header["__metadata__"]["members"] = json.dumps(members)
+    with pytest.raises(pyae.ModelFileError, match="combined"):
+        pyae.load(_resigned(blob, n, header, tmp_path / "edited.safetensors"))
+    blob, n, header = _header(path)
+    header["__metadata__"]["outlier"] = json.dumps({"threshold": 1e999, "score": "ensemble"})
+    with pytest.raises(pyae.ModelFileError, match="threshold"):
+        pyae.load(_resigned(blob, n, header, tmp_path / "huge.safetensors"))
+
+
+def test_save_checks_the_contamination_and_members_must_be_a_list_or_tuple(tmp_path):
+    e = pyae.AnomalyEnsemble(members=members(), contamination=np.float32(0.05)).fit(rows(300))
+    e.save(tmp_path / "ok.safetensors")
+    assert pyae.load(tmp_path / "ok.safetensors").contamination == pytest.approx(0.05)
+    e.set_params(contamination=0.9)
+    with pytest.raises(ValueError, match="contamination"):
+        e.save(tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
+    with pytest.raises(TypeError, match="list or tuple"):
+        pyae.AnomalyEnsemble(members=(m for m in members())).fit(rows(300))
+
+
+def test_the_command_line_scores_and_describes_an_ensemble(tmp_path, ensemble):
+    import subprocess
+    import sys
+
+    ensemble.save(tmp_path / "e.safetensors")
+    np.save(tmp_path / "x.npy", rows(5, seed=9))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pyae", *a], capture_output=True,
+                                    text=True, cwd=tmp_path)
+    r = run("score", "e.safetensors", "x.npy", "--score", "ensemble")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "row,score,label" and len(lines) == 6
+    got = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    np.testing.assert_allclose(got, ensemble.score_samples(rows(5, seed=9)), rtol=1e-6)
+    r = run("info", "e.safetensors")
+    assert r.returncode == 0 and "AnomalyEnsemble of 2 members" in r.stdout, r.stderr
