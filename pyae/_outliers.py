@@ -208,10 +208,11 @@ class OutlierDetection:
                              (parts["neighbours"] - m[4]) / m[5])
         kind = self._anomaly_score_name()
         scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
-        scores = coll.gather(scores.astype(np.float32))
-        self._set_threshold(scores, cfg["contamination"], kind)
-        # As PyOD's decision_scores_: what the threshold was taken from (each
-        # row's neighbours leaving the row out). Not saved in model files.
+        scores = scores.astype(np.float32)
+        self._set_threshold(coll.gather(scores), cfg["contamination"], kind)  # all ranks' rows
+        # As PyOD's decision_scores_: the scores of the rows given to fit (on
+        # this rank) that the threshold was taken from (each row's neighbours
+        # leaving the row out). Not saved in model files.
         self.training_scores_ = scores
 
     def _set_threshold(self, scores, contamination, kind):
@@ -252,8 +253,13 @@ class OutlierDetection:
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def fit_predict(self, X, y=None, **fit_params):
-        """``fit(X)`` then ``predict(X)``."""
-        return self.fit(X, **fit_params).predict(X)
+        """``fit(X)``, then the labels of X's rows from their training scores
+        (``training_scores_``, where each row's neighbours leave the row out,
+        as for the threshold): as IsolationForest's, the contamination share
+        of the rows is -1. For the scores without neighbours this is
+        ``predict(X)``."""
+        self.fit(X, **fit_params)
+        return np.where(np.float32(self.threshold_) - self.training_scores_ < 0, -1, 1)
 
     # -------------------------------------------------------- calibration
     def calibrate(self, X_normal, fpr=0.01):

@@ -440,3 +440,23 @@ def test_neighbour_distances_do_not_depend_on_the_thread_count():
     finally:
         pyae.set_num_threads(threads)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1])
+def test_fit_predict_flags_the_contamination_share_with_the_neighbour_scores(contamination):
+    """With "combined" (training rows leave themselves out of their
+    neighbours) fit_predict labels the training rows by those training
+    scores: the contamination share is -1, as IsolationForest's fit_predict;
+    predict(X) on the same rows finds them nearer and flags fewer."""
+    from sklearn.ensemble import IsolationForest
+
+    X = normal_rows(600, np.random.default_rng(7))
+    model = pyae.Autoencoder(hidden=(6, 3), epochs=3, verbose=False, seed=0,
+                             contamination=contamination)
+    labels = model.fit_predict(X)
+    forest = IsolationForest(contamination=contamination, random_state=0).fit_predict(X)
+    assert np.mean(labels == -1) == pytest.approx(contamination, abs=1.5 / len(X))
+    assert np.mean(labels == -1) == pytest.approx(np.mean(forest == -1), abs=1.5 / len(X))
+    np.testing.assert_array_equal(
+        labels, np.where(model.training_scores_ > np.float32(model.threshold_), -1, 1))
+    assert np.mean(model.predict(X) == -1) < np.mean(labels == -1)

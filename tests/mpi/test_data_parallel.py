@@ -315,3 +315,12 @@ def test_a_rank_failing_in_the_score_statistics_stops_every_rank(monkeypatch):
     with pytest.raises((MemoryError, pyae.RankError), match="neighbour search"):
         model.fit(X[lo:hi], comm=COMM)
     assert not hasattr(model, "network_")
+
+
+def test_fit_predict_labels_this_ranks_rows():
+    X = data()
+    lo, hi = shard_bounds(len(X))
+    labels = MODELS["ae"](16, epochs=1, contamination=0.1).fit_predict(X[lo:hi], comm=COMM)
+    assert len(labels) == hi - lo
+    flagged = COMM.allreduce(int(np.sum(labels == -1)))
+    assert abs(flagged - 0.1 * len(X)) <= 2  # the share over all ranks' rows
