@@ -31,6 +31,8 @@ from sklearn.metrics import roc_auc_score
 import pyae
 from pyae import datasets
 
+from machine import cpu_model
+
 EPOCHS, BATCH = 20, 128
 PYAE_MODELS = {
     "AE": lambda: pyae.Autoencoder(hidden=(256, 64), epochs=EPOCHS, batch_size=BATCH,
@@ -40,13 +42,6 @@ PYAE_MODELS = {
     "VAE": lambda: pyae.VAE(hidden=(400,), latent_dim=20, loss="bce", epochs=EPOCHS,
                             batch_size=BATCH, verbose=False),
 }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def load(name):

@@ -29,14 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model
+
 HIDDEN, LOCAL_BATCH = (256, 64), 256
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def training_rows(n):
@@ -171,7 +166,6 @@ def rows_from_file(path, n, chunk=20_000):
 
 def dask_benchmark(args):
     try:
-        import dask.array as da
         from distributed import Client, LocalCluster
     except ImportError:
         print("Dask: skipped (pip install 'pyae[dask]')")

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import cpu_model
+
 CHILD = r"""
 import os, sys, threading, time, numpy as np
 import pyae
@@ -78,13 +80,6 @@ def run(op, path, features, hidden, source=""):
     out = subprocess.run([sys.executable, "-c", CHILD, op, str(path), str(features), str(hidden),
                           str(source)], check=True, capture_output=True, text=True).stdout.split()
     return (int(out[0]), int(out[1]), float(out[2])) if out else None
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main():

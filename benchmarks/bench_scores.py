@@ -12,19 +12,13 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
 import pyae
 from pyae import _core
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+from machine import cpu_model
 
 
 def numpy_neighbours(codes, bank, k):

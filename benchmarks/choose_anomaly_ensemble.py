@@ -40,7 +40,8 @@ def parts_of(model, X):
 
 
 def main():
-    print(f"CPU: {B.cpu_model()}; {B.EPOCHS} epochs, batch {B.BATCH}; training splits only")
+    print(f"CPU: {B.cpu_model()}; pyae {B.pyae.__version__} ({B.pyae.simd_level()}); "
+          f"{B.EPOCHS} epochs, batch {B.BATCH}; training splits only")
     for name in ("fashion-mnist", "mnist"):
         X_tr, y_tr, _, _ = B.load(name)
         aucs = {label: [] for label in RULES}

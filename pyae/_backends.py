@@ -163,11 +163,11 @@ class GpuBackend:
         return float(sums[0]) / X.shape[0]
 
     def local_gradients(self, X, rows, keys, global_batch):
-        before = self.ops.to_host(self.gpu.totals).copy()
+        """As the CPU's; the loss sum is a device scalar (no sync per step)."""
+        before = self.gpu.totals.copy()
         self.gpu.local_gradients(X, rows, keys, global_batch)
-        sums = self.ops.to_host(self.gpu.totals) - before
-        return float(sums[0] + self.beta * sums[1]) if self.net.table.variational \
-            else float(sums[0])
+        sums = self.gpu.totals - before
+        return sums[0] + self.beta * sums[1] if self.net.table.variational else sums[0]
 
     def gradients(self):
         return self.gpu.grads

@@ -19,6 +19,7 @@ a contiguous share of X's rows, which it computes and trains on
 from __future__ import annotations
 
 import functools
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -37,8 +38,7 @@ def _apply(block, model, method, args, kwargs, row_keyed, block_info=None):
 
 def lazy_rows(width, dtype=np.float32, row_keyed=False):
     """Decorates a method of rows -> rows: given a dask array, it maps over
-    the row blocks lazily. ``width(model)``: the output's columns, or None
-    for one value per row; ``width.n_in(model)``: the input's columns.
+    the row blocks lazily; ``width``: a Widths.
     ``row_keyed``: the method takes ``first_row``, the index of X's first
     row in the whole array (its random draws are keyed by row)."""
     def decorate(method):
@@ -72,7 +72,7 @@ def map_rows(model, method, X, width, dtype, row_keyed, args, kwargs):
                          "sizes (call X.compute_chunk_sizes() first)")
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})  # whole rows in every block
-    columns = width(model)
+    columns = width.out(model)
     # One key for the model (a copy: later training leaves this result alone).
     model_key = dask.delayed(copy.deepcopy(model), pure=False)
     token = f"pyae-{method}"
@@ -85,9 +85,11 @@ def map_rows(model, method, X, width, dtype, row_keyed, args, kwargs):
                          meta=np.empty((0, columns), dtype=dtype))
 
 
-def _widths(out, n_in):
-    out.n_in = n_in
-    return out
+class Widths(NamedTuple):
+    """A row method's output columns (None: one value per row) and input
+    columns, each from the fitted model."""
+    out: Callable
+    n_in: Callable
 
 
 def features(model):
@@ -98,11 +100,10 @@ def codes(model):
     return model._layout_.code_width
 
 
-# The (output, input) widths of the methods.
-FEATURES_TO_FEATURES = _widths(lambda m: features(m), features)
-FEATURES_TO_CODES = _widths(lambda m: codes(m), features)
-CODES_TO_FEATURES = _widths(lambda m: features(m), codes)
-FEATURES_TO_ONE = _widths(lambda m: None, features)
+FEATURES_TO_FEATURES = Widths(features, features)
+FEATURES_TO_CODES = Widths(codes, features)
+CODES_TO_FEATURES = Widths(features, codes)
+FEATURES_TO_ONE = Widths(lambda model: None, features)
 
 
 def local_rows(X, comm):

@@ -140,9 +140,6 @@ COMMON_PARAMETERS = {
 }
 
 
-_LOCK_CREATION = threading.Lock()
-
-
 # Parameters the network is built from: after fit, changing one makes
 # partial_fit raise (fit rebuilds), and files keep the fitted value. Every
 # other parameter takes effect at the next call.
@@ -353,10 +350,6 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
                 raise
             finally:
                 self.__dict__.pop("_trainer_", None)
-
-    def _new_lock(self):
-        with _LOCK_CREATION:
-            return self.__dict__.setdefault("_lock_", threading.RLock())
 
     def _saved_state(self):
         """Everything training changes: the attributes (fit replaces the

@@ -190,6 +190,20 @@ def _check_outlier_stats(stats, path):
                              "positive diagonal")
 
 
+def read_calibration_scores(reader, path):
+    """The file's sorted, non-empty outlier.calibration_scores, or None."""
+    if "outlier.calibration_scores" not in reader.names():
+        return None
+    shape = reader.shape("outlier.calibration_scores")
+    if len(shape) != 1 or shape[0] < 1:
+        raise ModelFileError(f"{path!r}: outlier.calibration_scores must be 1-D, non-empty")
+    cal = np.empty(shape, np.float32)
+    reader.read_into("outlier.calibration_scores", cal)
+    if np.any(np.diff(cal) < 0):
+        raise ModelFileError(f"{path!r}: outlier.calibration_scores must be sorted")
+    return cal
+
+
 def _read_outlier_state(model, reader, meta, n_features, table):
     """The anomaly scores' statistics and threshold, where the file has them."""
     path, names = reader.name, {n for n in reader.names() if n.startswith("outlier.")}
@@ -223,15 +237,7 @@ def _read_outlier_state(model, reader, meta, n_features, table):
             stats[k] = np.empty(shape, np.float32)
             reader.read_into(f"outlier.{k}", stats[k])
         _check_outlier_stats(stats, path)
-    cal = None
-    if "outlier.calibration_scores" in names:
-        shape = reader.shape("outlier.calibration_scores")
-        if len(shape) != 1 or shape[0] < 1:
-            raise ModelFileError(f"{path!r}: outlier.calibration_scores must be 1-D, non-empty")
-        cal = np.empty(shape, np.float32)
-        reader.read_into("outlier.calibration_scores", cal)
-        if np.any(np.diff(cal) < 0):
-            raise ModelFileError(f"{path!r}: outlier.calibration_scores must be sorted")
+    cal = read_calibration_scores(reader, path)
     if not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
             not _finite_number(info["threshold"]) or not isinstance(info["score"], str) or \
             info["score"] not in model._SCORES:

@@ -14,6 +14,7 @@ threshold). The statistics the scores need are learnt at the end of every
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -54,8 +55,16 @@ def _symmetric(a):
     return (a + a.T) / 2
 
 
+_LOCK_CREATION = threading.Lock()
+
+
 class OutlierDetection:
-    """Mixed into BaseAutoencoder; see this module's docstring."""
+    """Mixed into BaseAutoencoder and AnomalyEnsemble; see this module's docstring."""
+
+    def _new_lock(self):
+        """The detector's lock (training, calibration, saving), made once."""
+        with _LOCK_CREATION:
+            return self.__dict__.setdefault("_lock_", threading.RLock())
 
     _SCORES = SCORES
     # The score of files written before anomaly_score existed, and of

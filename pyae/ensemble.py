@@ -14,14 +14,13 @@ save and pyae.load (one .safetensors file, the members' tensors under
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from . import _dask, noise
 from ._dask import lazy_rows
 from ._io import ModelFileError, write_model_file
-from ._model_file import MODEL_CLASSES, _finite_number, file_payload, model_from_file
+from ._model_file import (MODEL_CLASSES, _finite_number, file_payload, model_from_file,
+                          read_calibration_scores)
 from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase
 
@@ -149,9 +148,6 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
     def _lock(self):
         return self.__dict__.get("_lock_") or self._new_lock()
 
-    def _new_lock(self):
-        return self.__dict__.setdefault("_lock_", threading.RLock())
-
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_lock_"}
 
@@ -215,16 +211,7 @@ class AnomalyEnsemble(OutlierDetection, EstimatorBase):
         if any(m.n_features_in_ != model.n_features_in_ for m in fitted):
             raise ModelFileError(f"{path!r}: its members take different feature counts")
         model.threshold_, model.threshold_score_ = float(threshold), _SCORE
-        model.calibration_scores_ = None
-        if "outlier.calibration_scores" in reader.names():
-            shape = reader.shape("outlier.calibration_scores")
-            if len(shape) != 1 or shape[0] < 1:
-                raise ModelFileError(f"{path!r}: calibration scores must be 1-D, not empty")
-            cal = np.empty(shape, np.float32)
-            reader.read_into("outlier.calibration_scores", cal)
-            if np.any(np.diff(cal) < 0):
-                raise ModelFileError(f"{path!r}: calibration scores must be sorted")
-            model.calibration_scores_ = cal
+        model.calibration_scores_ = read_calibration_scores(reader, path)
         return model
 
 
