@@ -46,6 +46,7 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "simd_level",
+    "cpu_features",
     "__version__",
 ]
 
@@ -68,6 +69,14 @@ def get_num_threads() -> int:
 def simd_level() -> str:
     """The instruction set pyae's element-wise loops dispatch to on this CPU."""
     return _core.simd_level()
+
+
+def cpu_features() -> dict:
+    """What pyae dispatches on here: the element-wise instruction set
+    (``simd_level``), the bf16 paths this CPU and OS run ({name: bool}), and
+    the one ``precision="bf16"`` takes ("amx", "avx512_bf16" or "none")."""
+    return {"simd_level": _core.simd_level(), "bf16_paths": _core.bf16_paths(),
+            "bf16_path": _core.bf16_best_path()}
 
 
 _core.get_num_threads()  # applies the default to OpenMP and OpenBLAS now

@@ -57,8 +57,10 @@ class CpuBackend:
         """Raises a clear RuntimeError when this device cannot run here."""
 
     def __init__(self, net, device_config=None):
-        """``net``: the model's C++ network; ``device_config`` is for the GPU."""
+        """``net``: the model's C++ network, its precision already set;
+        ``device_config`` is for the GPU."""
         self.net = net
+        self.precision = net.precision.name
         self._out_widths = [row.d_out for row in net.table.layers]
 
     def input(self, X, name, n_features, owner):
@@ -128,6 +130,7 @@ class CpuBackend:
 
 class GpuBackend:
     device = "cuda"
+    precision = "fp32"
 
     @staticmethod
     def check_available():

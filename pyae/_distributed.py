@@ -185,7 +185,8 @@ def check_same_config(coll, cfg, n_features):
     # verbose may differ (verbose=(rank == 0) is natural); the instruction
     # path may not: ranks that round differently would drift apart.
     same = {k: repr(v) for k, v in sorted(cfg.items()) if k != "verbose"}
-    text = json.dumps(same | {"n_features": n_features, "simd_level": _core.simd_level()})
+    text = json.dumps(same | {"n_features": n_features, "simd_level": _core.simd_level(),
+                              "bf16_path": _core.bf16_best_path()})
     digests = coll.comm.allgather(hashlib.sha256(text.encode()).hexdigest())
     if len(set(digests)) > 1:
         raise ValueError("the ranks were given different model parameters or feature counts, "

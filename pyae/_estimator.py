@@ -24,7 +24,7 @@ from . import _core, _dask, _distributed
 from ._backends import BACKENDS, input_array
 from ._dask import lazy_rows
 from ._device import check_device
-from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS
+from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
 from . import _scaling
 from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase, NotFittedBase
@@ -137,6 +137,7 @@ COMMON_PARAMETERS = {
     "device": lambda value, name: check_device(value),
     "contamination": contamination_check,
     "scale": _scaling.scale_check,
+    "precision": _one_of(PRECISIONS),
 }
 
 
@@ -182,6 +183,9 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         cfg = {name: checks[name](getattr(self, name), name) for name in self._get_param_names()}
         if cfg["loss"] == "bce" and cfg["output_activation"] != "sigmoid":
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
+        if cfg["precision"] != "fp32" and cfg["device"] != "cpu":
+            raise ValueError(f"precision={cfg['precision']!r} runs on the CPU only; "
+                             "use precision='fp32' with device='cuda'")
         return cfg
 
     def _layer_table(self, n_features: int, cfg: dict):
@@ -241,11 +245,18 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             raise RuntimeError(f"this {type(self).__name__} is training in another thread; "
                                "use it once fit/partial_fit has returned")
         backend = self._backend_
-        if backend is not None and backend.device == self.device:
+        if backend is not None and backend.device == self.device and \
+                backend.precision == self.precision:
             return backend  # the common case: a few attribute reads
         device = check_device(self.device)
+        precision = choice(self.precision, "precision", PRECISIONS)
+        if device != "cpu" and precision != "fp32":
+            raise ValueError(f"precision={precision!r} runs on the CPU only")
         if backend is not None:
             backend.sync_to_host()
+        self._backend_ = None
+        if device == "cpu":  # raises RuntimeError on a CPU without bf16
+            self.network_.set_precision(PRECISIONS[precision])
         self._backend_ = BACKENDS[device](self.network_, self._backend_config)
         return self._backend_
 

@@ -85,7 +85,7 @@ OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision
 SCORE_NEEDS_STATS = ("standardized", "latent", "neighbours", "combined")
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
-ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale")
+ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale", "precision")
 
 
 def write_model(model, path):
@@ -113,7 +113,8 @@ def model_from_file(cls, reader):
                              f"unknown {unknown} (a default never stands in for a lost key)")
     if isinstance(config, dict):
         # Written before they existed: what those files' models did.
-        legacy = {"contamination": "auto", "anomaly_score": cls._OBJECTIVE_SCORE, "scale": None}
+        legacy = {"contamination": "auto", "anomaly_score": cls._OBJECTIVE_SCORE, "scale": None,
+                  "precision": "fp32"}
         config = {**legacy, **config}
     try:
         model = cls(**cls._params_from_file(config))

@@ -64,6 +64,14 @@ _COMMON_DOC = """
         Per-feature scaling learnt in ``fit`` and kept with the model (and
         its file): the network sees standardised or [0, 1]-scaled features,
         and reconstructions come back in the data's own units.
+    precision : {{"fp32", "bf16"}}, default="fp32"
+        The arithmetic of every matrix product, in training and inference:
+        "bf16" rounds both operands to bfloat16 (to nearest even) and
+        accumulates in float32 on AMX-BF16 tiles or AVX512-BF16 dot products
+        (``pyae.cpu_features()`` says which); weights, gradients, optimiser
+        state and model files stay float32. Takes effect at the next call,
+        so a float32-trained model can serve in bf16. A CPU without bf16
+        instructions raises RuntimeError naming what is missing; CPU only.
 """
 
 
@@ -121,7 +129,8 @@ class Autoencoder(BaseAutoencoder):
                  loss="mse", tied_weights=False, optimizer="adam", learning_rate=1e-3,
                  batch_size=128, epochs=10, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8,
                  shuffle=True, patience=None, tol=0.0, verbose="auto", seed=0, device="cpu",
-                 contamination="auto", anomaly_score="combined", scale=None):
+                 contamination="auto", anomaly_score="combined", scale=None,
+                 precision="fp32"):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):

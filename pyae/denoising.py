@@ -46,7 +46,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="combined", scale=None):
+                 contamination="auto", anomaly_score="combined", scale=None,
+                 precision="fp32"):
         self._store_params(locals())
 
     def _noise(self):

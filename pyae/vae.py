@@ -62,7 +62,8 @@ class VAE(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="standardized", scale=None):
+                 contamination="auto", anomaly_score="standardized", scale=None,
+                 precision="fp32"):
         self._store_params(locals())
 
     def _layer_table(self, n_features, cfg):

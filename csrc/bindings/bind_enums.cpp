@@ -18,6 +18,7 @@ void register_enums(py::module_& m) {
   PYAE_BIND(OptimizerKind, PYAE_OPTIMIZERS)
   PYAE_BIND(NoiseKind, PYAE_NOISE_KINDS)
   PYAE_BIND(LayerRole, PYAE_LAYER_ROLES)
+  PYAE_BIND(Precision, PYAE_PRECISIONS)
 #undef PYAE_BIND
 #undef PYAE_BIND_VALUE
   m.def("needs_preactivation", &needs_preactivation, py::arg("activation"));

@@ -191,6 +191,19 @@ void register_network(py::module_& m) {
           py::arg("seed"))
       .def("set_latent_seed", &Network::set_latent_seed, py::arg("seed"))
       .def(
+          "set_precision",
+          [](Network& n, Precision p) {
+            try {
+              n.set_precision(p);
+            } catch (const std::invalid_argument& e) {
+              throw py::value_error(e.what());
+            }
+          },
+          py::arg("precision"))
+      .def_property_readonly("precision", &Network::precision)
+      .def_property_readonly("gemm_path",
+                             [](const Network& n) { return bf16_path_name(n.gemm_path()); })
+      .def(
           "set_beta",
           [](Network& n, double beta) {
             try {

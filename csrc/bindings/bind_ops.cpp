@@ -1,4 +1,5 @@
 // Bindings of the stateless kernels (pyae.ops wraps these).
+#include "kernels/bf16_gemm.h"
 #include "kernels/dense.h"
 #include "kernels/loss.h"
 #include "kernels/optimizer_update.h"
@@ -14,6 +15,73 @@ void register_ops(py::module_& m) {
   m.def("kernel_threads", &kernel_threads);
   m.def("simd_level", &simd_level);
   m.def("scratch_allocations", &scratch_allocations);
+
+  // The bf16 instruction paths: name -> whether this CPU (and OS) runs it.
+  m.def("bf16_paths", [] {
+    py::dict paths;
+#define PYAE_BF16_PATH_ENTRY(name, code) \
+  if (Bf16Path::name != Bf16Path::none) paths[#name] = bf16_path_available(Bf16Path::name);
+    PYAE_BF16_PATHS(PYAE_BF16_PATH_ENTRY)
+#undef PYAE_BF16_PATH_ENTRY
+    return paths;
+  });
+  m.def("bf16_best_path", [] { return std::string(bf16_path_name(bf16_best_path())); });
+  m.def(
+      "force_bf16_path",
+      [](const std::string& name) {
+        if (name == "auto") return unforce_bf16_path();
+        Bf16Path p = Bf16Path::none;
+        bool known = false;
+#define PYAE_BF16_PATH_FORCE(value, code) \
+  if (name == #value) p = Bf16Path::value, known = true;
+        PYAE_BF16_PATHS(PYAE_BF16_PATH_FORCE)
+#undef PYAE_BF16_PATH_FORCE
+        if (!known) throw py::value_error("unknown bf16 path '" + name + "'");
+        try {
+          force_bf16_path(p);
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("path"),
+      "Makes precision='bf16' networks made from now on take `path` ('auto' undoes it;\n"
+      "'none' pretends this CPU has no bf16). For tests and benchmarks.");
+  // C = alpha * bf16(op(a)) . bf16(op(b)) + beta * c on one named path (tests).
+  m.def(
+      "bf16_gemm",
+      [](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b,
+         const std::string& path, float alpha, float beta, py::object c_obj) {
+        if (a.ndim() != 2 || b.ndim() != 2) throw py::value_error("a and b must be 2-D");
+        const int M = dim(a, trans_a ? 1 : 0), K = dim(a, trans_a ? 0 : 1);
+        const int N = dim(b, trans_b ? 0 : 1);
+        if (dim(b, trans_b ? 1 : 0) != K) throw py::value_error("a and b do not chain");
+        Bf16Path p = Bf16Path::none;
+#define PYAE_BF16_PATH_PARSE(name, code) \
+  if (path == #name) p = Bf16Path::name;
+        PYAE_BF16_PATHS(PYAE_BF16_PATH_PARSE)
+#undef PYAE_BF16_PATH_PARSE
+        if (p == Bf16Path::none) throw py::value_error("unknown bf16 path '" + path + "'");
+        if (!bf16_path_available(p))
+          throw py::value_error("bf16 path '" + path + "' is not available on this CPU");
+        FloatArray c;
+        if (c_obj.is_none()) {
+          c = FloatArray({M, N});
+          beta = 0.0f;
+        } else {
+          c = c_obj.cast<FloatArray>();
+          check_shape(c, {M, N}, "c");
+          check_writeable(c, "c");
+        }
+        {
+          py::gil_scoped_release nogil;
+          bf16_gemm(trans_a, trans_b, M, N, K, alpha, a.data(), dim(a, 1), b.data(), dim(b, 1),
+                    beta, c.mutable_data(), N, p);
+        }
+        return c;
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
+      py::arg("trans_b") = false, py::arg("path"), py::arg("alpha") = 1.0f,
+      py::arg("beta") = 0.0f, py::arg("c") = py::none());
 
   m.def(
       "dense_forward",

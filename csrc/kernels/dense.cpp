@@ -88,6 +88,15 @@ struct Tile {
   int r0, r1, c0, c1;
 };
 
+// C = op(A) . op(B) + beta * C in the layer's precision.
+void layer_gemm(const DenseDims& d, bool trans_a, bool trans_b, int M, int N, int K,
+                const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (d.gemm_path == Bf16Path::none)
+    sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  else
+    bf16_gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, d.gemm_path);
+}
+
 Tile tile_for(int B, int D, int thread, int threads) {
   Tile t{0, B, 0, D};
   if (threads <= 1) return t;
@@ -152,7 +161,10 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
       int rows = std::min(block, t.r1 - r);
       float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
       const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
-      if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
+      if (d.gemm_path != Bf16Path::none) {
+        layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
+                   o, d.D_out);
+      } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
           small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
         // Small batch: weights streamed once (sgemm would re-pack them).
       } else if (rows == 1) {
@@ -186,12 +198,12 @@ void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, cons
                         pre == nullptr ? nullptr : pre + c0, d.B, cols, d.D_out, d.act);
     if (d.weight_transposed) {
       // dW_stored[:, c0:c1] += inp^T . dpre[:, c0:c1]
-      sgemm(true, false, d.D_in, cols, d.B, 1.0f, inp, d.D_in, dpre + c0, d.D_out, 1.0f,
-            dweight + c0, d.D_out);
+      layer_gemm(d, true, false, d.D_in, cols, d.B, inp, d.D_in, dpre + c0, d.D_out, 1.0f,
+                 dweight + c0, d.D_out);
     } else {
       // dW[c0:c1, :] += dpre[:, c0:c1]^T . inp
-      sgemm(true, false, cols, d.D_in, d.B, 1.0f, dpre + c0, d.D_out, inp, d.D_in, 1.0f,
-            dweight + static_cast<std::size_t>(c0) * d.D_in, d.D_in);
+      layer_gemm(d, true, false, cols, d.D_in, d.B, dpre + c0, d.D_out, inp, d.D_in, 1.0f,
+                 dweight + static_cast<std::size_t>(c0) * d.D_in, d.D_in);
     }
   });
   if (dinp == nullptr) return;
@@ -203,11 +215,11 @@ void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, cons
     const float* dp = dpre + static_cast<std::size_t>(t.r0) * d.D_out;
     float* di = dinp + static_cast<std::size_t>(t.r0) * d.D_in + t.c0;
     if (d.weight_transposed) {
-      sgemm(false, true, rows, cols, d.D_out, 1.0f, dp, d.D_out,
-            weight + static_cast<std::size_t>(t.c0) * d.D_out, d.D_out, 1.0f, di, d.D_in);
+      layer_gemm(d, false, true, rows, cols, d.D_out, dp, d.D_out,
+                 weight + static_cast<std::size_t>(t.c0) * d.D_out, d.D_out, 1.0f, di, d.D_in);
     } else {
-      sgemm(false, false, rows, cols, d.D_out, 1.0f, dp, d.D_out, weight + t.c0, d.D_in, 1.0f,
-            di, d.D_in);
+      layer_gemm(d, false, false, rows, cols, d.D_out, dp, d.D_out, weight + t.c0, d.D_in, 1.0f,
+                 di, d.D_in);
     }
   });
 }

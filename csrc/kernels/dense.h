@@ -7,6 +7,7 @@
 // Gradients are ACCUMULATED into dinp, dweight and dbias (see common.h).
 #pragma once
 
+#include "kernels/bf16_gemm.h"
 #include "math/common.h"
 
 namespace pyae {
@@ -17,6 +18,9 @@ struct DenseDims {
   int D_out;
   Activation act;
   bool weight_transposed;
+  // none: fp32 GEMMs (OpenBLAS); otherwise bf16 operands with fp32
+  // accumulation on that path (precision="bf16"). The epilogues are fp32.
+  Bf16Path gemm_path = Bf16Path::none;
 };
 
 void dense_forward(float* out,           // (B, D_out)

@@ -69,6 +69,10 @@ const char* simd_level();
 
 // True when this CPU runs the hand-written AVX-512 paths (F, DQ, BW, VL).
 bool cpu_has_avx512();
+// bf16 dot products: AVX512-BF16 (vdpbf16ps), and AMX-BF16 tiles, the latter
+// only once the OS has granted the tile state (requested on first call).
+bool cpu_has_avx512_bf16();
+bool cpu_has_amx_bf16();
 #endif
 
 }  // namespace pyae

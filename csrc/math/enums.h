@@ -41,6 +41,12 @@
   X(latent_head, 1)         \
   X(decoder, 2)
 
+// The arithmetic of a network's GEMMs: fp32, or bf16 operands with fp32
+// accumulation (weights, gradients and optimiser state stay fp32).
+#define PYAE_PRECISIONS(X) \
+  X(fp32, 0)               \
+  X(bf16, 1)
+
 #define PYAE_ENUM_VALUE(name, code) name = code,
 #define PYAE_ENUM_COUNT(name, code) +1
 
@@ -51,6 +57,7 @@ enum class Loss : int { PYAE_LOSSES(PYAE_ENUM_VALUE) };
 enum class OptimizerKind : int { PYAE_OPTIMIZERS(PYAE_ENUM_VALUE) };
 enum class NoiseKind : int { PYAE_NOISE_KINDS(PYAE_ENUM_VALUE) };
 enum class LayerRole : int { PYAE_LAYER_ROLES(PYAE_ENUM_VALUE) };
+enum class Precision : int { PYAE_PRECISIONS(PYAE_ENUM_VALUE) };
 
 constexpr int kNumActivations = 0 PYAE_ACTIVATIONS(PYAE_ENUM_COUNT);
 
@@ -71,11 +78,13 @@ constexpr int kNumActivations = 0 PYAE_ACTIVATIONS(PYAE_ENUM_COUNT);
 #define PYAE_OptimizerKind_CASE(name, code) case OptimizerKind::name:
 #define PYAE_NoiseKind_CASE(name, code) case NoiseKind::name:
 #define PYAE_LayerRole_CASE(name, code) case LayerRole::name:
+#define PYAE_Precision_CASE(name, code) case Precision::name:
 PYAE_DEFINE_IS_VALID(Activation, PYAE_ACTIVATIONS)
 PYAE_DEFINE_IS_VALID(Loss, PYAE_LOSSES)
 PYAE_DEFINE_IS_VALID(OptimizerKind, PYAE_OPTIMIZERS)
 PYAE_DEFINE_IS_VALID(NoiseKind, PYAE_NOISE_KINDS)
 PYAE_DEFINE_IS_VALID(LayerRole, PYAE_LAYER_ROLES)
+PYAE_DEFINE_IS_VALID(Precision, PYAE_PRECISIONS)
 #endif
 
 // Leaky ReLU's negative slope and ELU's alpha (PyTorch's defaults).

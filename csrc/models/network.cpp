@@ -17,8 +17,8 @@ namespace pyae {
 
 namespace {
 
-DenseDims dims_of(const LayerSpec& s, int B, Activation act) {
-  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight()};
+DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path) {
+  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight(), path};
 }
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
@@ -53,6 +53,22 @@ void Network::set_beta(double beta) {
     throw std::invalid_argument("beta must be >= 0 and finite");
   std::lock_guard<std::mutex> lock(train_mutex_);
   beta_ = static_cast<float>(beta);
+}
+
+void Network::set_precision(Precision precision) {
+  if (!is_valid(precision)) throw std::invalid_argument("unknown precision code");
+  Bf16Path path = Bf16Path::none;
+  if (precision == Precision::bf16) {
+    path = bf16_best_path();
+    if (path == Bf16Path::none)
+      throw std::runtime_error(
+          "precision='bf16' needs bf16 dot products: AVX512-BF16 (vdpbf16ps) or AMX-BF16, with "
+          "the OS allowing AMX tiles; this CPU (" + std::string(simd_level()) +
+          ") has neither. Use precision='fp32'.");
+  }
+  std::lock_guard<std::mutex> lock(train_mutex_);
+  precision_ = precision;
+  gemm_path_ = path;
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
@@ -167,7 +183,7 @@ void Network::forward_train(int B, const float* eps, const std::int64_t* keys) {
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
     dense_forward(train_out(l), acts_[l].data(), p + s.weight_offset, p + s.bias_offset,
-                  dims_of(s, B, train_act(l)), pre_[l].size() ? pre_[l].data() : nullptr);
+                  dims_of(s, B, train_act(l), gemm_path_), pre_[l].size() ? pre_[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
       // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.
       const int Z = s.d_out / 2;
@@ -224,7 +240,7 @@ void Network::backward(int B) {
     float* dout = train_dout(l);
     dense_backward(l > 0 ? dacts_[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
                    dout, dout, train_out(l), pre_[l].size() ? pre_[l].data() : nullptr,
-                   acts_[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l)));
+                   acts_[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path_));
   }
 }
 
@@ -258,13 +274,13 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     run_parallel(threads, [&](int thread, int nthreads) {
       run_layers([&](float* dst, const float* src, const LayerSpec& s) {
         dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset,
-                           dims_of(s, B, s.act), thread, nthreads);
+                           dims_of(s, B, s.act, gemm_path_), thread, nthreads);
 #pragma omp barrier
       });
     });
   } else {
     run_layers([&](float* dst, const float* src, const LayerSpec& s) {
-      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act));
+      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act, gemm_path_));
     });
   }
 }
@@ -293,7 +309,7 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
       h = hidden;
     }
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
-                  dims_of(s, B, Activation::identity));
+                  dims_of(s, B, Activation::identity, gemm_path_));
   }
   if (table_.variational()) {
     reconstruction_nll_rows(nullptr, rows, pred, target, B, D, loss_, 0.0f);

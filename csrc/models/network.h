@@ -9,10 +9,12 @@
 // (B, d_in) to (B, d_out) as its table row says.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
 
+#include "kernels/bf16_gemm.h"
 #include "kernels/noise.h"
 #include "math/enums.h"
 #include "models/layer_table.h"
@@ -48,6 +50,12 @@ class Network {
   void set_beta(double beta);
   // The reparameterisation's epsilon: Philox keyed by (seed, step count, b * Z + j).
   void set_latent_seed(std::uint64_t seed) { latent_seed_ = seed; }
+  // The arithmetic of every GEMM, training and inference alike. bf16 takes
+  // the fastest bf16 path of this CPU (bf16_best_path) at this call and
+  // throws std::runtime_error, naming what is missing, on a CPU without one.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
+  Bf16Path gemm_path() const { return gemm_path_; }
 
   // Allocates every training buffer for batches of up to max_batch rows.
   // Training calls (this, train_step, compute_gradients) from several
@@ -107,6 +115,8 @@ class Network {
   LayerTable table_;
   Loss loss_;
   float beta_;
+  Precision precision_ = Precision::fp32;
+  std::atomic<Bf16Path> gemm_path_{Bf16Path::none};  // read by forward() on any thread
   NoiseConfig noise_{NoiseKind::none, 0.0f, 0.0f, 0.0f, 1.0f};
   std::uint64_t noise_seed_ = 0, latent_seed_ = 0;
 

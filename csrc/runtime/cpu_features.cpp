@@ -1,5 +1,11 @@
 #include "math/common.h"
 
+#if defined(PYAE_HAS_AVX512_PATHS)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace pyae {
 
 // CPU feature detection. simd_level mirrors the ifunc choice of PYAE_MULTIVERSION so tests can see which
@@ -23,6 +29,48 @@ bool cpu_has_avx512() {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+#if defined(PYAE_HAS_AVX512_PATHS)
+namespace {
+// CPUID leaf 7, sub-leaf `sub`: {eax, ebx, ecx, edx}.
+struct Leaf7 {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+Leaf7 leaf7(unsigned sub) {
+  Leaf7 r;
+  if (__get_cpuid_max(0, nullptr) >= 7) __cpuid_count(7, sub, r.eax, r.ebx, r.ecx, r.edx);
+  return r;
+}
+}  // namespace
+#endif
+
+bool cpu_has_avx512_bf16() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  // CPUID.(7,1):EAX bit 5; the OS side (ZMM state) is what cpu_has_avx512 checks.
+  static const bool has = cpu_has_avx512() && (leaf7(1).eax & (1u << 5)) != 0;
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_amx_bf16() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  static const bool has = [] {
+    // CPUID.(7,0):EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
+    Leaf7 r = leaf7(0);
+    if (!cpu_has_avx512() || !(r.edx & (1u << 22)) || !(r.edx & (1u << 24))) return false;
+    // Linux hands out the 8 KiB tile state only on request, once per
+    // process (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a
+    // kernel or VM that refuses it leaves AMX unusable.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }();
   return has;
 #else

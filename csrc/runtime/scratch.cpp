@@ -11,7 +11,7 @@ std::atomic<std::uint64_t> g_growths{0};
 }  // namespace
 
 float* thread_scratch(ScratchSlot slot, std::size_t n) {
-  thread_local FloatBuffer buffers[4];
+  thread_local FloatBuffer buffers[kScratchSlots];
   FloatBuffer& b = buffers[slot];
   if (b.size() < n) {
     b.resize(n);

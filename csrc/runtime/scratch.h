@@ -11,7 +11,15 @@
 
 namespace pyae {
 
-enum ScratchSlot : int { kScratchA = 0, kScratchB = 1, kScratchOut = 2, kScratchHidden = 3 };
+enum ScratchSlot : int {
+  kScratchA = 0,
+  kScratchB = 1,
+  kScratchOut = 2,
+  kScratchHidden = 3,
+  kScratchPackA = 4,  // bf16 GEMM operands (kernels/bf16_gemm.cpp)
+  kScratchPackB = 5,
+  kScratchSlots = 6
+};
 
 // At least n floats for `slot` of the calling thread (contents undefined).
 float* thread_scratch(ScratchSlot slot, std::size_t n);

@@ -1,0 +1,52 @@
+// GEMM with bf16 operands and fp32 accumulation, for precision="bf16":
+//   C(M, N) = alpha * bf16(op(A)) . bf16(op(B)) + beta * C
+// where bf16() rounds each fp32 operand to nearest even (fp32 subnormals
+// become signed zero, as the hardware treats bf16 subnormals). Same
+// argument convention as sgemm (blas.h): row-major, op = transpose or not.
+//
+// Two paths, chosen at run time (runtime/cpu_features.cpp):
+//   avx512_bf16  vdpbf16ps on 12 x 32 register tiles. Each output element is
+//                one fp32 accumulator updated per k-pair, odd k then even k,
+//                in ascending k, then alpha * acc + beta * C: the order the
+//                NumPy emulation in pyae/_reference.py reproduces bit for bit.
+//   amx          AMX-BF16 tiles (32 x 32 outputs, 32 k per tile op). The
+//                hardware's order inside a tile op is not specified; the
+//                error bound is that of any fp32 summation of K products,
+//                |err| <= K * 2^-24 * sum_k |a_mk b_kn| (tests/test_bf16.py).
+// Both pack op(A) and op(B) into k-pair words (two bf16 in 32 bits), the
+// layout vdpbf16ps and tdpbf16ps read. Single-threaded: the dense layers
+// call it per thread tile, as they call sgemm.
+#pragma once
+
+namespace pyae {
+
+// X(name, code): the bf16 instruction paths (none: the CPU has neither).
+#define PYAE_BF16_PATHS(X) \
+  X(none, 0)               \
+  X(avx512_bf16, 1)        \
+  X(amx, 2)
+
+enum class Bf16Path : int {
+#define PYAE_BF16_PATH_VALUE(name, code) name = code,
+  PYAE_BF16_PATHS(PYAE_BF16_PATH_VALUE)
+#undef PYAE_BF16_PATH_VALUE
+};
+
+const char* bf16_path_name(Bf16Path path);
+// Whether this CPU (and, for AMX, the OS) runs `path`.
+bool bf16_path_available(Bf16Path path);
+// The fastest available path; none when the CPU has no bf16 dot products.
+// force_bf16_path makes it return `path` instead (tests and benchmarks run
+// each path on one CPU; none pretends the CPU has no bf16); unforce undoes it.
+Bf16Path bf16_best_path();
+void force_bf16_path(Bf16Path path);
+void unforce_bf16_path();
+
+void bf16_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+               const float* A, int lda,  // (M, K), or (K, M) if trans_a
+               const float* B, int ldb,  // (K, N), or (N, K) if trans_b
+               float beta,
+               float* C, int ldc,        // (M, N)
+               Bf16Path path);
+
+}  // namespace pyae
