@@ -233,7 +233,9 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         device = check_device(device)
         BACKENDS[device].check_available()  # fails here, before anything changes
         self.device = device
-        if hasattr(self, "network_"):
+        # A model on the host with no backend yet (just loaded) has nothing
+        # to move: its precision is applied at its first use.
+        if hasattr(self, "network_") and (self._backend_ is not None or device != "cpu"):
             self._backend()
         return self
 

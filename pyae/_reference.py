@@ -95,6 +95,63 @@ def dense_backward(dout, out, inp, weight, act, transposed=False, bias=None):
     return dpre @ w, (dw.T if transposed else dw), dpre.sum(axis=0)
 
 
+# ---------------------------------------------------------------- bf16
+def round_bf16(x):
+    """float32 values rounded to bfloat16 (nearest even), returned as
+    float32: NaN stays NaN (quiet), subnormals become signed zero (the
+    hardware treats bf16 subnormals as zero), overflow rounds to inf.
+    csrc/kernels/bf16_gemm.cpp: bf16_bits."""
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    mag = u & 0x7FFFFFFF
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
+    bits = np.where(mag > 0x7F800000, ((u >> 16) | 0x40) & 0xFFFF,
+                    np.where(mag < 0x00800000, (u >> 16) & 0x8000, rounded))
+    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(np.shape(x))
+
+
+def bf16_gemm_dot_products(a, b):
+    """bf16(a) (M, K) . bf16(b) (K, N) in float32 exactly as the
+    AVX512-BF16 path sums: one accumulator per output, per k-pair first
+    += a[2p+1] b[2p+1] then += a[2p] b[2p] (each product exact in float32,
+    each sum rounded), pairs ascending. The product of two bf16 values fits
+    float32's mantissa, so only the additions round."""
+    a, b = round_bf16(a), round_bf16(b)
+    if a.shape[1] % 2:
+        a = np.pad(a, ((0, 0), (0, 1)))
+        b = np.pad(b, ((0, 1), (0, 0)))
+    acc = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for p in range(a.shape[1] // 2):
+        for k in (2 * p + 1, 2 * p):
+            acc = acc + np.outer(a[:, k], b[k]).astype(np.float32)
+    return acc
+
+
+def bf16_gemm_error_bound(a, b):
+    """|C - exact| <= K 2^-24 sum_k |a b| for any float32 summation order of
+    the K exact products of bf16(a) and bf16(b) (the AMX path's bound)."""
+    a64 = np.abs(round_bf16(a).astype(np.float64))
+    b64 = np.abs(round_bf16(b).astype(np.float64))
+    return a.shape[1] * 2.0**-24 * (a64 @ b64)
+
+
+def bf16_dense_forward(inp, weight, bias, act, transposed=False):
+    """A precision="bf16" layer: the GEMM's operands rounded, the rest exact."""
+    w = round_bf16(np.asarray(effective_weight(weight, transposed), np.float32))
+    x = round_bf16(np.asarray(inp, np.float32))
+    pre = x.astype(np.float64) @ w.astype(np.float64).T + np.asarray(bias, np.float64)
+    return activation(pre, act), pre
+
+
+def bf16_dense_backward(dout, out, pre, inp, weight, act, transposed=False):
+    """(dinp, dweight (stored layout), dbias) of a precision="bf16" layer:
+    both backward GEMMs take bf16-rounded operands (dpre, the input, the weight)."""
+    w = round_bf16(np.asarray(effective_weight(weight, transposed), np.float32)).astype(np.float64)
+    dpre = np.asarray(dout, np.float64) * activation_grad(out, pre, act)
+    dp = round_bf16(dpre.astype(np.float32)).astype(np.float64)
+    dw = dp.T @ round_bf16(np.asarray(inp, np.float32)).astype(np.float64)
+    return dp @ w, (dw.T if transposed else dw), dpre.sum(axis=0)
+
+
 def mse_loss(pred, target):
     """Mean over all elements; returns (loss, dL/dpred, per-sample mean)."""
     diff = np.asarray(pred, np.float64) - np.asarray(target, np.float64)

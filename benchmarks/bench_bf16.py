@@ -1,0 +1,179 @@
+"""bf16 training and inference: pyae precision="bf16" against pyae fp32,
+PyTorch fp32 eager and PyTorch bf16 autocast (and ONNX Runtime fp32 for
+batch-1 latency), all in this one run.
+
+Model: the 784-256-64-256-784 sigmoid autoencoder, MSE, Adam(1e-3), as in
+bench_train.py. Training: median samples/s of interleaved epochs (training
+steps only, as bench_train.py), per batch size, at --threads threads. Then
+the held-out reconstruction MSE of a 20-epoch MNIST AE, bf16 against fp32
+(trained on 8,000 rows of the MNIST set, scored on the other 2,000; random
+data when PYAE_DATA_DIR is unset). Then batch-1 full-forward latency.
+
+    python benchmarks/bench_bf16.py [--threads 2] [--batches 128 256 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import tempfile
+
+import numpy as np
+
+import pyae
+from pyae import _core
+from bench_train import interleaved_throughput, median_latencies, torch_model, WIDTHS
+from machine import cpu_model
+
+
+@contextlib.contextmanager
+def bf16_path(path):
+    _core.force_bf16_path(path)
+    try:
+        yield
+    finally:
+        _core.force_bf16_path("auto")
+
+
+def pyae_runner(X, batch, precision, path="auto"):
+    with bf16_path(path):
+        ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False,
+                              seed=0, precision=precision)
+        ae.partial_fit(X[: batch * 2])  # build + warm up
+    backend, rng = ae._backend(), np.random.default_rng(0)
+    assert precision == "fp32" or ae.network_.gemm_path == (
+        _core.bf16_best_path() if path == "auto" else path)
+    return lambda: backend.train_epoch(X, rng.permutation(len(X)), batch)
+
+
+def torch_runner(torch, X, batch, autocast):
+    torch.manual_seed(0)
+    model = torch_model(torch)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    Xt = torch.from_numpy(X)
+    gen = torch.Generator().manual_seed(0)
+
+    def epoch():
+        perm = torch.randperm(len(Xt), generator=gen)
+        for s in range(0, len(Xt), batch):
+            xb = Xt[perm[s:s + batch]]
+            opt.zero_grad(set_to_none=True)
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else \
+                contextlib.nullcontext()
+            with ctx:
+                loss = loss_fn(model(xb).float(), xb)
+            loss.backward()
+            opt.step()
+
+    epoch()  # warm up
+    return epoch
+
+
+def load_mnist_split():
+    data_dir = os.environ.get("PYAE_DATA_DIR")
+    if data_dir:
+        from pyae.datasets import load_train_test
+
+        Xtr, _, Xte, _, source = load_train_test("mnist", data_dir=data_dir, download=False)
+        return Xtr, Xte, source
+    rng = np.random.default_rng(0)
+    return (rng.random((8000, 784), dtype=np.float32), rng.random((2000, 784), dtype=np.float32),
+            "uniform random (PYAE_DATA_DIR unset)")
+
+
+def held_out_mse(Xtr, Xte, precision, epochs):
+    ae = pyae.Autoencoder(hidden=(256, 64), epochs=epochs, batch_size=256, verbose=False,
+                          seed=0, precision=precision).fit(Xtr)
+    ae.set_params(precision="fp32")  # score both the same way: the training is compared
+    return float(((ae.reconstruct(Xte) - Xte) ** 2).mean())
+
+
+def ort_session(ae, threads):
+    import onnxruntime as ort
+    from pyae.export import export_onnx
+
+    path = os.path.join(tempfile.mkdtemp(), "ae.onnx")
+    export_onnx(ae, path)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batches", type=int, nargs="+", default=[128, 256, 1024])
+    p.add_argument("--samples", type=int, default=16384)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20, help="epochs of the held-out MSE check")
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--json")
+    args = p.parse_args()
+
+    import torch
+
+    feats = pyae.cpu_features()
+    print(f"# {cpu_model()}, {os.cpu_count()} cores; pyae {pyae.__version__}: {feats}; "
+          f"torch {torch.__version__}; {args.threads} threads")
+    pyae.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    X = rng.random((args.samples, 784), dtype=np.float32)
+    paths = [p for p, ok in feats["bf16_paths"].items() if ok]
+    rows = []
+    names = ["pyae fp32", *[f"pyae bf16 {p}" for p in paths], "torch fp32", "torch bf16 autocast"]
+    print("# training samples/s (median of interleaved epochs); ratios: pyae bf16 on the "
+          "default path / each baseline")
+    print(f"{'batch':>5} " + " ".join(f"{n:>22}" for n in names))
+    for b in args.batches:
+        runners = [pyae_runner(X, b, "fp32"), *[pyae_runner(X, b, "bf16", p) for p in paths],
+                   torch_runner(torch, X, b, False), torch_runner(torch, X, b, True)]
+        speeds = interleaved_throughput(runners, len(X), args.repeats)
+        best = speeds[1 + paths.index(feats["bf16_path"])] if paths else float("nan")
+        print(f"{b:>5} " + " ".join(f"{s:>22.0f}" for s in speeds))
+        print(f"{'':>5}  bf16/pyae fp32 {best / speeds[0]:.2f}x, /torch fp32 "
+              f"{best / speeds[-2]:.2f}x, /torch autocast {best / speeds[-1]:.2f}x")
+        rows.append(dict(kind="train", batch=b, threads=args.threads, **dict(zip(names, speeds))))
+
+    if paths:
+        Xtr, Xte, source = load_mnist_split()
+        fp32 = held_out_mse(Xtr, Xte, "fp32", args.epochs)
+        bf16 = held_out_mse(Xtr, Xte, "bf16", args.epochs)
+        print(f"# held-out MSE after {args.epochs} epochs, {source}: fp32 {fp32:.6f}, "
+              f"bf16 {bf16:.6f} ({100 * (bf16 / fp32 - 1):+.2f}%)")
+        rows.append(dict(kind="held_out_mse", fp32=fp32, bf16=bf16, epochs=args.epochs))
+
+    print(f"# batch-1 full forward (raw network.forward), 1 thread, median of {args.calls} "
+          "calls, microseconds")
+    pyae.set_num_threads(1)
+    fp32_model = pyae.Autoencoder(hidden=(256, 64), epochs=1, verbose=False).fit(X[:512])
+    x1 = X[:1].copy()
+    fns, labels = [], []
+    for prec in ["fp32"] + (["bf16"] if paths else []):
+        model = copy.deepcopy(fp32_model).set_params(precision=prec)
+        model.transform(x1)  # sets the network's precision
+        net, out = model.network_, np.empty_like(x1)
+        fns.append(lambda net=net, out=out: net.forward(x1, out, 0, len(net.table)))
+        labels.append(f"pyae {prec}")
+    sess = ort_session(fp32_model, 1)
+    name = sess.get_inputs()[0].name
+    fns.append(lambda: sess.run(None, {name: x1}))
+    labels.append("onnxruntime fp32")
+    times = median_latencies(fns, args.calls)
+    print("  ".join(f"{l}: {t:.1f}" for l, t in zip(labels, times)))
+    if paths:
+        print(f"  bf16 / pyae fp32 {times[1] / times[0]:.2f}x time, bf16 / onnxruntime fp32 "
+              f"{times[1] / times[2]:.2f}x time")
+    rows.append(dict(kind="latency_b1_us", **dict(zip(labels, times))))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

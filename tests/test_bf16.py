@@ -1,0 +1,265 @@
+"""precision="bf16": the GEMM kernel on each instruction path against the
+NumPy emulation (pyae/_reference.py), the rounding itself, the whole
+training step against a float64 emulation of a bf16 network and against
+central differences, and the model-level setting (files, errors, devices).
+Each path runs where this CPU has it and is skipped, with the reason, where
+not."""
+
+import numpy as np
+import pytest
+
+import pyae
+from pyae import _core, _reference as ref
+from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
+
+PATHS = ["avx512_bf16", "amx"]
+AVAILABLE = _core.bf16_paths()
+
+
+def path_param(path):
+    reason = f"this CPU or OS does not run the {path} path ({pyae.cpu_features()})"
+    return pytest.param(path, marks=pytest.mark.skipif(not AVAILABLE[path], reason=reason))
+
+
+ON_EACH_PATH = pytest.mark.parametrize("path", [path_param(p) for p in PATHS])
+NEEDS_BF16 = pytest.mark.skipif(_core.bf16_best_path() == "none",
+                                reason="this CPU has neither AVX512-BF16 nor AMX-BF16")
+
+
+@pytest.fixture
+def forced(request):
+    """force_bf16_path for one test, undone after it."""
+    def force(path):
+        _core.force_bf16_path(path)
+    yield force
+    _core.force_bf16_path("auto")
+
+
+def operands(rng, M, N, K, trans_a, trans_b):
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    a_in = np.ascontiguousarray(a.T) if trans_a else a
+    b_in = np.ascontiguousarray(b.T) if trans_b else b
+    return a, b, a_in, b_in
+
+
+SHAPES = [(1, 1, 1), (5, 7, 3), (13, 33, 17), (37, 70, 64), (33, 31, 100), (64, 40, 785)]
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("M,N,K", SHAPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False),
+                                             (True, True)])
+def test_gemm_matches_the_emulation(path, M, N, K, trans_a, trans_b):
+    rng = np.random.default_rng(M * 1000 + N * 10 + K)
+    a, b, a_in, b_in = operands(rng, M, N, K, trans_a, trans_b)
+    got = _core.bf16_gemm(a_in, b_in, trans_a, trans_b, path=path)
+    if path == "avx512_bf16":  # the documented order, bit for bit
+        np.testing.assert_array_equal(got, ref.bf16_gemm_dot_products(a, b))
+    exact = ref.round_bf16(a).astype(np.float64) @ ref.round_bf16(b).astype(np.float64)
+    assert (np.abs(got - exact) <= ref.bf16_gemm_error_bound(a, b)).all()
+
+
+@ON_EACH_PATH
+def test_gemm_alpha_beta_and_a_nan_c_with_beta_zero(path):
+    rng = np.random.default_rng(3)
+    a, b, _, _ = operands(rng, 20, 36, 50, False, False)
+    c = rng.standard_normal((20, 36)).astype(np.float32)
+    prod = _core.bf16_gemm(a, b, path=path)
+    got = _core.bf16_gemm(a, b, path=path, alpha=0.5, beta=2.0, c=c.copy())
+    np.testing.assert_allclose(got, 0.5 * prod + 2.0 * c, rtol=1e-6, atol=1e-6)
+    nan_c = np.full((20, 36), np.nan, np.float32)  # beta = 0 never reads C (as BLAS)
+    np.testing.assert_array_equal(_core.bf16_gemm(a, b, path=path, c=nan_c), prod)
+
+
+def test_rounding_to_nearest_even_nan_inf_and_subnormals():
+    one = np.float32(1.0)
+    ulp = 2.0**-7  # bf16 has 8 significant bits
+    x = np.array([1 + ulp / 2, 1 + 3 * ulp / 2, 1 + ulp / 2 + 2**-20, -(1 + ulp / 2),
+                  np.inf, -np.inf, 3.4e38, 1e-39, -1e-39, 0.0], np.float32)
+    want = np.array([1.0, 1 + 2 * ulp, 1 + ulp, -1.0, np.inf, -np.inf, np.inf, 0.0, -0.0, 0.0],
+                    np.float32)
+    got = ref.round_bf16(x)
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got[8]) and np.isnan(ref.round_bf16(np.float32(np.nan)))
+    assert one == ref.round_bf16(one)
+
+
+@ON_EACH_PATH
+def test_gemm_rounds_as_the_emulation(path):
+    """K = 1 with b = 1: C is bf16(a) itself (ties, overflow, NaN, subnormals)."""
+    a = np.array([[1 + 2**-8], [1 + 3 * 2**-8], [3.4e38], [1e-39], [np.nan], [-7.3]], np.float32)
+    got = _core.bf16_gemm(a, np.ones((1, 1), np.float32), path=path)
+    np.testing.assert_array_equal(got[[0, 1, 2, 3, 5]], ref.round_bf16(a)[[0, 1, 2, 3, 5]])
+    assert np.isnan(got[4, 0])
+
+
+def test_gemm_rejects_bad_calls():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="chain"):
+        _core.bf16_gemm(a, np.ones((5, 2), np.float32), path=_core.bf16_best_path())
+    with pytest.raises(ValueError, match="unknown bf16 path"):
+        _core.bf16_gemm(a, a.T.copy(), path="fp8")
+    with pytest.raises(TypeError):
+        _core.bf16_gemm(a.astype(np.float64), a.T.copy(), path="amx")
+    for path in PATHS:
+        if not AVAILABLE[path]:
+            with pytest.raises(ValueError, match="not available"):
+                _core.bf16_gemm(a, a.T.copy(), path=path)
+
+
+# --------------------------------------------------------- the whole step
+def bf16_network(widths, acts, tied, loss, path, forced):
+    forced(path)
+    table = _core.LayerTable.autoencoder(widths[0], widths[1:len(widths) // 2 + 1],
+                                         ACTIVATIONS[acts[0]], ACTIVATIONS[acts[-1]], tied)
+    net = _core.Network(table, LOSSES[loss],
+                        OPTIMIZERS["sgd"], 0.1, 0.9, 0.999, 1e-8, 0.0)
+    net.set_precision(PRECISIONS["bf16"])
+    assert net.gemm_path == path
+    net.params[:] = np.random.default_rng(0).uniform(-0.8, 0.8, net.params.size)
+    return net
+
+
+def emulated_step(net, acts, xb, loss):
+    """The bf16 network's loss and gradient, float64 apart from the rounding."""
+    ws, bs, ts, _ = ref.unpack(net.table, net.params)
+    train_acts = list(acts[:-1]) + ["identity"] if loss == "bce" else list(acts)
+    outs, pres = [xb], []
+    for w, b, t, a in zip(ws, bs, ts, train_acts):
+        out, pre = ref.bf16_dense_forward(outs[-1], w, b, a, t)
+        outs.append(out)
+        pres.append(pre)
+    value, dout, _ = (ref.bce_with_logits_loss if loss == "bce" else ref.mse_loss)(outs[-1], xb)
+    grads = np.zeros(net.params.size)
+    for l in range(len(ws) - 1, -1, -1):
+        row = net.table[l]
+        dinp, dw, db = ref.bf16_dense_backward(dout, outs[l + 1], pres[l], outs[l], ws[l],
+                                               train_acts[l], ts[l])
+        owner = net.table[row.tied_to] if row.tied_to >= 0 else row
+        n = owner.d_in * owner.d_out
+        grads[owner.weight_offset:owner.weight_offset + n] += dw.ravel()
+        grads[row.bias_offset:row.bias_offset + row.d_out] += db
+        dout = dinp
+    return value, grads
+
+
+STEP_ARCHS = [
+    ([40, 24, 8, 24, 40], ["sigmoid"] * 4, False, "mse"),
+    ([40, 24, 8, 24, 40], ["tanh"] * 3 + ["sigmoid"], True, "bce"),
+    ([33, 17, 33], ["gelu", "sigmoid"], False, "mse"),
+]
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("widths,acts,tied,loss", STEP_ARCHS)
+def test_step_matches_the_bf16_emulation(path, widths, acts, tied, loss, forced):
+    net = bf16_network(widths, acts, tied, loss, path, forced)
+    X = np.random.default_rng(1).random((70, widths[0]), dtype=np.float32)
+    rows = np.arange(3, 67, dtype=np.int64)
+    got_loss = net.compute_gradients(X, rows)[0]
+    want_loss, want = emulated_step(net, acts, X[rows].astype(np.float64), loss)
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    # Left over: float32 accumulation, and a few float32 dpre values that sit
+    # on the other side of a bf16 rounding boundary than the float64 ones.
+    np.testing.assert_allclose(net.grads, want, rtol=0, atol=2e-3 * np.abs(want).max())
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("widths,acts,tied,loss", STEP_ARCHS)
+def test_step_gradient_against_central_differences(path, widths, acts, tied, loss, forced):
+    """The bf16 gradient is that of the float32 network to bf16 accuracy."""
+    net = bf16_network(widths, acts, tied, loss, path, forced)
+    X = np.random.default_rng(2).random((50, widths[0]), dtype=np.float32)
+    rows = np.arange(50, dtype=np.int64)
+    net.compute_gradients(X, rows)
+    p0 = net.params.astype(np.float64)
+
+    def loss_at(p):
+        ws, bs, ts, _ = ref.unpack(net.table, p)
+        return ref.network_loss(ws, bs, ts, acts, X.astype(np.float64), loss)
+
+    num = ref.central_difference_gradient(loss_at, p0)
+    scale = np.abs(num).max()
+    err = np.abs(net.grads - num)
+    assert err.max() <= 0.03 * scale  # bf16 operands: ~2^-9 relative per product
+    assert np.median(err) <= 0.003 * scale
+    cos = net.grads @ num / np.linalg.norm(net.grads) / np.linalg.norm(num)
+    assert cos > 0.999
+
+
+# ------------------------------------------------------------- the models
+@NEEDS_BF16
+@pytest.mark.parametrize("Model", [pyae.Autoencoder, pyae.DenoisingAutoencoder, pyae.VAE])
+def test_bf16_training_follows_fp32(Model):
+    X = np.random.default_rng(0).random((600, 30), dtype=np.float32)
+    kw = dict(hidden=(16, 4), epochs=8, batch_size=64, verbose=False, seed=3)
+    if Model is pyae.VAE:
+        kw = dict(hidden=(16,), latent_dim=4, epochs=8, batch_size=64, verbose=False, seed=3)
+    fp32 = Model(**kw).fit(X)
+    bf16 = Model(**kw, precision="bf16").fit(X)
+    assert bf16.network_.precision.name == "bf16"
+    assert bf16.network_.gemm_path == _core.bf16_best_path()
+    lf, lb = fp32.history_["loss"][-1], bf16.history_["loss"][-1]
+    assert lb == pytest.approx(lf, rel=0.02)
+    assert not np.array_equal(fp32.network_.params, bf16.network_.params)  # it did round
+
+
+@NEEDS_BF16
+def test_precision_is_a_setting_for_inference_and_is_saved(tmp_path):
+    X = np.random.default_rng(0).random((300, 24), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(12, 4), epochs=2, verbose=False).fit(X)
+    fp32_out = model.reconstruct(X)
+    model.set_params(precision="bf16")
+    bf16_out = model.reconstruct(X)
+    assert model.network_.gemm_path == _core.bf16_best_path()
+    assert not np.array_equal(fp32_out, bf16_out)
+    np.testing.assert_allclose(bf16_out, fp32_out, atol=2e-2)
+    model.save(tmp_path / "m.safetensors")
+    back = pyae.load(tmp_path / "m.safetensors")
+    assert back.precision == "bf16" and back.network_.params.dtype == np.float32
+    np.testing.assert_array_equal(back.network_.params, model.network_.params)
+    np.testing.assert_array_equal(back.reconstruct(X), bf16_out)
+    back.set_params(precision="fp32")
+    np.testing.assert_array_equal(back.reconstruct(X), fp32_out)
+
+
+def test_a_cpu_without_bf16_gets_a_clear_error_and_loses_nothing(forced, tmp_path):
+    X = np.random.default_rng(0).random((100, 10), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False).fit(X)
+    before = model.network_.params.copy()
+    model.save(tmp_path / "m.safetensors")
+    forced("none")
+    with pytest.raises(RuntimeError, match="AVX512-BF16.*AMX-BF16"):
+        pyae.Autoencoder(hidden=(4,), epochs=1, verbose=False, precision="bf16").fit(X)
+    model.set_params(precision="bf16")
+    with pytest.raises(RuntimeError, match="AVX512-BF16"):
+        model.transform(X)
+    model.set_params(precision="fp32")
+    np.testing.assert_array_equal(model.network_.params, before)
+    model.transform(X)
+    # A file saved with precision="bf16" still loads here; using it asks for bf16.
+    model.set_params(precision="bf16")
+    model.save(tmp_path / "b.safetensors")
+    back = pyae.load(tmp_path / "b.safetensors")
+    with pytest.raises(RuntimeError, match="precision='fp32'"):
+        back.score_samples(X)
+    np.testing.assert_array_equal(back.set_params(precision="fp32").transform(X),
+                                  model.set_params(precision="fp32").transform(X))
+
+
+def test_bad_precision_values_and_devices():
+    X = np.random.default_rng(0).random((50, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="precision"):
+        pyae.Autoencoder(hidden=(3,), epochs=1, precision="fp16").fit(X)
+    with pytest.raises(ValueError, match="CPU only"):
+        pyae.Autoencoder(hidden=(3,), epochs=1, precision="bf16", device="cuda").fit(X)
+    assert pyae.Autoencoder().get_params()["precision"] == "fp32"
+
+
+def test_cpu_features_names_the_paths():
+    f = pyae.cpu_features()
+    assert set(f["bf16_paths"]) == set(PATHS)
+    assert f["bf16_path"] in ("none", *[p for p in PATHS if f["bf16_paths"][p]])
+    if f["bf16_paths"]["amx"]:
+        assert f["bf16_path"] == "amx"
