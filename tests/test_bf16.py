@@ -43,7 +43,8 @@ def operands(rng, M, N, K, trans_a, trans_b):
     return a, b, a_in, b_in
 
 
-SHAPES = [(1, 1, 1), (5, 7, 3), (13, 33, 17), (37, 70, 64), (33, 31, 100), (64, 40, 785)]
+SHAPES = [(1, 1, 1), (5, 7, 3), (13, 33, 17), (16, 32, 32), (20, 9, 40), (37, 70, 64),
+          (33, 31, 100), (48, 33, 31), (64, 40, 785)]
 
 
 @ON_EACH_PATH
@@ -263,3 +264,64 @@ def test_cpu_features_names_the_paths():
     assert f["bf16_path"] in ("none", *[p for p in PATHS if f["bf16_paths"][p]])
     if f["bf16_paths"]["amx"]:
         assert f["bf16_path"] == "amx"
+
+
+# ---------------------------------------------- inference on packed weights
+def emulated_forward(net, x):
+    ws, bs, ts, acts = ref.unpack(net.table, net.params)
+    out = x
+    for w, b, t, a in zip(ws, bs, ts, acts):
+        out, _ = ref.bf16_dense_forward(out, w, b, a, t)
+    return out
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("B", [1, 3, 17, 40, 300])
+@pytest.mark.parametrize("tied", [False, True])
+def test_inference_on_packed_weights_matches_the_emulation(path, B, tied, forced):
+    net = bf16_network([70, 40, 9, 40, 70], ["tanh"] * 3 + ["sigmoid"], tied, "mse", path,
+                       forced)
+    x = np.random.default_rng(B).random((B, 70), dtype=np.float32)
+    out = np.empty_like(x)
+    for _ in range(2):  # the second call runs on the weights packed by the first
+        net.forward(x, out, 0, len(net.table))
+        np.testing.assert_allclose(out, emulated_forward(net, x), rtol=0, atol=2e-5)
+
+
+@NEEDS_BF16
+def test_packed_weights_follow_every_parameter_change():
+    net = bf16_network([30, 12, 30], ["sigmoid"] * 2, False, "mse", _core.bf16_best_path(),
+                       lambda path: None)
+    x = np.random.default_rng(0).random((5, 30), dtype=np.float32)
+    out = np.empty_like(x)
+
+    def forward():
+        net.forward(x, out, 0, 2)
+        return out.copy()
+
+    first = forward()
+    net.params[:] = net.params * np.float32(0.5)  # a write from Python
+    halved = forward()
+    assert not np.array_equal(first, halved)
+    np.testing.assert_allclose(halved, emulated_forward(net, x), atol=2e-5)
+    net.train_step(x, np.arange(5, dtype=np.int64))  # a training step
+    np.testing.assert_allclose(forward(), emulated_forward(net, x), atol=2e-5)
+    net.compute_gradients(x, np.arange(5, dtype=np.int64))
+    net.apply_gradients()  # a data-parallel step
+    np.testing.assert_allclose(forward(), emulated_forward(net, x), atol=2e-5)
+    net.set_precision(PRECISIONS["fp32"])
+    ws, bs, ts, acts = ref.unpack(net.table, net.params)
+    want = ref.network_forward(ws, bs, ts, acts, x)[-1]
+    np.testing.assert_allclose(forward(), want, rtol=1e-5, atol=1e-6)
+
+
+@NEEDS_BF16
+def test_concurrent_bf16_inference_agrees_with_one_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = np.random.default_rng(0).random((400, 50), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(32, 8), epochs=1, verbose=False, precision="bf16").fit(X)
+    want = model.reconstruct(X)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: model.reconstruct(X[i * 100:(i + 1) * 100]), range(4)))
+    np.testing.assert_array_equal(np.vstack(outs), want)

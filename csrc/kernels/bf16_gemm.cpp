@@ -23,7 +23,6 @@ namespace {
 constexpr int kNR = 32;         // columns of a packed B panel: two zmm, or two AMX tiles
 constexpr int kMR = 12;         // rows of a vdpbf16ps register tile (24 accumulators)
 constexpr int kTileRows = 16;   // AMX tile: 16 rows of 64 bytes (16 k-pairs or 16 columns)
-constexpr int kRowAlign = 32;   // packed A rows: two AMX tiles
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
@@ -160,8 +159,11 @@ void gemm_avx512_bf16(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, i
   }
 }
 
-// 32 x 32 outputs per step: C tiles 0-3, A tiles 4-5 (rows 0-15, 16-31),
-// B tiles 6-7 (columns 0-15, 16-31); every tile is 16 rows of 64 bytes.
+// Tiles: C 0-3 (rows 0-15 x cols 0-15, 0-15 x 16-31, 16-31 x 0-15,
+// 16-31 x 16-31), A 4-5 (rows 0-15, 16-31), B 6-7 (cols 0-15, 16-31); each
+// 16 rows of 64 bytes. With M <= 16 the C and A tiles have M rows (a batch
+// of one multiplies one row, not 16); otherwise packed A has whole 16-row
+// blocks (zero rows past M) and a last odd 16-row block uses tiles 0, 1, 4.
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
   std::uint16_t colsb[16] = {};
@@ -173,7 +175,7 @@ PYAE_AMX void gemm_amx(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, 
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
-    cfg.rows[t] = kTileRows;
+    cfg.rows[t] = M <= kTileRows && (t <= 1 || t == 4) ? M : kTileRows;
   }
   _tile_loadconfig(&cfg);
   alignas(64) float tile[32 * kNR];
@@ -184,24 +186,32 @@ PYAE_AMX void gemm_amx(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, 
     const int cols = std::min(kNR, N - n0);
     for (int m0 = 0; m0 < M; m0 += 32) {
       const std::uint32_t* a = Ap + static_cast<std::size_t>(m0) * Kp;
+      const bool both = M - m0 > kTileRows;  // two row tiles in this block
+      const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * Kp;
       _tile_zero(0);
       _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      if (both) {
+        _tile_zero(2);
+        _tile_zero(3);
+      }
       for (int p = 0; p < Kp; p += kTileRows) {
-        _tile_loadd(4, a + p, a_stride);
-        _tile_loadd(5, a + static_cast<std::size_t>(kTileRows) * Kp + p, a_stride);
         _tile_loadd(6, panel + static_cast<std::size_t>(p) * kNR, b_stride);
         _tile_loadd(7, panel + static_cast<std::size_t>(p) * kNR + 16, b_stride);
+        _tile_loadd(4, a + p, a_stride);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+        if (both) {
+          _tile_loadd(5, a_second + p, a_stride);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
       }
       _tile_stored(0, tile, kNR * 4);
       _tile_stored(1, tile + 16, kNR * 4);
-      _tile_stored(2, tile + 16 * kNR, kNR * 4);
-      _tile_stored(3, tile + 16 * kNR + 16, kNR * 4);
+      if (both) {
+        _tile_stored(2, tile + 16 * kNR, kNR * 4);
+        _tile_stored(3, tile + 16 * kNR + 16, kNR * 4);
+      }
       store_tile(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, tile, kNR,
                  std::min(32, M - m0), cols, alpha, beta);
     }
@@ -252,33 +262,81 @@ Bf16Path bf16_best_path() {
   return Bf16Path::none;
 }
 
-void bf16_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
-               int lda, const float* B, int ldb, float beta, float* C, int ldc, Bf16Path path) {
+namespace {
+
+void check_path(Bf16Path path) {
   if (path == Bf16Path::none || !bf16_path_available(path))
     throw std::runtime_error(std::string("bf16 GEMM path '") + bf16_path_name(path) +
                              "' is not available on this CPU");
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // no products: C = beta * C
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        float& c = C[static_cast<std::size_t>(m) * ldc + n];
-        c = beta == 0.0f ? 0.0f : beta * c;
-      }
-    return;
-  }
-  const int Kp = round_up((K + 1) / 2, kTileRows);
-  const int Mp = round_up(M, kRowAlign);
-  const int Np = round_up(N, kNR);
+}
+
+// Pairs of K as both operands are packed: whole AMX tile depths.
+int padded_pairs(int K) { return round_up((K + 1) / 2, kTileRows); }
+
+// op(A) packed into this thread's scratch: M rows, or whole 16-row AMX
+// blocks (zero rows past M) when M > 16.
+const std::uint32_t* packed_a(bool trans_a, const float* A, int lda, int M, int K, int Kp) {
+  const int Mp = M <= kTileRows ? M : round_up(M, kTileRows);
   auto* Ap = reinterpret_cast<std::uint32_t*>(
       thread_scratch(kScratchPackA, static_cast<std::size_t>(Mp) * Kp));
-  auto* Bp = reinterpret_cast<std::uint32_t*>(
-      thread_scratch(kScratchPackB, static_cast<std::size_t>(Np) * Kp));
   pack_a(Ap, trans_a, A, lda, M, K, Mp, Kp);
-  pack_b(Bp, trans_b, B, ldb, K, N, Kp);
+  return Ap;
+}
+
+// C (M, N) = alpha * Ap . Bp + beta * C on `path`, both operands packed.
+void run_packed(Bf16Path path, const std::uint32_t* Ap, const std::uint32_t* Bp, int M, int N,
+                int K, int Kp, float alpha, float beta, float* C, int ldc) {
 #if defined(PYAE_HAS_AVX512_PATHS)
   if (path == Bf16Path::amx) gemm_amx(Ap, Bp, M, N, Kp, alpha, beta, C, ldc);
   else gemm_avx512_bf16(Ap, Bp, M, N, K, Kp, alpha, beta, C, ldc);
 #endif
+}
+
+// K = 0: no products, C = beta * C.
+void scale_only(int M, int N, float beta, float* C, int ldc) {
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      float& c = C[static_cast<std::size_t>(m) * ldc + n];
+      c = beta == 0.0f ? 0.0f : beta * c;
+    }
+}
+
+}  // namespace
+
+void bf16_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+               int lda, const float* B, int ldb, float beta, float* C, int ldc, Bf16Path path) {
+  check_path(path);
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_only(M, N, beta, C, ldc);
+  const int Kp = padded_pairs(K);
+  auto* Bp = reinterpret_cast<std::uint32_t*>(thread_scratch(
+      kScratchPackB, static_cast<std::size_t>(round_up(N, kNR)) * Kp));
+  pack_b(Bp, trans_b, B, ldb, K, N, Kp);
+  run_packed(path, packed_a(trans_a, A, lda, M, K, Kp), Bp, M, N, K, Kp, alpha, beta, C, ldc);
+}
+
+Bf16PackedB::Bf16PackedB(bool trans_b, int K, int N, const float* B, int ldb)
+    : K_(K), N_(N), Kp_(padded_pairs(K)) {
+  if (K < 1 || N < 1) throw std::invalid_argument("a packed operand needs K, N >= 1");
+  words_.resize(static_cast<std::size_t>(round_up(N, kNR)) * Kp_);
+  pack_b(reinterpret_cast<std::uint32_t*>(words_.data()), trans_b, B, ldb, K, N, Kp_);
+}
+
+const std::uint32_t* Bf16PackedB::panel(int n0) const {
+  return reinterpret_cast<const std::uint32_t*>(words_.data()) +
+         static_cast<std::size_t>(n0 / kNR) * Kp_ * kNR;
+}
+
+void bf16_gemm_packed(bool trans_a, int M, int n0, int cols, float alpha, const float* A,
+                      int lda, const Bf16PackedB& B, float beta, float* C, int ldc,
+                      Bf16Path path) {
+  check_path(path);
+  if (n0 % kNR != 0 || n0 < 0 || cols < 0 || n0 + cols > B.N())
+    throw std::invalid_argument("bf16_gemm_packed: columns not on panel boundaries");
+  if (M <= 0 || cols == 0) return;
+  const int Kp = B.pairs_padded();
+  run_packed(path, packed_a(trans_a, A, lda, M, B.K(), Kp), B.panel(n0), M, cols, B.K(), Kp,
+             alpha, beta, C, ldc);
 }
 
 }  // namespace pyae

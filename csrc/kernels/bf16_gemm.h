@@ -18,6 +18,10 @@
 // call it per thread tile, as they call sgemm.
 #pragma once
 
+#include <cstdint>
+
+#include "runtime/buffer.h"
+
 namespace pyae {
 
 // X(name, code): the bf16 instruction paths (none: the CPU has neither).
@@ -48,5 +52,33 @@ void bf16_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                float beta,
                float* C, int ldc,        // (M, N)
                Bf16Path path);
+
+// Columns of a packed op(B) panel: column ranges of bf16_gemm_packed start
+// at multiples of this.
+constexpr int kBf16PanelWidth = 32;
+
+// op(B) packed once, for an operand that stays fixed across calls (a model's
+// weights at inference): bf16_gemm_packed then packs only A.
+class Bf16PackedB {
+ public:
+  Bf16PackedB(bool trans_b, int K, int N,
+              const float* B, int ldb);  // (K, N), or (N, K) if trans_b
+  int K() const { return K_; }
+  int N() const { return N_; }
+  int pairs_padded() const { return Kp_; }
+  const std::uint32_t* panel(int n0) const;  // the panel holding column n0
+
+ private:
+  int K_, N_, Kp_;
+  FloatBuffer words_;  // (N / 32 panels, Kp, 32) k-pair words
+};
+
+// C(M, cols) = alpha * bf16(op(A)) . op(B)[:, n0:n0 + cols] + beta * C, with
+// n0 a multiple of kBf16PanelWidth and C pointing at column n0.
+void bf16_gemm_packed(bool trans_a, int M, int n0, int cols, float alpha,
+                      const float* A, int lda,  // (M, K), or (K, M) if trans_a
+                      const Bf16PackedB& B, float beta,
+                      float* C, int ldc,        // (M, cols)
+                      Bf16Path path);
 
 }  // namespace pyae

@@ -97,13 +97,13 @@ void layer_gemm(const DenseDims& d, bool trans_a, bool trans_b, int M, int N, in
     bf16_gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, d.gemm_path);
 }
 
-Tile tile_for(int B, int D, int thread, int threads) {
+Tile tile_for(int B, int D, int thread, int threads, int column_align = kColumnAlign) {
   Tile t{0, B, 0, D};
   if (threads <= 1) return t;
   if (B >= 16 * threads) {
     split_range(B, threads, thread, 1, &t.r0, &t.r1);
   } else {
-    split_range(D, threads, thread, kColumnAlign, &t.c0, &t.c1);
+    split_range(D, threads, thread, column_align, &t.c0, &t.c1);
   }
   return t;
 }
@@ -150,7 +150,9 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
 void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
                         const DenseDims& d, int thread, int threads, float* pre) {
   {
-    Tile t = tile_for(d.B, d.D_out, thread, threads);
+    // A packed bf16 weight is split on its panels' boundaries.
+    Tile t = tile_for(d.B, d.D_out, thread, threads,
+                      d.packed != nullptr ? kBf16PanelWidth : kColumnAlign);
     int cols = t.c1 - t.c0;
     if (cols <= 0 || t.r1 <= t.r0) return;
     // Row blocks small enough that GEMM output is still in cache for the epilogue.
@@ -161,7 +163,10 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
       int rows = std::min(block, t.r1 - r);
       float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
       const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
-      if (d.gemm_path != Bf16Path::none) {
+      if (d.packed != nullptr) {
+        bf16_gemm_packed(false, rows, t.c0, cols, 1.0f, x, d.D_in, *d.packed, 0.0f, o, d.D_out,
+                         d.gemm_path);
+      } else if (d.gemm_path != Bf16Path::none) {
         layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
                    o, d.D_out);
       } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&

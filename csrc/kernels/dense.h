@@ -21,6 +21,8 @@ struct DenseDims {
   // none: fp32 GEMMs (OpenBLAS); otherwise bf16 operands with fp32
   // accumulation on that path (precision="bf16"). The epilogues are fp32.
   Bf16Path gemm_path = Bf16Path::none;
+  // The bf16 weight packed once (inference), or null: packed per call.
+  const Bf16PackedB* packed = nullptr;
 };
 
 void dense_forward(float* out,           // (B, D_out)

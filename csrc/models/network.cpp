@@ -17,8 +17,9 @@ namespace pyae {
 
 namespace {
 
-DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path) {
-  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight(), path};
+DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path,
+                  const Bf16PackedB* packed = nullptr) {
+  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight(), path, packed};
 }
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
@@ -132,6 +133,7 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
   std::lock_guard<std::mutex> lock(train_mutex_);
   StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps, nullptr);
   opt_.step(params_.data(), grads_.data(), params_.size());
+  ++params_version_;
   return r;
 }
 
@@ -147,6 +149,7 @@ StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
 void Network::apply_gradients() {
   std::lock_guard<std::mutex> lock(train_mutex_);
   opt_.step(params_.data(), grads_.data(), params_.size());
+  ++params_version_;
   grads_dirty_ = false;  // the step consumed (zeroed) them
 }
 
@@ -244,6 +247,31 @@ void Network::backward(int B) {
   }
 }
 
+std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
+  const Bf16Path path = gemm_path_;
+  if (path == Bf16Path::none) return nullptr;
+  std::lock_guard<std::mutex> lock(pack_mutex_);
+  const std::uint64_t version = params_version_;
+  if (packed_ && packed_->version == version && packed_->path == path) return packed_;
+  auto fresh = std::make_shared<PackedWeights>();
+  fresh->version = version;
+  fresh->path = path;
+  const float* p = params_.data();
+  for (int l = 0; l < table_.size(); ++l) {
+    const LayerSpec& s = table_[l];
+    // Forward's op(B) is W^T (D_in, D_out): the stored (D_out, D_in) weight
+    // transposed, or a tied layer's (D_in, D_out) storage as it is.
+    fresh->layers.push_back(std::make_unique<Bf16PackedB>(
+        s.owns_weight(), s.d_in, s.d_out, p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out));
+  }
+  packed_ = std::move(fresh);
+  return packed_;
+}
+
+const Bf16PackedB* Network::packed_layer(const PackedWeights* packed, int l) const {
+  return packed == nullptr ? nullptr : packed->layers[l].get();
+}
+
 void Network::forward(const float* x, float* out, int B, int first, int last) const {
   const int L = table_.size();
   if (first < 0 || last > L || first >= last) throw std::out_of_range("bad layer range");
@@ -256,11 +284,12 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
   if (last - first > 1) scratch[0] = thread_scratch(kScratchA, count(B, widest));
   if (last - first > 2) scratch[1] = thread_scratch(kScratchB, count(B, widest));
   const float* p = params_.data();
+  const auto packed = packed_weights();
   auto run_layers = [&](auto&& run_layer) {
     const float* cur = x;
     for (int l = first; l < last; ++l) {
       float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
-      run_layer(dst, cur, table_[l]);
+      run_layer(dst, cur, table_[l], packed_layer(packed.get(), l));
       if (l == head && l != last - 1) keep_mu(dst, B, table_[l].d_out / 2);  // continue from mu
       cur = dst;
     }
@@ -272,15 +301,16 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     // Small batches split every layer's outputs across threads: one parallel
     // region with a barrier per layer costs far less than a region per layer.
     run_parallel(threads, [&](int thread, int nthreads) {
-      run_layers([&](float* dst, const float* src, const LayerSpec& s) {
+      run_layers([&](float* dst, const float* src, const LayerSpec& s, const Bf16PackedB* w) {
         dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset,
-                           dims_of(s, B, s.act, gemm_path_), thread, nthreads);
+                           dims_of(s, B, s.act, gemm_path_, w), thread, nthreads);
 #pragma omp barrier
       });
     });
   } else {
-    run_layers([&](float* dst, const float* src, const LayerSpec& s) {
-      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, dims_of(s, B, s.act, gemm_path_));
+    run_layers([&](float* dst, const float* src, const LayerSpec& s, const Bf16PackedB* w) {
+      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset,
+                    dims_of(s, B, s.act, gemm_path_, w));
     });
   }
 }
@@ -308,8 +338,9 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
       if (width != s.d_in) keep_mu(hidden, B, s.d_in);
       h = hidden;
     }
+    const auto packed = packed_weights();
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
-                  dims_of(s, B, Activation::identity, gemm_path_));
+                  dims_of(s, B, Activation::identity, gemm_path_, packed_layer(packed.get(), L - 1)));
   }
   if (table_.variational()) {
     reconstruction_nll_rows(nullptr, rows, pred, target, B, D, loss_, 0.0f);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -39,7 +40,13 @@ class Network {
   const LayerTable& table() const { return table_; }
   Loss loss() const { return loss_; }
   std::size_t num_params() const { return params_.size(); }
-  float* params() { return params_.data(); }
+  // For writing: marks the parameters changed (inference re-packs its bf16
+  // weights at its next call). Write through the pointer before the next
+  // inference call, not after: fetch it again for a later write.
+  float* params() {
+    ++params_version_;
+    return params_.data();
+  }
   const float* grads() const { return grads_.data(); }
   Optimizer& optimizer() { return opt_; }
 
@@ -98,6 +105,17 @@ class Network {
                   int B, int first) const;
 
  private:
+  // Every layer's bf16 weight packed for inference (null for layers that
+  // share another's), made on first use after the parameters or the
+  // precision changed. Readers keep their snapshot alive while they run.
+  struct PackedWeights {
+    std::uint64_t version;
+    Bf16Path path;
+    std::vector<std::unique_ptr<Bf16PackedB>> layers;
+  };
+  std::shared_ptr<const PackedWeights> packed_weights() const;  // null in fp32
+  const Bf16PackedB* packed_layer(const PackedWeights* packed, int l) const;
+
   void reserve_locked(int max_batch);  // reserve with train_mutex_ held
   StepLosses forward_backward(const float* data, std::int64_t n_rows,
                               const std::int64_t* batch_rows, int B, const float* eps,
@@ -117,6 +135,9 @@ class Network {
   float beta_;
   Precision precision_ = Precision::fp32;
   std::atomic<Bf16Path> gemm_path_{Bf16Path::none};  // read by forward() on any thread
+  std::atomic<std::uint64_t> params_version_{1};       // bumped by every parameter change
+  mutable std::mutex pack_mutex_;                      // guards packed_
+  mutable std::shared_ptr<const PackedWeights> packed_;
   NoiseConfig noise_{NoiseKind::none, 0.0f, 0.0f, 0.0f, 1.0f};
   std::uint64_t noise_seed_ = 0, latent_seed_ = 0;
 
