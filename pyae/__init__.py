@@ -73,10 +73,12 @@ def simd_level() -> str:
 
 def cpu_features() -> dict:
     """What pyae dispatches on here: the element-wise instruction set
-    (``simd_level``), the bf16 paths this CPU and OS run ({name: bool}), and
-    the one ``precision="bf16"`` takes ("amx", "avx512_bf16" or "none")."""
+    (``simd_level``), the bf16 and int8 paths this CPU and OS run
+    ({name: bool}), and the ones ``precision="bf16"`` and ``"int8"`` take
+    ("amx", "avx512_bf16" / "avx512_vnni", or "none")."""
     return {"simd_level": _core.simd_level(), "bf16_paths": _core.bf16_paths(),
-            "bf16_path": _core.bf16_best_path()}
+            "bf16_path": _core.bf16_best_path(), "int8_paths": _core.int8_paths(),
+            "int8_path": _core.int8_best_path()}
 
 
 _core.get_num_threads()  # applies the default to OpenMP and OpenBLAS now

@@ -152,6 +152,28 @@ def bf16_dense_backward(dout, out, pre, inp, weight, act, transposed=False):
     return dp @ w, (dw.T if transposed else dw), dpre.sum(axis=0)
 
 
+def quantise_int8_rows(x):
+    """Per-row symmetric int8 quantisation as precision="int8" does it:
+    (q int64 in [-127, 127], scale float32 (rows, 1)), all in float32:
+    q = rint(x * (127 / max|x|)), scale = max|x| / 127 (0 for a zero row)."""
+    x = np.asarray(x, np.float32)
+    m = np.abs(x).max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(m > 0, np.float32(127) / m, np.float32(0)).astype(np.float32)
+    q = np.rint((x * inv).astype(np.float32)).astype(np.int64)
+    return q, (m / np.float32(127)).astype(np.float32)
+
+
+def int8_gemm(a, b):
+    """a (M, K) . b (K, N) as the int8 kernels compute it: a quantised per
+    row, b per column, the exact integer sum as float32 times scale_a[m]
+    then scale_b[n] (csrc/kernels/int8_gemm.h)."""
+    qa, sa = quantise_int8_rows(a)
+    qb, sb = quantise_int8_rows(np.asarray(b, np.float32).T)
+    acc = (qa @ qb.T).astype(np.float32)
+    return ((acc * sa).astype(np.float32) * sb.T).astype(np.float32)
+
+
 def mse_loss(pred, target):
     """Mean over all elements; returns (loss, dL/dpred, per-sample mean)."""
     diff = np.asarray(pred, np.float64) - np.asarray(target, np.float64)

@@ -202,7 +202,11 @@ void register_network(py::module_& m) {
           py::arg("precision"))
       .def_property_readonly("precision", &Network::precision)
       .def_property_readonly("gemm_path",
-                             [](const Network& n) { return bf16_path_name(n.gemm_path()); })
+                             [](const Network& n) {
+                               return n.precision() == Precision::int8
+                                          ? int8_path_name(n.int8_path())
+                                          : bf16_path_name(n.gemm_path());
+                             })
       .def(
           "set_beta",
           [](Network& n, double beta) {

@@ -1,6 +1,7 @@
 // Bindings of the stateless kernels (pyae.ops wraps these).
 #include "kernels/bf16_gemm.h"
 #include "kernels/dense.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/loss.h"
 #include "kernels/optimizer_update.h"
 #include "runtime/parallel.h"
@@ -26,6 +27,57 @@ void register_ops(py::module_& m) {
     return paths;
   });
   m.def("bf16_best_path", [] { return std::string(bf16_path_name(bf16_best_path())); });
+  m.def("int8_paths", [] {
+    py::dict paths;
+#define PYAE_INT8_PATH_ENTRY(name, code) \
+  if (Int8Path::name != Int8Path::none) paths[#name] = int8_path_available(Int8Path::name);
+    PYAE_INT8_PATHS(PYAE_INT8_PATH_ENTRY)
+#undef PYAE_INT8_PATH_ENTRY
+    return paths;
+  });
+  m.def("int8_best_path", [] { return std::string(int8_path_name(int8_best_path())); });
+  m.def(
+      "force_int8_path",
+      [](const std::string& name) {
+        if (name == "auto") return unforce_int8_path();
+        Int8Path p = Int8Path::none;
+        bool known = false;
+#define PYAE_INT8_PATH_FORCE(value, code) \
+  if (name == #value) p = Int8Path::value, known = true;
+        PYAE_INT8_PATHS(PYAE_INT8_PATH_FORCE)
+#undef PYAE_INT8_PATH_FORCE
+        if (!known) throw py::value_error("unknown int8 path '" + name + "'");
+        try {
+          force_int8_path(p);
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("path"), "As force_bf16_path, for precision='int8'.");
+  // (M, N) int8 GEMM of a (M, K) with b (K, N), b quantised per column (tests).
+  m.def(
+      "int8_gemm",
+      [](const FloatArray& a, const FloatArray& b, const std::string& path) {
+        if (a.ndim() != 2 || b.ndim() != 2 || dim(a, 1) != dim(b, 0) || dim(a, 1) < 1 ||
+            dim(b, 1) < 1)
+          throw py::value_error("a (M, K) and b (K, N) must chain, K, N >= 1");
+        Int8Path p = Int8Path::none;
+#define PYAE_INT8_PATH_PARSE(name, code) \
+  if (path == #name) p = Int8Path::name;
+        PYAE_INT8_PATHS(PYAE_INT8_PATH_PARSE)
+#undef PYAE_INT8_PATH_PARSE
+        if (p == Int8Path::none || !int8_path_available(p))
+          throw py::value_error("int8 path '" + path + "' is unknown or not available here");
+        const int M = dim(a, 0), K = dim(a, 1), N = dim(b, 1);
+        FloatArray c({M, N});
+        {
+          py::gil_scoped_release nogil;
+          Int8PackedB packed(false, K, N, b.data(), N);
+          int8_gemm_packed(M, 0, N, a.data(), K, packed, c.mutable_data(), N, p);
+        }
+        return c;
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("path"));
   m.def(
       "force_bf16_path",
       [](const std::string& name) {

@@ -152,7 +152,9 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
   {
     // A packed bf16 weight is split on its panels' boundaries.
     Tile t = tile_for(d.B, d.D_out, thread, threads,
-                      d.packed != nullptr ? kBf16PanelWidth : kColumnAlign);
+                      d.packed != nullptr ? kBf16PanelWidth
+                      : d.int8 != nullptr ? kInt8PanelWidth
+                                          : kColumnAlign);
     int cols = t.c1 - t.c0;
     if (cols <= 0 || t.r1 <= t.r0) return;
     // Row blocks small enough that GEMM output is still in cache for the epilogue.
@@ -163,7 +165,9 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
       int rows = std::min(block, t.r1 - r);
       float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
       const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
-      if (d.packed != nullptr) {
+      if (d.int8 != nullptr) {
+        int8_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.int8, o, d.D_out, d.int8_path);
+      } else if (d.packed != nullptr) {
         bf16_gemm_packed(false, rows, t.c0, cols, 1.0f, x, d.D_in, *d.packed, 0.0f, o, d.D_out,
                          d.gemm_path);
       } else if (d.gemm_path != Bf16Path::none) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "kernels/bf16_gemm.h"
+#include "kernels/int8_gemm.h"
 #include "math/common.h"
 
 namespace pyae {
@@ -23,6 +24,9 @@ struct DenseDims {
   Bf16Path gemm_path = Bf16Path::none;
   // The bf16 weight packed once (inference), or null: packed per call.
   const Bf16PackedB* packed = nullptr;
+  // precision="int8" (inference only): the quantised weight, or null.
+  const Int8PackedB* int8 = nullptr;
+  Int8Path int8_path = Int8Path::none;
 };
 
 void dense_forward(float* out,           // (B, D_out)

@@ -73,6 +73,9 @@ bool cpu_has_avx512();
 // only once the OS has granted the tile state (requested on first call).
 bool cpu_has_avx512_bf16();
 bool cpu_has_amx_bf16();
+// int8 dot products: AVX512-VNNI (vpdpbusd), AMX-INT8 tiles (granted as above).
+bool cpu_has_avx512_vnni();
+bool cpu_has_amx_int8();
 #endif
 
 }  // namespace pyae

@@ -43,9 +43,12 @@
 
 // The arithmetic of a network's GEMMs: fp32, or bf16 operands with fp32
 // accumulation (weights, gradients and optimiser state stay fp32).
+// int8 is for inference only (weights quantised per output channel once,
+// inputs per row at each call; kernels/int8_gemm.h).
 #define PYAE_PRECISIONS(X) \
   X(fp32, 0)               \
-  X(bf16, 1)
+  X(bf16, 1)               \
+  X(int8, 2)
 
 #define PYAE_ENUM_VALUE(name, code) name = code,
 #define PYAE_ENUM_COUNT(name, code) +1

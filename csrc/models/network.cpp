@@ -17,9 +17,10 @@ namespace pyae {
 
 namespace {
 
-DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path,
-                  const Bf16PackedB* packed = nullptr) {
-  return DenseDims{B, s.d_in, s.d_out, act, !s.owns_weight(), path, packed};
+DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path) {
+  DenseDims d{B, s.d_in, s.d_out, act, !s.owns_weight()};
+  d.gemm_path = path;
+  return d;
 }
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
@@ -59,6 +60,15 @@ void Network::set_beta(double beta) {
 void Network::set_precision(Precision precision) {
   if (!is_valid(precision)) throw std::invalid_argument("unknown precision code");
   Bf16Path path = Bf16Path::none;
+  Int8Path int8_path = Int8Path::none;
+  if (precision == Precision::int8) {
+    int8_path = int8_best_path();
+    if (int8_path == Int8Path::none)
+      throw std::runtime_error(
+          "precision='int8' needs int8 dot products: AVX512-VNNI (vpdpbusd) or AMX-INT8, with "
+          "the OS allowing AMX tiles; this CPU (" + std::string(simd_level()) +
+          ") has neither. Use precision='fp32'.");
+  }
   if (precision == Precision::bf16) {
     path = bf16_best_path();
     if (path == Bf16Path::none)
@@ -70,6 +80,7 @@ void Network::set_precision(Precision precision) {
   std::lock_guard<std::mutex> lock(train_mutex_);
   precision_ = precision;
   gemm_path_ = path;
+  int8_path_ = int8_path;
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
@@ -157,6 +168,8 @@ StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
                                      const std::int64_t* batch_rows, int B, const float* eps,
                                      const std::int64_t* keys) {
   if (B < 1) throw std::invalid_argument("empty batch");
+  if (precision_ == Precision::int8)
+    throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
   reserve_locked(B);
   if (grads_dirty_) {
     grads_.zero();
@@ -249,27 +262,44 @@ void Network::backward(int B) {
 
 std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
   const Bf16Path path = gemm_path_;
-  if (path == Bf16Path::none) return nullptr;
+  const Int8Path int8_path = int8_path_;
+  if (path == Bf16Path::none && int8_path == Int8Path::none) return nullptr;
   std::lock_guard<std::mutex> lock(pack_mutex_);
   const std::uint64_t version = params_version_;
-  if (packed_ && packed_->version == version && packed_->path == path) return packed_;
+  if (packed_ && packed_->version == version && packed_->path == path &&
+      packed_->int8_path == int8_path)
+    return packed_;
   auto fresh = std::make_shared<PackedWeights>();
   fresh->version = version;
   fresh->path = path;
+  fresh->int8_path = int8_path;
   const float* p = params_.data();
   for (int l = 0; l < table_.size(); ++l) {
     const LayerSpec& s = table_[l];
     // Forward's op(B) is W^T (D_in, D_out): the stored (D_out, D_in) weight
     // transposed, or a tied layer's (D_in, D_out) storage as it is.
-    fresh->layers.push_back(std::make_unique<Bf16PackedB>(
-        s.owns_weight(), s.d_in, s.d_out, p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out));
+    const bool trans = s.owns_weight();
+    const float* w = p + s.weight_offset;
+    const int ldw = s.owns_weight() ? s.d_in : s.d_out;
+    if (int8_path != Int8Path::none)
+      fresh->int8_layers.push_back(std::make_unique<Int8PackedB>(trans, s.d_in, s.d_out, w, ldw));
+    else
+      fresh->layers.push_back(std::make_unique<Bf16PackedB>(trans, s.d_in, s.d_out, w, ldw));
   }
   packed_ = std::move(fresh);
   return packed_;
 }
 
-const Bf16PackedB* Network::packed_layer(const PackedWeights* packed, int l) const {
-  return packed == nullptr ? nullptr : packed->layers[l].get();
+DenseDims Network::inference_dims(const PackedWeights* packed, int l, int B,
+                                  Activation act) const {
+  DenseDims d = dims_of(table_[l], B, act, gemm_path_);
+  if (packed != nullptr && packed->int8_path != Int8Path::none) {
+    d.int8 = packed->int8_layers[l].get();
+    d.int8_path = packed->int8_path;
+  } else if (packed != nullptr) {
+    d.packed = packed->layers[l].get();
+  }
+  return d;
 }
 
 void Network::forward(const float* x, float* out, int B, int first, int last) const {
@@ -289,7 +319,7 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     const float* cur = x;
     for (int l = first; l < last; ++l) {
       float* dst = (l == last - 1) ? out : scratch[(l - first) % 2];
-      run_layer(dst, cur, table_[l], packed_layer(packed.get(), l));
+      run_layer(dst, cur, table_[l], inference_dims(packed.get(), l, B, table_[l].act));
       if (l == head && l != last - 1) keep_mu(dst, B, table_[l].d_out / 2);  // continue from mu
       cur = dst;
     }
@@ -301,16 +331,15 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
     // Small batches split every layer's outputs across threads: one parallel
     // region with a barrier per layer costs far less than a region per layer.
     run_parallel(threads, [&](int thread, int nthreads) {
-      run_layers([&](float* dst, const float* src, const LayerSpec& s, const Bf16PackedB* w) {
-        dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset,
-                           dims_of(s, B, s.act, gemm_path_, w), thread, nthreads);
+      run_layers([&](float* dst, const float* src, const LayerSpec& s, const DenseDims& d) {
+        dense_forward_tile(dst, src, p + s.weight_offset, p + s.bias_offset, d, thread,
+                           nthreads);
 #pragma omp barrier
       });
     });
   } else {
-    run_layers([&](float* dst, const float* src, const LayerSpec& s, const Bf16PackedB* w) {
-      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset,
-                    dims_of(s, B, s.act, gemm_path_, w));
+    run_layers([&](float* dst, const float* src, const LayerSpec& s, const DenseDims& d) {
+      dense_forward(dst, src, p + s.weight_offset, p + s.bias_offset, d);
     });
   }
 }
@@ -340,7 +369,7 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
     }
     const auto packed = packed_weights();
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
-                  dims_of(s, B, Activation::identity, gemm_path_, packed_layer(packed.get(), L - 1)));
+                  inference_dims(packed.get(), L - 1, B, Activation::identity));
   }
   if (table_.variational()) {
     reconstruction_nll_rows(nullptr, rows, pred, target, B, D, loss_, 0.0f);

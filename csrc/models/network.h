@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "kernels/bf16_gemm.h"
+#include "kernels/dense.h"
+#include "kernels/int8_gemm.h"
 #include "kernels/noise.h"
 #include "math/enums.h"
 #include "models/layer_table.h"
@@ -57,11 +59,13 @@ class Network {
   void set_beta(double beta);
   // The reparameterisation's epsilon: Philox keyed by (seed, step count, b * Z + j).
   void set_latent_seed(std::uint64_t seed) { latent_seed_ = seed; }
-  // The arithmetic of every GEMM, training and inference alike. bf16 takes
-  // the fastest bf16 path of this CPU (bf16_best_path) at this call and
-  // throws std::runtime_error, naming what is missing, on a CPU without one.
+  // The arithmetic of every GEMM, training and inference alike (int8:
+  // inference only; a training step throws). bf16 and int8 take the
+  // fastest path of this CPU (bf16_best_path, int8_best_path) at this call
+  // and throw std::runtime_error, naming what is missing, on a CPU without one.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
+  Int8Path int8_path() const { return int8_path_; }
   Bf16Path gemm_path() const { return gemm_path_; }
 
   // Allocates every training buffer for batches of up to max_batch rows.
@@ -111,10 +115,13 @@ class Network {
   struct PackedWeights {
     std::uint64_t version;
     Bf16Path path;
-    std::vector<std::unique_ptr<Bf16PackedB>> layers;
+    Int8Path int8_path;
+    std::vector<std::unique_ptr<Bf16PackedB>> layers;      // bf16
+    std::vector<std::unique_ptr<Int8PackedB>> int8_layers; // int8
   };
   std::shared_ptr<const PackedWeights> packed_weights() const;  // null in fp32
-  const Bf16PackedB* packed_layer(const PackedWeights* packed, int l) const;
+  // Layer l's forward dimensions for inference, on its packed weight if any.
+  DenseDims inference_dims(const PackedWeights* packed, int l, int B, Activation act) const;
 
   void reserve_locked(int max_batch);  // reserve with train_mutex_ held
   StepLosses forward_backward(const float* data, std::int64_t n_rows,
@@ -135,6 +142,7 @@ class Network {
   float beta_;
   Precision precision_ = Precision::fp32;
   std::atomic<Bf16Path> gemm_path_{Bf16Path::none};  // read by forward() on any thread
+  std::atomic<Int8Path> int8_path_{Int8Path::none};
   std::atomic<std::uint64_t> params_version_{1};       // bumped by every parameter change
   mutable std::mutex pack_mutex_;                      // guards packed_
   mutable std::shared_ptr<const PackedWeights> packed_;

@@ -60,17 +60,53 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
+bool cpu_has_avx512_vnni() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  static const bool has = cpu_has_avx512() && (leaf7(0).ecx & (1u << 11)) != 0;
+  return has;
+#else
+  return false;
+#endif
+}
+
+namespace {
+// Linux hands out the 8 KiB tile state only on request, once per process
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a kernel or VM
+// that refuses it leaves AMX unusable.
+bool os_grants_amx_tiles() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  static const bool granted = [] {
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return granted;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+bool cpu_has_amx_int8() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  // CPUID.(7,0):EDX bit 25 AMX-INT8, bit 24 AMX-TILE.
+  static const bool has = [] {
+    Leaf7 r = leaf7(0);
+    return cpu_has_avx512() && (r.edx & (1u << 25)) && (r.edx & (1u << 24)) &&
+           os_grants_amx_tiles();
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 bool cpu_has_amx_bf16() {
 #if defined(PYAE_HAS_AVX512_PATHS)
   static const bool has = [] {
     // CPUID.(7,0):EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
     Leaf7 r = leaf7(0);
-    if (!cpu_has_avx512() || !(r.edx & (1u << 22)) || !(r.edx & (1u << 24))) return false;
-    // Linux hands out the 8 KiB tile state only on request, once per
-    // process (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a
-    // kernel or VM that refuses it leaves AMX unusable.
-    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+    return cpu_has_avx512() && (r.edx & (1u << 22)) && (r.edx & (1u << 24)) &&
+           os_grants_amx_tiles();
   }();
   return has;
 #else
