@@ -1,15 +1,16 @@
-"""bf16 training and inference: pyae precision="bf16" against pyae fp32,
-PyTorch fp32 eager and PyTorch bf16 autocast (and ONNX Runtime fp32 for
-batch-1 latency), all in this one run.
+"""bf16 training, bf16 and int8 inference: pyae precision="bf16"/"int8"
+against pyae fp32, PyTorch fp32 eager and bf16 autocast, and ONNX Runtime
+fp32 and dynamic int8, all in this one run.
 
 Model: the 784-256-64-256-784 sigmoid autoencoder, MSE, Adam(1e-3), as in
 bench_train.py. Training: median samples/s of interleaved epochs (training
 steps only, as bench_train.py), per batch size, at --threads threads. Then
 the held-out reconstruction MSE of a 20-epoch MNIST AE, bf16 against fp32
 (trained on 8,000 rows of the MNIST set, scored on the other 2,000; random
-data when PYAE_DATA_DIR is unset). Then batch-1 full-forward latency.
+data when PYAE_DATA_DIR is unset). Then batch-1 full-forward latency, and
+batch-256 inference on 1 thread with the held-out MSE of each precision.
 
-    python benchmarks/bench_bf16.py [--threads 2] [--batches 128 256 1024]
+    python benchmarks/bench_precision.py [--threads 2] [--batches 128 256 1024]
 """
 
 from __future__ import annotations
@@ -92,12 +93,21 @@ def held_out_mse(Xtr, Xte, precision, epochs):
     return float(((ae.reconstruct(Xte) - Xte) ** 2).mean())
 
 
-def ort_session(ae, threads):
+def ort_session(ae, threads, quantise=False):
+    """An ONNX Runtime session of pyae's own ONNX export (quantise: its
+    dynamic int8 version, onnxruntime.quantization.quantize_dynamic QInt8)."""
     import onnxruntime as ort
     from pyae.export import export_onnx
 
     path = os.path.join(tempfile.mkdtemp(), "ae.onnx")
     export_onnx(ae, path)
+    if quantise:
+        import logging
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        logging.getLogger().setLevel(logging.ERROR)  # its pre-processing advice
+        quantize_dynamic(path, path + ".int8", weight_type=QuantType.QInt8)
+        path += ".int8"
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -170,6 +180,37 @@ def main():
         print(f"  bf16 / pyae fp32 {times[1] / times[0]:.2f}x time, bf16 / onnxruntime fp32 "
               f"{times[1] / times[2]:.2f}x time")
     rows.append(dict(kind="latency_b1_us", **dict(zip(labels, times))))
+    print("# batch-256 full forward, 1 thread, median of interleaved calls, microseconds; "
+          "reconstruction MSE of the held-out rows" + ("" if paths else " (no bf16 here)"))
+    Xtr, Xte, source = load_mnist_split()
+    trained = pyae.Autoencoder(hidden=(256, 64), epochs=args.epochs, batch_size=256,
+                               verbose=False, seed=0).fit(Xtr)
+    x256 = Xte[:256].copy()
+    fns, labels, mses = [], [], []
+    precisions = ["fp32"] + (["bf16"] if paths else []) + \
+        (["int8"] if feats["int8_path"] != "none" else [])
+    for prec in precisions:
+        model = copy.deepcopy(trained).set_params(precision=prec)
+        mses.append(float(((model.reconstruct(Xte) - Xte) ** 2).mean()))
+        net, out = model.network_, np.empty_like(x256)
+        fns.append(lambda net=net, out=out: net.forward(x256, out, 0, len(net.table)))
+        labels.append(f"pyae {prec}")
+    for label, sess in [("onnxruntime fp32", ort_session(trained, 1)),
+                        ("onnxruntime int8", ort_session(trained, 1, quantise=True))]:
+        name = sess.get_inputs()[0].name
+        mses.append(float(((sess.run(None, {name: Xte})[0] - Xte) ** 2).mean()))
+        fns.append(lambda sess=sess, name=name: sess.run(None, {name: x256}))
+        labels.append(label)
+    times = median_latencies(fns, args.calls // 4, block=25)
+    for label, t, mse in zip(labels, times, mses):
+        print(f"  {label:>18}: {t:8.1f} us  MSE {mse:.6f} ({100 * (mse / mses[0] - 1):+.2f}% vs "
+              "fp32)")
+    by = dict(zip(labels, times))
+    if "pyae int8" in by:
+        print(f"  pyae int8: {by['onnxruntime fp32'] / by['pyae int8']:.2f}x onnxruntime fp32, "
+              f"{by['onnxruntime int8'] / by['pyae int8']:.2f}x onnxruntime int8")
+    rows.append(dict(kind="infer_b256_us", data=source, **by,
+                     mse=dict(zip(labels, mses))))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
