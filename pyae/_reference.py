@@ -158,10 +158,11 @@ def quantise_int8_rows(x):
     q = rint(x * (127 / max|x|)), scale = max|x| / 127 (0 for a zero row)."""
     x = np.asarray(x, np.float32)
     m = np.abs(x).max(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(m > 0, np.float32(127) / m, np.float32(0)).astype(np.float32)
-    q = np.rint((x * inv).astype(np.float32)).astype(np.int64)
-    return q, (m / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv = (np.float32(127) / m).astype(np.float32)
+        zero = ~np.isfinite(inv)  # a zero row, or 127 / max past float32: q = 0, scale 0
+        q = np.rint(np.where(zero, np.float32(0), x * inv).astype(np.float32)).astype(np.int64)
+    return q, np.where(zero, np.float32(0), m / np.float32(127)).astype(np.float32)
 
 
 def int8_gemm(a, b):

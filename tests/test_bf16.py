@@ -325,3 +325,35 @@ def test_concurrent_bf16_inference_agrees_with_one_thread():
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(lambda i: model.reconstruct(X[i * 100:(i + 1) * 100]), range(4)))
     np.testing.assert_array_equal(np.vstack(outs), want)
+
+
+@NEEDS_BF16
+def test_switching_precision_while_other_threads_infer():
+    """Each call runs on one consistent snapshot of paths and packed weights."""
+    import threading
+
+    X = np.random.default_rng(0).random((8, 64), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(64,), epochs=1, verbose=False).fit(X)
+    net = model.network_
+    choices = [PRECISIONS["bf16"], PRECISIONS["fp32"]] + \
+        ([PRECISIONS["int8"]] if _core.int8_best_path() != "none" else [])
+    errors, stop = [], threading.Event()
+
+    def infer():
+        out = np.empty_like(X)
+        while not stop.is_set():
+            try:
+                net.forward(X, out, 0, 2)
+            except Exception as e:  # noqa: BLE001 (any failure is the finding)
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=infer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(2000):
+        net.set_precision(choices[i % len(choices)])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []

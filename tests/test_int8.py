@@ -57,3 +57,23 @@ def test_int8_inference_is_close_to_fp32_and_training_is_refused(tmp_path):
     back = pyae.load(tmp_path / "q.safetensors")
     assert back.precision == "int8"
     np.testing.assert_array_equal(back.score_samples(X), q.score_samples(X))
+
+
+@ON_EACH_PATH
+def test_tiny_rows_quantise_to_zero_as_the_emulation(path):
+    a = np.array([[1e-39, -2e-40, 0.0, 5e-39], [1.0, -0.5, 0.25, 0.0]], np.float32)
+    b = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    got = _core.int8_gemm(a, b, path)
+    np.testing.assert_array_equal(got, ref.int8_gemm(a, b))
+    np.testing.assert_array_equal(got[0], 0.0)
+
+
+@NEEDS_INT8
+def test_layers_too_deep_for_int32_sums_are_refused():
+    X = np.random.default_rng(0).random((4, 66001), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(2,), epochs=1, verbose=False).fit(X)
+    model.set_params(precision="int8")
+    with pytest.raises(ValueError, match="at most 66000 inputs"):
+        model.transform(X)
+    np.testing.assert_array_equal(model.set_params(precision="fp32").transform(X),
+                                  model.transform(X))

@@ -161,11 +161,16 @@ void register_network(py::module_& m) {
            py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("momentum"),
            py::arg("beta") = 1.0)
       .def_property_readonly("table", &Network::table)
-      .def_property_readonly("params",
-                             [](py::object self) {
-                               Network& n = self.cast<Network&>();
-                               return view(n.params(), n.num_params(), self);
-                             })
+      .def_property_readonly(
+          "params",
+          [](py::object self) {
+            Network& n = self.cast<Network&>();
+            return view(n.params(), n.num_params(), self);
+          },
+          "A writable view of the flat parameters. Reading it marks them changed:\n"
+          "bf16/int8 inference re-packs its weights at its next call. Writes through a\n"
+          "view kept from before an inference call are not seen by bf16/int8 inference:\n"
+          "read params again to write.")
       .def_property_readonly("grads",
                              [](py::object self) {
                                Network& n = self.cast<Network&>();

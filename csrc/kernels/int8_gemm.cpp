@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -63,11 +64,13 @@ PYAE_AVX512 void quantise_avx512(std::int8_t* q, const float* x, int n, float in
 
 float quantise(std::int8_t* q, const float* x, int n, std::int8_t flip = 0) {
   const float m = row_max_abs(x, n);
-  if (!(m <= 3.4e38f) || m == 0.0f) {
-    std::memset(q, flip, n);
-    return m == 0.0f ? 0.0f : NAN;
-  }
   const float inv = 127.0f / m;
+  // A non-finite value: NaN outputs. A zero row, or one so small that
+  // 127 / max overflows: zeros (its products are below float32's range).
+  if (!(m <= std::numeric_limits<float>::max()) || !(inv <= std::numeric_limits<float>::max())) {
+    std::memset(q, flip, n);
+    return m <= std::numeric_limits<float>::max() ? 0.0f : NAN;
+  }
 #if defined(PYAE_HAS_AVX512_PATHS)
   if (cpu_has_avx512()) {
     quantise_avx512(q, x, n, inv, flip);
@@ -252,6 +255,9 @@ Int8Path int8_best_path() {
 Int8PackedB::Int8PackedB(bool trans_b, int K, int N, const float* B, int ldb)
     : K_(K), N_(N), Kq_(round_up((K + 3) / 4, kTileRows)) {
   if (K < 1 || N < 1) throw std::invalid_argument("a packed operand needs K, N >= 1");
+  if (K > kInt8MaxDepth)
+    throw std::invalid_argument("int8 GEMM depth " + std::to_string(K) + " is past " +
+                                std::to_string(kInt8MaxDepth) + " (int32 sums could overflow)");
   const int Np = round_up(N, kNR);
   words_.resize(static_cast<std::size_t>(Np) * Kq_);
   scales_.resize(N);

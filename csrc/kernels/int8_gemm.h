@@ -39,6 +39,9 @@ void force_int8_path(Int8Path path);
 void unforce_int8_path();
 
 constexpr int kInt8PanelWidth = 32;
+// The deepest K whose sums fit int32 on both paths: VNNI's offset inputs
+// reach 255 * 127 per product (255 * 127 * 66000 < 2^31).
+constexpr int kInt8MaxDepth = 66000;
 
 // op(B) (K, N) quantised per column and packed once.
 class Int8PackedB {

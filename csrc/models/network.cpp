@@ -68,6 +68,12 @@ void Network::set_precision(Precision precision) {
           "precision='int8' needs int8 dot products: AVX512-VNNI (vpdpbusd) or AMX-INT8, with "
           "the OS allowing AMX tiles; this CPU (" + std::string(simd_level()) +
           ") has neither. Use precision='fp32'.");
+    for (const LayerSpec& s : table_.layers())
+      if (s.d_in > kInt8MaxDepth)
+        throw std::invalid_argument(
+            "precision='int8' takes layers of at most " + std::to_string(kInt8MaxDepth) +
+            " inputs (their int32 sums could overflow); this network has a layer of " +
+            std::to_string(s.d_in) + ". Use precision='bf16' or 'fp32'.");
   }
   if (precision == Precision::bf16) {
     path = bf16_best_path();
@@ -80,7 +86,7 @@ void Network::set_precision(Precision precision) {
   std::lock_guard<std::mutex> lock(train_mutex_);
   precision_ = precision;
   gemm_path_ = path;
-  int8_path_ = int8_path;
+  inference_paths_ = static_cast<std::uint32_t>(path) | (static_cast<std::uint32_t>(int8_path) << 8);
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
@@ -261,9 +267,14 @@ void Network::backward(int B) {
 }
 
 std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
-  const Bf16Path path = gemm_path_;
-  const Int8Path int8_path = int8_path_;
-  if (path == Bf16Path::none && int8_path == Int8Path::none) return nullptr;
+  const std::uint32_t paths = inference_paths_;
+  const auto path = static_cast<Bf16Path>(paths & 0xff);
+  const auto int8_path = static_cast<Int8Path>(paths >> 8);
+  if (path == Bf16Path::none && int8_path == Int8Path::none) {
+    static const auto fp32 =
+        std::make_shared<const PackedWeights>(PackedWeights{0, Bf16Path::none, Int8Path::none, {}, {}});
+    return fp32;
+  }
   std::lock_guard<std::mutex> lock(pack_mutex_);
   const std::uint64_t version = params_version_;
   if (packed_ && packed_->version == version && packed_->path == path &&
@@ -292,11 +303,11 @@ std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
 
 DenseDims Network::inference_dims(const PackedWeights* packed, int l, int B,
                                   Activation act) const {
-  DenseDims d = dims_of(table_[l], B, act, gemm_path_);
-  if (packed != nullptr && packed->int8_path != Int8Path::none) {
+  DenseDims d = dims_of(table_[l], B, act, packed->path);
+  if (packed->int8_path != Int8Path::none) {
     d.int8 = packed->int8_layers[l].get();
     d.int8_path = packed->int8_path;
-  } else if (packed != nullptr) {
+  } else if (packed->path != Bf16Path::none) {
     d.packed = packed->layers[l].get();
   }
   return d;

@@ -65,8 +65,9 @@ class Network {
   // and throw std::runtime_error, naming what is missing, on a CPU without one.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
-  Int8Path int8_path() const { return int8_path_; }
-  Bf16Path gemm_path() const { return gemm_path_; }
+  // The paths inference runs on now (none: fp32 GEMMs).
+  Bf16Path gemm_path() const { return static_cast<Bf16Path>(inference_paths_ & 0xff); }
+  Int8Path int8_path() const { return static_cast<Int8Path>(inference_paths_ >> 8); }
 
   // Allocates every training buffer for batches of up to max_batch rows.
   // Training calls (this, train_step, compute_gradients) from several
@@ -119,7 +120,9 @@ class Network {
     std::vector<std::unique_ptr<Bf16PackedB>> layers;      // bf16
     std::vector<std::unique_ptr<Int8PackedB>> int8_layers; // int8
   };
-  std::shared_ptr<const PackedWeights> packed_weights() const;  // null in fp32
+  // The snapshot an inference call runs on: its paths, and the packed
+  // weights (none in fp32).
+  std::shared_ptr<const PackedWeights> packed_weights() const;
   // Layer l's forward dimensions for inference, on its packed weight if any.
   DenseDims inference_dims(const PackedWeights* packed, int l, int B, Activation act) const;
 
@@ -141,8 +144,10 @@ class Network {
   Loss loss_;
   float beta_;
   Precision precision_ = Precision::fp32;
-  std::atomic<Bf16Path> gemm_path_{Bf16Path::none};  // read by forward() on any thread
-  std::atomic<Int8Path> int8_path_{Int8Path::none};
+  Bf16Path gemm_path_ = Bf16Path::none;  // training's, guarded by train_mutex_
+  // Inference's bf16 path (low byte) and int8 path (next byte), one atomic
+  // so a call reads a consistent pair while another thread changes them.
+  std::atomic<std::uint32_t> inference_paths_{0};
   std::atomic<std::uint64_t> params_version_{1};       // bumped by every parameter change
   mutable std::mutex pack_mutex_;                      // guards packed_
   mutable std::shared_ptr<const PackedWeights> packed_;
