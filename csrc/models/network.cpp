@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -94,71 +95,160 @@ void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
   std::lock_guard<std::mutex> lock(train_mutex_);
   noise_ = noise;
   noise_seed_ = seed;
-  if (noise_.kind != NoiseKind::none && capacity_ > 0)
-    clean_.resize(count(capacity_, table_.features()));
+  for (Workspace& w : work_)
+    if (noise_.kind != NoiseKind::none && w.capacity > 0)
+      w.clean.resize(count(w.capacity, table_.features()));
 }
 
 Activation Network::train_act(int l) const {
   return (l == table_.size() - 1 && loss_ == Loss::bce) ? Activation::identity : table_[l].act;
 }
 
-float* Network::train_out(int l) {
-  return (table_.variational() && l == table_.latent_layer()) ? head_out_.data()
-                                                               : acts_[l + 1].data();
+float* Network::train_out(Workspace& w, int l) {
+  return (table_.variational() && l == table_.latent_layer()) ? w.head_out.data()
+                                                               : w.acts[l + 1].data();
 }
 
-float* Network::train_dout(int l) {
-  return (table_.variational() && l == table_.latent_layer()) ? dhead_out_.data()
-                                                               : dacts_[l + 1].data();
+float* Network::train_dout(Workspace& w, int l) {
+  return (table_.variational() && l == table_.latent_layer()) ? w.dhead_out.data()
+                                                               : w.dacts[l + 1].data();
 }
 
 void Network::reserve(int max_batch) {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  reserve_locked(max_batch);
+  if (work_.empty()) work_.resize(1);
+  reserve_locked(work_[0], max_batch);
 }
 
-void Network::reserve_locked(int max_batch) {
-  if (max_batch <= capacity_) return;
+void Network::reserve_locked(Workspace& w, int max_batch) {
+  if (max_batch <= w.capacity) return;
   // Until every buffer is sized, nothing is: if an allocation throws
   // (std::bad_alloc), the next step reserves afresh instead of writing into
   // the buffers this call already dropped.
-  capacity_ = 0;
+  w.capacity = 0;
   const int L = table_.size();
-  acts_ = std::vector<FloatBuffer>(L + 1);
-  dacts_ = std::vector<FloatBuffer>(L + 1);
-  pre_ = std::vector<FloatBuffer>(L);
+  w.acts = std::vector<FloatBuffer>(L + 1);
+  w.dacts = std::vector<FloatBuffer>(L + 1);
+  w.pre = std::vector<FloatBuffer>(L);
   for (int l = 0; l <= L; ++l) {
-    acts_[l].resize(count(max_batch, table_.input_width(l)));
-    if (l > 0) dacts_[l].resize(count(max_batch, table_.input_width(l)));
+    w.acts[l].resize(count(max_batch, table_.input_width(l)));
+    if (l > 0) w.dacts[l].resize(count(max_batch, table_.input_width(l)));
     if (l < L && needs_preactivation(train_act(l)))
-      pre_[l].resize(count(max_batch, table_[l].d_out));
+      w.pre[l].resize(count(max_batch, table_[l].d_out));
   }
-  if (noise_.kind != NoiseKind::none) clean_.resize(count(max_batch, table_.features()));
+  if (noise_.kind != NoiseKind::none) w.clean.resize(count(max_batch, table_.features()));
   if (table_.variational()) {
     const int head_width = table_[table_.latent_layer()].d_out;
-    head_out_.resize(count(max_batch, head_width));
-    dhead_out_.resize(count(max_batch, head_width));
-    eps_.resize(count(max_batch, head_width / 2));
+    w.head_out.resize(count(max_batch, head_width));
+    w.dhead_out.resize(count(max_batch, head_width));
+    w.eps.resize(count(max_batch, head_width / 2));
   }
-  row_nll_.resize(max_batch);
-  row_kl_.resize(max_batch);
-  capacity_ = max_batch;
+  w.row_nll.resize(max_batch);
+  w.row_kl.resize(max_batch);
+  w.capacity = max_batch;
 }
+
+namespace {
+
+// Threads that share one training step's batch: each shard keeps at least
+// kMinShardRows rows, below which one core's GEMMs lose more to the small
+// tile than the second core gains.
+constexpr int kMinShardRows = 64;
+
+int shard_count(int B) {
+  const int T = kernel_threads();
+  return std::max(1, std::min(T, B / kMinShardRows));
+}
+
+}  // namespace
 
 StepLosses Network::train_step(const float* data, std::int64_t n_rows,
                                const std::int64_t* batch_rows, int B, const float* eps) {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps, nullptr);
+  if (work_.empty()) work_.resize(1);
+  const int T = shard_count(B);
+  StepLosses r = T > 1 ? sharded_gradients(data, n_rows, batch_rows, B, eps, T)
+                       : forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B,
+                                          eps, nullptr);
   opt_.step(params_.data(), grads_.data(), params_.size());
   ++params_version_;
   return r;
+}
+
+StepLosses Network::sharded_gradients(const float* data, std::int64_t n_rows,
+                                      const std::int64_t* batch_rows, int B, const float* eps,
+                                      int T) {
+  if (precision_ == Precision::int8)
+    throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
+  if (grads_dirty_) {
+    grads_.zero();
+    grads_dirty_ = false;
+  }
+  // Everything that can throw happens here, before the parallel region.
+  if (static_cast<int>(work_.size()) < T) work_.resize(T);
+  std::vector<int> first(T + 1);
+  for (int t = 0; t <= T; ++t) first[t] = static_cast<int>(static_cast<long long>(B) * t / T);
+  for (int t = 0; t < T; ++t) {
+    reserve_locked(work_[t], first[t + 1] - first[t]);
+    if (t > 0 && work_[t].grads.size() != grads_.size()) work_[t].grads.resize(grads_.size());
+  }
+  for (int b = 0; b < B; ++b)  // gather_rows' check, made here: nothing may throw inside
+    if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
+      throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
+                              " outside the data");
+  const int Z = table_.variational() ? table_[table_.latent_layer()].d_out / 2 : 0;
+  std::vector<StepLosses> parts(T);
+  std::vector<std::exception_ptr> errors(T);
+  run_parallel(T, [&](int thread, int nthreads) {
+    for (int t = thread; t < T; t += nthreads) {  // any thread count the runtime grants
+      const int r0 = first[t], rows = first[t + 1] - first[t];
+      float* g = t == 0 ? grads_.data() : work_[t].grads.data();
+      try {
+        parts[t] = forward_backward(work_[t], g, data, n_rows, batch_rows + r0, rows,
+                                    eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    }
+  });
+  for (const std::exception_ptr& e : errors)
+    if (e) {  // no half-summed gradient survives a failed step
+      grads_.zero();
+      for (int t = 1; t < T; ++t) work_[t].grads.zero();
+      std::rethrow_exception(e);
+    }
+  // grads = sum over shards of share * shard gradient; the other shards'
+  // buffers are zeroed for their next step.
+  std::vector<float> share(T);
+  for (int t = 0; t < T; ++t) share[t] = static_cast<float>(first[t + 1] - first[t]) / B;
+  const std::size_t N = grads_.size();
+  run_parallel(threads_for_work(static_cast<double>(N) * T), [&](int thread, int nthreads) {
+    const std::size_t begin = N * thread / nthreads, end = N * (thread + 1) / nthreads;
+    float* g = grads_.data();
+    for (std::size_t i = begin; i < end; ++i) g[i] *= share[0];
+    for (int t = 1; t < T; ++t) {
+      float* h = work_[t].grads.data();
+      for (std::size_t i = begin; i < end; ++i) {
+        g[i] += share[t] * h[i];
+        h[i] = 0.0f;
+      }
+    }
+  });
+  StepLosses total{0.0, 0.0, 0.0};
+  for (int t = 0; t < T; ++t) {
+    total.loss += share[t] * parts[t].loss;
+    total.reconstruction += share[t] * parts[t].reconstruction;
+    total.kl += share[t] * parts[t].kl;
+  }
+  return total;
 }
 
 StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
                                       const std::int64_t* batch_rows, int B, const float* eps,
                                       const std::int64_t* keys) {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  StepLosses r = forward_backward(data, n_rows, batch_rows, B, eps, keys);
+  if (work_.empty()) work_.resize(1);
+  StepLosses r = forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B, eps, keys);
   grads_dirty_ = true;
   return r;
 }
@@ -170,99 +260,104 @@ void Network::apply_gradients() {
   grads_dirty_ = false;  // the step consumed (zeroed) them
 }
 
-StepLosses Network::forward_backward(const float* data, std::int64_t n_rows,
-                                     const std::int64_t* batch_rows, int B, const float* eps,
-                                     const std::int64_t* keys) {
+StepLosses Network::forward_backward(Workspace& w, float* grads, const float* data,
+                                     std::int64_t n_rows, const std::int64_t* batch_rows, int B,
+                                     const float* eps, const std::int64_t* keys,
+                                     std::int64_t first_key) {
   if (B < 1) throw std::invalid_argument("empty batch");
   if (precision_ == Precision::int8)
     throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
-  reserve_locked(B);
+  reserve_locked(w, B);
   if (grads_dirty_) {
     grads_.zero();
     grads_dirty_ = false;
   }
   const int D = table_.features();
   const bool denoising = noise_.kind != NoiseKind::none;
-  // target: the clean rows; acts_[0]: the network input.
-  float* target = denoising ? clean_.data() : acts_[0].data();
+  // target: the clean rows; acts[0]: the network input.
+  float* target = denoising ? w.clean.data() : w.acts[0].data();
   gather_rows(target, data, n_rows, batch_rows, B, D);
   const auto stream = static_cast<std::uint64_t>(opt_.step_count());
   if (denoising && keys == nullptr)
-    corrupt(acts_[0].data(), target, count(B, D), noise_, noise_seed_, stream, 0);
+    corrupt(w.acts[0].data(), target, count(B, D), noise_, noise_seed_, stream,
+            static_cast<std::uint64_t>(first_key) * D);
   else if (denoising)  // row by row, at each row's place in the whole batch
     for (int b = 0; b < B; ++b)
-      corrupt(acts_[0].data() + count(b, D), target + count(b, D), D, noise_, noise_seed_, stream,
+      corrupt(w.acts[0].data() + count(b, D), target + count(b, D), D, noise_, noise_seed_, stream,
               static_cast<std::uint64_t>(keys[b]) * D);
-  forward_train(B, eps, keys);
-  StepLosses losses = loss_and_gradient(target, B);
-  backward(B);
+  forward_train(w, B, eps, keys, first_key);
+  StepLosses losses = loss_and_gradient(w, target, B);
+  backward(w, grads, B);
   return losses;
 }
 
-void Network::forward_train(int B, const float* eps, const std::int64_t* keys) {
+void Network::forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
+                            std::int64_t first_key) {
   const int L = table_.size();
   const float* p = params_.data();
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
-    dense_forward(train_out(l), acts_[l].data(), p + s.weight_offset, p + s.bias_offset,
-                  dims_of(s, B, train_act(l), gemm_path_), pre_[l].size() ? pre_[l].data() : nullptr);
+    dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset,
+                  dims_of(s, B, train_act(l), gemm_path_),
+                  w.pre[l].size() ? w.pre[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
       // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.
       const int Z = s.d_out / 2;
       if (eps != nullptr) {
-        std::memcpy(eps_.data(), eps, count(B, Z) * sizeof(float));
+        std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
       } else if (keys == nullptr) {
-        philox_normal(eps_.data(), count(B, Z), latent_seed_,
-                      static_cast<std::uint64_t>(opt_.step_count()), 0);
+        philox_normal(w.eps.data(), count(B, Z), latent_seed_,
+                      static_cast<std::uint64_t>(opt_.step_count()),
+                      static_cast<std::uint64_t>(first_key) * Z);
       } else {
         for (int b = 0; b < B; ++b)
-          philox_normal(eps_.data() + count(b, Z), Z, latent_seed_,
+          philox_normal(w.eps.data() + count(b, Z), Z, latent_seed_,
                         static_cast<std::uint64_t>(opt_.step_count()),
                         static_cast<std::uint64_t>(keys[b]) * Z);
       }
-      reparameterize_forward(acts_[l + 1].data(), head_out_.data(), eps_.data(), B, Z);
+      reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
     }
   }
 }
 
-StepLosses Network::loss_and_gradient(const float* target, int B) {
+StepLosses Network::loss_and_gradient(Workspace& w, const float* target, int B) {
   const int L = table_.size();
   const int D = table_.features();
   for (int l = 1; l <= L; ++l)
-    std::memset(dacts_[l].data(), 0, sizeof(float) * count(B, table_.input_width(l)));
-  const float* pred = acts_[L].data();
-  float* dpred = dacts_[L].data();
+    std::memset(w.dacts[l].data(), 0, sizeof(float) * count(B, table_.input_width(l)));
+  const float* pred = w.acts[L].data();
+  float* dpred = w.dacts[L].data();
   if (!table_.variational()) {
     // Mean over all B * D elements.
     double loss = loss_ == Loss::bce
-                      ? bce_logits_loss_rows(dpred, row_nll_.data(), pred, target, B, D)
-                      : mse_loss_rows(dpred, row_nll_.data(), pred, target, B, D);
+                      ? bce_logits_loss_rows(dpred, w.row_nll.data(), pred, target, B, D)
+                      : mse_loss_rows(dpred, w.row_nll.data(), pred, target, B, D);
     return StepLosses{loss, loss, 0.0};
   }
   // Per-sample NLL (summed over features) + beta * KL, mean over the batch.
   const int Z = table_[table_.latent_layer()].d_out / 2;
-  std::memset(dhead_out_.data(), 0, sizeof(float) * count(B, 2 * Z));
+  std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
   const float inv_b = 1.0f / static_cast<float>(B);
-  double recon = reconstruction_nll_rows(dpred, row_nll_.data(), pred, target, B, D, loss_, inv_b);
-  double kl = kl_rows(dhead_out_.data(), row_kl_.data(), head_out_.data(), B, Z, beta_ * inv_b);
+  double recon =
+      reconstruction_nll_rows(dpred, w.row_nll.data(), pred, target, B, D, loss_, inv_b);
+  double kl = kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z, beta_ * inv_b);
   return StepLosses{(recon + beta_ * kl) / B, recon / B, kl / B};
 }
 
-void Network::backward(int B) {
+void Network::backward(Workspace& w, float* g, int B) {
   const int L = table_.size();
   const float* p = params_.data();
-  float* g = grads_.data();
   for (int l = L - 1; l >= 0; --l) {
     const LayerSpec& s = table_[l];
     if (table_.variational() && l == table_.latent_layer()) {
       const int Z = s.d_out / 2;
-      reparameterize_backward(dhead_out_.data(), dacts_[l + 1].data(), acts_[l + 1].data(),
-                              head_out_.data(), B, Z);
+      reparameterize_backward(w.dhead_out.data(), w.dacts[l + 1].data(), w.acts[l + 1].data(),
+                              w.head_out.data(), B, Z);
     }
-    float* dout = train_dout(l);
-    dense_backward(l > 0 ? dacts_[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
-                   dout, dout, train_out(l), pre_[l].size() ? pre_[l].data() : nullptr,
-                   acts_[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path_));
+    float* dout = train_dout(w, l);
+    dense_backward(l > 0 ? w.dacts[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
+                   dout, dout, train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
+                   w.acts[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path_));
   }
 }
 

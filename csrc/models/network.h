@@ -126,19 +126,42 @@ class Network {
   // Layer l's forward dimensions for inference, on its packed weight if any.
   DenseDims inference_dims(const PackedWeights* packed, int l, int B, Activation act) const;
 
-  void reserve_locked(int max_batch);  // reserve with train_mutex_ held
-  StepLosses forward_backward(const float* data, std::int64_t n_rows,
-                              const std::int64_t* batch_rows, int B, const float* eps,
-                              const std::int64_t* keys);
-  void forward_train(int B, const float* eps, const std::int64_t* keys);
-  StepLosses loss_and_gradient(const float* target, int B);
-  void backward(int B);
+  // The buffers of one forward/backward pass over up to `capacity` rows:
+  // acts[l] is layer l's input (B, d_in), acts[L] the output (logits for
+  // BCE); pre[l] layer l's pre-activation, kept only where its activation's
+  // gradient needs it; grads (N) the gradient of a shard after the first.
+  struct Workspace {
+    int capacity = 0;
+    std::vector<FloatBuffer> acts, dacts, pre;
+    FloatBuffer clean;               // (B, D) the targets when the input is corrupted
+    FloatBuffer head_out, dhead_out; // (B, 2Z) latent head output and its gradient
+    FloatBuffer eps;                 // (B, Z)
+    FloatBuffer row_nll, row_kl;     // (B) per-sample losses of the step
+    FloatBuffer grads;               // (N) shards > 0 only
+  };
+
+  void reserve_locked(Workspace& w, int max_batch);  // with train_mutex_ held
+  // The step's gradient into `grads` (accumulated; zero on entry). keys:
+  // see compute_gradients; without them row b draws at position first_key + b.
+  StepLosses forward_backward(Workspace& w, float* grads, const float* data,
+                              std::int64_t n_rows, const std::int64_t* batch_rows, int B,
+                              const float* eps, const std::int64_t* keys,
+                              std::int64_t first_key = 0);
+  // train_step's gradient over T threads: each takes a contiguous shard of
+  // the batch on one core (its noise drawn at its rows' places in the whole
+  // batch), and the shards' gradients are summed weighted by their share.
+  StepLosses sharded_gradients(const float* data, std::int64_t n_rows,
+                               const std::int64_t* batch_rows, int B, const float* eps, int T);
+  void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
+                     std::int64_t first_key);
+  StepLosses loss_and_gradient(Workspace& w, const float* target, int B);
+  void backward(Workspace& w, float* grads, int B);
   // The activation a layer trains with: BCE keeps the last layer's logits.
   Activation train_act(int l) const;
   // Where layer l writes its output during training: the latent head's
-  // [mu | log sigma^2] goes to head_out_, every other layer to acts_[l + 1].
-  float* train_out(int l);
-  float* train_dout(int l);
+  // [mu | log sigma^2] goes to head_out, every other layer to acts[l + 1].
+  float* train_out(Workspace& w, int l);
+  float* train_dout(Workspace& w, int l);
 
   LayerTable table_;
   Loss loss_;
@@ -159,16 +182,10 @@ class Network {
   bool grads_dirty_ = false;  // compute_gradients left a gradient in grads_
   Optimizer opt_;
 
-  // Training workspace, sized by reserve(): acts_[l] is layer l's input
-  // (B, d_in), acts_[L] the output (logits for BCE); pre_[l] layer l's
-  // pre-activation, kept only where its activation's gradient needs it.
-  std::mutex train_mutex_;  // guards the training workspace and the update
-  int capacity_ = 0;
-  std::vector<FloatBuffer> acts_, dacts_, pre_;
-  FloatBuffer clean_;         // (B, D) the targets when the input is corrupted
-  FloatBuffer head_out_, dhead_out_;  // (B, 2Z) latent head output and its gradient
-  FloatBuffer eps_;           // (B, Z)
-  FloatBuffer row_nll_, row_kl_;  // (B) per-sample losses of the step
+  // Training workspaces, sized by reserve(): work_[0] for a whole batch,
+  // work_[t] for shard t of a batch split across threads.
+  std::mutex train_mutex_;  // guards the training workspaces and the update
+  std::vector<Workspace> work_;
 };
 
 }  // namespace pyae

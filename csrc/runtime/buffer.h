@@ -14,6 +14,20 @@ class FloatBuffer {
   explicit FloatBuffer(std::size_t n) { resize(n); }
   FloatBuffer(const FloatBuffer&) = delete;
   FloatBuffer& operator=(const FloatBuffer&) = delete;
+  FloatBuffer(FloatBuffer&& other) noexcept : data_(other.data_), size_(other.size_) {
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  FloatBuffer& operator=(FloatBuffer&& other) noexcept {
+    if (this != &other) {
+      std::free(data_);
+      data_ = other.data_;
+      size_ = other.size_;
+      other.data_ = nullptr;
+      other.size_ = 0;
+    }
+    return *this;
+  }
   ~FloatBuffer() { std::free(data_); }
 
   // Discards the contents; new memory is zeroed.

@@ -37,6 +37,9 @@ int get_num_threads() {
 }
 
 int kernel_threads() {
+  // Inside a parallel region (a training step's shard) kernels run on the
+  // calling thread alone: pyae never nests parallel regions.
+  if (omp_in_parallel()) return 1;
   int n = get_num_threads();
   int omp_limit = omp_get_max_threads();
   return omp_limit < n ? omp_limit : n;

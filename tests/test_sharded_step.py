@@ -1,0 +1,90 @@
+"""A training step on several threads splits the batch into contiguous
+shards, one per thread (Network::sharded_gradients): each shard's noise and
+epsilon are drawn at its rows' places in the whole batch, and the shards'
+gradients are summed weighted by their share. So T threads follow one
+thread up to float32 summation order, and repeat themselves exactly."""
+
+import numpy as np
+import pytest
+
+import pyae
+from pyae import _core
+
+
+@pytest.fixture
+def threads():
+    before = pyae.get_num_threads()
+    yield pyae.set_num_threads
+    pyae.set_num_threads(before)
+
+
+MODELS = {
+    "ae": lambda: pyae.Autoencoder(hidden=(48, 12), batch_size=256, epochs=2, verbose=False),
+    "dae": lambda: pyae.DenoisingAutoencoder(hidden=(48, 12), batch_size=256, epochs=2,
+                                             verbose=False),
+    "vae": lambda: pyae.VAE(hidden=(48,), latent_dim=6, batch_size=256, epochs=2, verbose=False),
+    "tied_bce": lambda: pyae.Autoencoder(hidden=(48, 12), loss="bce", tied_weights=True,
+                                         batch_size=256, epochs=2, verbose=False),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_two_threads_follow_one_thread(name, threads):
+    X = np.random.default_rng(0).random((700, 60), dtype=np.float32)
+    threads(1)
+    one = MODELS[name]().fit(X)
+    threads(2)
+    two = MODELS[name]().fit(X)
+    again = MODELS[name]().fit(X)
+    np.testing.assert_array_equal(two.network_.params, again.network_.params)
+    np.testing.assert_allclose(two.network_.params, one.network_.params, rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(two.history_["loss"], one.history_["loss"], rtol=1e-5)
+
+
+def test_a_sharded_step_equals_the_weighted_shard_gradients(threads):
+    """The step's gradient is the share-weighted sum of the shards' own
+    gradients, each computed as a part of the whole batch (keys): checked
+    through an SGD step of rate 1, whose update is the gradient itself."""
+    from pyae._enums import ACTIVATIONS, LOSSES, NOISE_KINDS, OPTIMIZERS
+
+    threads(2)
+    table = _core.LayerTable.autoencoder(40, [16], ACTIVATIONS["sigmoid"],
+                                         ACTIVATIONS["sigmoid"], False)
+    net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+    net.params[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    net.set_noise(NOISE_KINDS["gaussian"], 0.3, 0.0, 0.0, 1.0, 7)
+    X = np.random.default_rng(1).random((300, 40), dtype=np.float32)
+    rows = np.arange(17, 217, dtype=np.int64)
+    losses, grads = [], []
+    for lo, hi in [(0, 100), (100, 200)]:
+        losses.append(net.compute_gradients(X, rows[lo:hi],
+                                            keys=np.arange(lo, hi, dtype=np.int64))[0])
+        grads.append(net.grads.copy())
+    before = net.params.copy()
+    loss = net.train_step(X, rows)[0]  # sharded: 2 threads, 200 rows
+    assert net.step_count == 1
+    assert loss == pytest.approx(0.5 * losses[0] + 0.5 * losses[1], rel=1e-6)
+    want = before - (np.float32(0.5) * grads[0] + np.float32(0.5) * grads[1])
+    np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+
+
+def test_a_bad_row_in_a_sharded_step_raises_and_changes_nothing(threads):
+    threads(2)
+    X = np.random.default_rng(2).random((300, 30), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(8,), batch_size=256, epochs=1, verbose=False).fit(X)
+    net = model.network_
+    before, steps = net.params.copy(), net.step_count
+    rows = np.arange(256, dtype=np.int64)
+    rows[200] = 300
+    with pytest.raises(IndexError, match="outside the data"):
+        net.train_step(X, rows)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.step_count == steps
+    rows[200] = 5  # the next step is unaffected by the failed one
+    threads(1)
+    solo = pyae.Autoencoder(hidden=(8,), batch_size=256, epochs=1, verbose=False).fit(X)
+    solo.network_.train_step(X, rows)
+    threads(2)
+    net.train_step(X, rows)
+    np.testing.assert_allclose(net.params, solo.network_.params, rtol=1e-4, atol=2e-6)
+
