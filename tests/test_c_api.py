@@ -73,6 +73,27 @@ def test_example_program_reproduces_python(tmp_path, X, example):
                                        err_msg=f"{name} {part}")
 
 
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_example_program_runs_low_precision(tmp_path, X, example, precision):
+    best = _core.bf16_best_path() if precision == "bf16" else _core.int8_best_path()
+    if best == "none":
+        pytest.skip(f"this CPU has no {precision} path ({pyae.cpu_features()})")
+    m = models(X)["ae_tied_tanh"].set_params(precision=precision)
+    m.save(tmp_path / "m.safetensors")
+    (tmp_path / "in.f32").write_bytes(X.tobytes())
+    r = subprocess.run([str(example), str(tmp_path / "m.safetensors"), "full",
+                        str(tmp_path / "in.f32"), str(tmp_path / "out.f32"), precision],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = np.frombuffer((tmp_path / "out.f32").read_bytes(), np.float32).reshape(X.shape)
+    want = m.reconstruct(X)  # its own build of the same kernels: equal up to the activations'
+    np.testing.assert_allclose(got, want, atol=2e-6)  # vectorisation; fp32 differs by ~1e-3
+    r = subprocess.run([str(example), str(tmp_path / "m.safetensors"), "full",
+                        str(tmp_path / "in.f32"), str(tmp_path / "out.f32"), "fp8"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "unknown precision" in r.stderr
+
+
 def test_example_reports_errors(tmp_path, example):
     (tmp_path / "junk").write_bytes(b"not a model at all")
     r = subprocess.run([str(example), str(tmp_path / "junk"), "full", "x", "y"],
@@ -86,6 +107,34 @@ def test_binding_matches_python(tmp_path, X):
         c = _core.CModel((tmp_path / "m.safetensors").read_bytes())
         for part, (inp, want) in python_outputs(m, X).items():
             np.testing.assert_allclose(c.forward(PARTS[part], inp), want, atol=2e-6)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_binding_matches_python_in_low_precision(tmp_path, X, precision):
+    """pyae_model_set_precision runs the kernels pyae's models run: the
+    same bits as the model with that precision setting, on every part."""
+    best = _core.bf16_best_path() if precision == "bf16" else _core.int8_best_path()
+    if best == "none":
+        pytest.skip(f"this CPU has no {precision} path ({pyae.cpu_features()})")
+    for m in models(X).values():
+        m.save(tmp_path / "m.safetensors")
+        c = _core.CModel((tmp_path / "m.safetensors").read_bytes())
+        c.set_precision(precision)
+        m.set_params(precision=precision)
+        for part, (inp, want) in python_outputs(m, X).items():
+            np.testing.assert_array_equal(c.forward(PARTS[part], inp), want)
+        c.set_precision("fp32")
+        m.set_params(precision="fp32")
+        for part, (inp, want) in python_outputs(m, X).items():
+            np.testing.assert_allclose(c.forward(PARTS[part], inp), want, atol=2e-6)
+
+
+def test_set_precision_refuses_unknown_names_and_keeps_the_model(tmp_path, X):
+    c = _core.CModel(saved_bytes(X, tmp_path))
+    before = c.forward(PARTS["full"], X)
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        c.set_precision("fp16")
+    np.testing.assert_array_equal(c.forward(PARTS["full"], X), before)
 
 
 def saved_bytes(X, tmp_path):

@@ -4,6 +4,7 @@
 #include "checks.h"
 
 #include <memory>
+#include <string>
 
 namespace pyae::bind {
 
@@ -35,6 +36,12 @@ void register_infer(py::module_& m) {
       .def("output_dim",
            [](const CModel& c, int part) {
              return pyae_model_output_dim(c.ptr.get(), static_cast<pyae_part>(part));
+           })
+      .def("set_precision",
+           [](CModel& c, const std::string& precision) {
+             char err[512] = {0};
+             if (pyae_model_set_precision(c.ptr.get(), precision.c_str(), err, sizeof err) != 0)
+               throw py::value_error(err);
            })
       .def("forward", [](const CModel& c, int part, const FloatArray& x) {
         auto p = static_cast<pyae_part>(part);

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/bf16_gemm.h"
+#include "../kernels/int8_gemm.h"
 #include "../math/elementwise_math.h"
 #include "../models/layer_table.h"
 #include "json.h"
@@ -69,6 +71,11 @@ struct pyae_model {
   int decoder_start = 0;  // the layer table's decoder_start
   int latent = 0;     // VAE latent_dim (0 for autoencoders)
   bool vae = false;
+  // precision: every layer's weight packed for its path (empty in fp32).
+  pyae::Bf16Path bf16_path = pyae::Bf16Path::none;
+  pyae::Int8Path int8_path = pyae::Int8Path::none;
+  std::vector<std::unique_ptr<pyae::Bf16PackedB>> bf16;
+  std::vector<std::unique_ptr<pyae::Int8PackedB>> int8;
 
   static std::unique_ptr<pyae_model> from_bytes(const unsigned char* data, std::size_t size);
   void run(int first, int last, const float* in, int batch, float* out) const;
@@ -402,6 +409,17 @@ void pyae_model::run(int first, int last, const float* in, int batch, float* out
   for (int l = first; l < last; ++l) {
     const Layer& s = layers[l];
     float* dst = (l == last - 1) ? out : buf[(l - first) % 2].data();
+    if (!bf16.empty() || !int8.empty()) {  // the packed weight, then bias and activation
+      if (!int8.empty())
+        pyae::int8_gemm_packed(batch, 0, s.d_out, cur, s.d_in, *int8[l], dst, s.d_out, int8_path);
+      else
+        pyae::bf16_gemm_packed(false, batch, 0, s.d_out, 1.0f, cur, s.d_in, *bf16[l], 0.0f, dst,
+                               s.d_out, bf16_path);
+      for (std::size_t i = 0; i < static_cast<std::size_t>(batch) * s.d_out; ++i)
+        dst[i] = pyae::activate(dst[i] + s.bias[i % s.d_out], s.act);
+      cur = dst;
+      continue;
+    }
     for (int b = 0; b < batch; ++b) {
       const float* x = cur + static_cast<std::size_t>(b) * s.d_in;
       float* y = dst + static_cast<std::size_t>(b) * s.d_out;
@@ -522,6 +540,45 @@ int pyae_model_forward(const pyae_model* m, pyae_part part, const float* input, 
     set_error(err, err_len, std::string("pyae: forward failed: ") + e.what());
   } catch (...) {
     set_error(err, err_len, "pyae: forward failed: unknown error");
+  }
+  return -1;
+}
+
+int pyae_model_set_precision(pyae_model* m, const char* precision, char* err,
+                             size_t err_len) {
+  try {
+    if (m == nullptr || precision == nullptr) throw std::invalid_argument("model or precision is NULL");
+    const std::string p = precision;
+    std::vector<std::unique_ptr<pyae::Bf16PackedB>> bf16;
+    std::vector<std::unique_ptr<pyae::Int8PackedB>> int8;
+    pyae::Bf16Path bf16_path = pyae::Bf16Path::none;
+    pyae::Int8Path int8_path = pyae::Int8Path::none;
+    if (p == "bf16") {
+      bf16_path = pyae::bf16_best_path();
+      if (bf16_path == pyae::Bf16Path::none)
+        throw std::runtime_error("bf16 needs AVX512-BF16 or AMX-BF16; this CPU has neither");
+      for (const Layer& s : m->layers)  // op(B) = W^T: the (d_out, d_in) weight transposed
+        bf16.push_back(std::make_unique<pyae::Bf16PackedB>(true, s.d_in, s.d_out,
+                                                           s.weight.data(), s.d_in));
+    } else if (p == "int8") {
+      int8_path = pyae::int8_best_path();
+      if (int8_path == pyae::Int8Path::none)
+        throw std::runtime_error("int8 needs AVX512-VNNI or AMX-INT8; this CPU has neither");
+      for (const Layer& s : m->layers)
+        int8.push_back(std::make_unique<pyae::Int8PackedB>(true, s.d_in, s.d_out,
+                                                           s.weight.data(), s.d_in));
+    } else if (p != "fp32") {
+      throw std::invalid_argument("unknown precision '" + p + "' (fp32, bf16 or int8)");
+    }
+    m->bf16 = std::move(bf16);
+    m->int8 = std::move(int8);
+    m->bf16_path = bf16_path;
+    m->int8_path = int8_path;
+    return 0;
+  } catch (const std::exception& e) {
+    set_error(err, err_len, std::string("pyae: cannot set precision: ") + e.what());
+  } catch (...) {
+    set_error(err, err_len, "pyae: cannot set precision: unknown error");
   }
   return -1;
 }

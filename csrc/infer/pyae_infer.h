@@ -44,6 +44,15 @@ int pyae_model_output_dim(const pyae_model* model, pyae_part part);
 int pyae_model_forward(const pyae_model* model, pyae_part part, const float* input, int batch,
                        float* output, char* err, size_t err_len);
 
+/* The arithmetic of the model's matrix products: "fp32" (the default), "bf16"
+ * (operands rounded to bfloat16, float32 sums) or "int8" (weights quantised
+ * per output channel, inputs per row; int32 sums), as pyae's precision=
+ * setting. bf16 and int8 pack the weights once, here; they need AVX512-BF16
+ * or AMX-BF16, and AVX512-VNNI or AMX-INT8. 0 on success, -1 with a message
+ * in err otherwise (the model is unchanged). Not concurrently with forward. */
+int pyae_model_set_precision(pyae_model* model, const char* precision, char* err,
+                             size_t err_len);
+
 void pyae_model_free(pyae_model* model);
 
 #ifdef __cplusplus

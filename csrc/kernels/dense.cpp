@@ -154,6 +154,7 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
     Tile t = tile_for(d.B, d.D_out, thread, threads,
                       d.packed != nullptr ? kBf16PanelWidth
                       : d.int8 != nullptr ? kInt8PanelWidth
+                      : d.fp32 != nullptr ? kFp32PanelWidth
                                           : kColumnAlign);
     int cols = t.c1 - t.c0;
     if (cols <= 0 || t.r1 <= t.r0) return;
@@ -173,6 +174,9 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
       } else if (d.gemm_path != Bf16Path::none) {
         layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
                    o, d.D_out);
+      } else if (d.fp32 != nullptr && rows > kSmallGemmMaxRows &&
+                 fp32_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.fp32, o, d.D_out)) {
+        // Larger batches at inference: the weight was packed once, not per call.
       } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
           small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
         // Small batch: weights streamed once (sgemm would re-pack them).

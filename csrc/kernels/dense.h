@@ -9,6 +9,7 @@
 
 #include "kernels/bf16_gemm.h"
 #include "kernels/int8_gemm.h"
+#include "kernels/packed_sgemm.h"
 #include "math/common.h"
 
 namespace pyae {
@@ -24,6 +25,8 @@ struct DenseDims {
   Bf16Path gemm_path = Bf16Path::none;
   // The bf16 weight packed once (inference), or null: packed per call.
   const Bf16PackedB* packed = nullptr;
+  // fp32 inference: the weight packed once, or null (then sgemm/small GEMMs).
+  const Fp32PackedB* fp32 = nullptr;
   // precision="int8" (inference only): the quantised weight, or null.
   const Int8PackedB* int8 = nullptr;
   Int8Path int8_path = Int8Path::none;

@@ -365,10 +365,10 @@ std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
   const std::uint32_t paths = inference_paths_;
   const auto path = static_cast<Bf16Path>(paths & 0xff);
   const auto int8_path = static_cast<Int8Path>(paths >> 8);
-  if (path == Bf16Path::none && int8_path == Int8Path::none) {
-    static const auto fp32 =
-        std::make_shared<const PackedWeights>(PackedWeights{0, Bf16Path::none, Int8Path::none, {}, {}});
-    return fp32;
+  if (path == Bf16Path::none && int8_path == Int8Path::none && !cpu_has_avx512()) {
+    static const auto unpacked = std::make_shared<const PackedWeights>(
+        PackedWeights{0, Bf16Path::none, Int8Path::none, {}, {}, {}});
+    return unpacked;
   }
   std::lock_guard<std::mutex> lock(pack_mutex_);
   const std::uint64_t version = params_version_;
@@ -389,8 +389,10 @@ std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
     const int ldw = s.owns_weight() ? s.d_in : s.d_out;
     if (int8_path != Int8Path::none)
       fresh->int8_layers.push_back(std::make_unique<Int8PackedB>(trans, s.d_in, s.d_out, w, ldw));
-    else
+    else if (path != Bf16Path::none)
       fresh->layers.push_back(std::make_unique<Bf16PackedB>(trans, s.d_in, s.d_out, w, ldw));
+    else
+      fresh->fp32_layers.push_back(std::make_unique<Fp32PackedB>(trans, s.d_in, s.d_out, w, ldw));
   }
   packed_ = std::move(fresh);
   return packed_;
@@ -404,6 +406,8 @@ DenseDims Network::inference_dims(const PackedWeights* packed, int l, int B,
     d.int8_path = packed->int8_path;
   } else if (packed->path != Bf16Path::none) {
     d.packed = packed->layers[l].get();
+  } else if (!packed->fp32_layers.empty()) {
+    d.fp32 = packed->fp32_layers[l].get();
   }
   return d;
 }

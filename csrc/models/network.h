@@ -119,9 +119,10 @@ class Network {
     Int8Path int8_path;
     std::vector<std::unique_ptr<Bf16PackedB>> layers;      // bf16
     std::vector<std::unique_ptr<Int8PackedB>> int8_layers; // int8
+    std::vector<std::unique_ptr<Fp32PackedB>> fp32_layers; // fp32 (AVX-512 CPUs)
   };
   // The snapshot an inference call runs on: its paths, and the packed
-  // weights (none in fp32).
+  // weights (none in fp32 on a CPU without AVX-512).
   std::shared_ptr<const PackedWeights> packed_weights() const;
   // Layer l's forward dimensions for inference, on its packed weight if any.
   DenseDims inference_dims(const PackedWeights* packed, int l, int B, Activation act) const;

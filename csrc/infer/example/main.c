@@ -1,9 +1,10 @@
 /* Runs a pyae model on rows of float32 read from a file.
  *
- *   pyae_infer_example MODEL PART INPUT.f32 OUTPUT.f32
+ *   pyae_infer_example MODEL PART INPUT.f32 OUTPUT.f32 [PRECISION]
  *
  * PART is full, encoder or decoder; INPUT holds (n, input_dim) float32 rows
- * (raw, little-endian); OUTPUT receives (n, output_dim). */
+ * (raw, little-endian); OUTPUT receives (n, output_dim). PRECISION is fp32
+ * (the default), bf16 or int8 (pyae_model_set_precision). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ static int fail(const char* msg) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) return fail("usage: pyae_infer_example MODEL full|encoder|decoder IN OUT");
+  if (argc != 5 && argc != 6)
+    return fail("usage: pyae_infer_example MODEL full|encoder|decoder IN OUT [fp32|bf16|int8]");
   pyae_part part;
   if (strcmp(argv[2], "full") == 0) part = PYAE_PART_FULL;
   else if (strcmp(argv[2], "encoder") == 0) part = PYAE_PART_ENCODER;
@@ -26,6 +28,10 @@ int main(int argc, char** argv) {
   char err[512];
   pyae_model* model = pyae_model_load(argv[1], err, sizeof err);
   if (!model) return fail(err);
+  if (argc == 6 && pyae_model_set_precision(model, argv[5], err, sizeof err) != 0) {
+    pyae_model_free(model);
+    return fail(err);
+  }
   int d_in = pyae_model_input_dim(model, part), d_out = pyae_model_output_dim(model, part);
 
   FILE* in = fopen(argv[3], "rb");
