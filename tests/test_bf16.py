@@ -357,3 +357,36 @@ def test_switching_precision_while_other_threads_infer():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def special_values(rows, cols, seed):
+    """float32 values that round in every way: ties to even both ways,
+    subnormals of both signs, large normals, ordinary values."""
+    rng = np.random.default_rng(seed)
+    ulp = 2.0**-7
+    pool = np.array([1 + ulp / 2, 1 + 3 * ulp / 2, -(1 + ulp / 2), 1e-39, -3e-40, 2.5e38,
+                     -1.7e38, 0.0, -0.0], np.float32)
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    mask = rng.random((rows, cols)) < 0.4
+    x[mask] = rng.choice(pool, mask.sum())
+    return x
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("trans", [False, True])
+def test_vector_packing_rounds_as_the_scalar_rule(path, trans):
+    """The packers convert 16-word runs and 16 x 16 blocks with the CPU's
+    bf16 conversions and the edges word by word: both round as
+    round_bf16. Multiplying by an identity returns the rounded operand."""
+    x = special_values(48, 70, 1)  # blocks and edges on both sides
+    eye_k, eye_m = np.eye(70, dtype=np.float32), np.eye(48, dtype=np.float32)
+    a_in = np.ascontiguousarray(x.T) if trans else x
+    got_a = _core.bf16_gemm(a_in, eye_k, trans, False, path=path)  # bf16(x) . I
+    b_in = np.ascontiguousarray(x.T) if trans else x
+    got_b = _core.bf16_gemm(eye_m, b_in, False, trans, path=path)  # I . bf16(x)
+    want = ref.round_bf16(x)
+    np.testing.assert_array_equal(got_a, want)
+    np.testing.assert_array_equal(got_b, want)
+    x[5, 40] = np.nan  # a NaN operand makes its whole row (column) of products NaN
+    a_in = np.ascontiguousarray(x.T) if trans else x
+    assert np.isnan(_core.bf16_gemm(a_in, eye_k, trans, False, path=path)[5]).all()

@@ -41,55 +41,172 @@ PYAE_HD std::uint32_t bf16_bits(float x) {
 
 PYAE_HD std::uint32_t pair(float lo, float hi) { return bf16_bits(lo) | (bf16_bits(hi) << 16); }
 
-// op(A) (M, K) -> Ap (Mp, Kp) k-pair words; rows M..Mp and pairs past K are zero.
-PYAE_MULTIVERSION void pack_a(std::uint32_t* Ap, bool trans, const float* A, int lda, int M,
-                              int K, int Mp, int Kp) {
-  const int full = K / 2;
-  if (!trans) {
-    for (int m = 0; m < M; ++m) {
-      const float* a = A + static_cast<std::size_t>(m) * lda;
-      std::uint32_t* out = Ap + static_cast<std::size_t>(m) * Kp;
-      for (int p = 0; p < full; ++p) out[p] = pair(a[2 * p], a[2 * p + 1]);
-      if (K % 2) out[full] = pair(a[K - 1], 0.0f);
-      for (int p = (K + 1) / 2; p < Kp; ++p) out[p] = 0;
+// Conversion runs of 16 pair words, with vcvtne2ps2bf16 / vcvtneps2bf16,
+// which round as bf16_bits does (nearest even, NaN quiet, subnormals to
+// signed zero; tests/test_bf16.py checks the two agree); the packers use
+// them where the CPU has AVX512-BF16 and bf16_bits for the rest.
+#if defined(PYAE_HAS_AVX512_PATHS)
+// Words (x[2p], x[2p + 1]) for p = 0..15, from 32 consecutive floats.
+PYAE_BF16 inline __m512i pairs_of_run(const float* x) {
+  return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+}
+
+// Words (lo[j], hi[j]) for j = 0..15, from two runs of 16 floats.
+PYAE_BF16 inline __m512i pairs_across(const float* lo, const float* hi) {
+  const __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(lo)));
+  const __m512i b = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(hi)));
+  return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
+}
+
+// out[p] = pair(row[2p], row[2p + 1]) for p from `from` in whole runs of
+// 16 below `end`; returns where the runs stopped.
+PYAE_BF16 int runs_of_row(std::uint32_t* out, const float* row, int from, int end) {
+  int p = from;
+  for (; p + 16 <= end; p += 16) _mm512_storeu_si512(out + p, pairs_of_run(row + 2 * p));
+  return p;
+}
+
+// out[j] = pair(r0[j], r1[j]) in whole runs of 16 below n; returns where they stopped.
+PYAE_BF16 int runs_across(std::uint32_t* out, const float* r0, const float* r1, int n) {
+  int j = 0;
+  for (; j + 16 <= n; j += 16) _mm512_storeu_si512(out + j, pairs_across(r0 + j, r1 + j));
+  return j;
+}
+
+// Transposes 16 x 16 words in place: r[i] lane j becomes r[j] lane i.
+PYAE_BF16 inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
     }
-  } else {  // a(m, k) = A[k][m]: read rows of A, write columns of Ap
-    for (int p = 0; p < (K + 1) / 2; ++p) {
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// A 16 x 16 block of words whose source runs lie along the destination's
+// columns: w[i] = the words of source run i (16 of them), stored so that
+// out[r * stride + i] = w[i] lane r.
+PYAE_BF16 inline void store_transposed(std::uint32_t* out, std::size_t stride, __m512i w[16]) {
+  transpose16(w);
+  for (int r = 0; r < 16; ++r) _mm512_storeu_si512(out + r * stride, w[r]);
+}
+
+// Rows 2p, 2p + 1 (p = p0..p0+15) of A, columns m0..m0+15, as Ap[m][p].
+PYAE_BF16 void pack_a_block(std::uint32_t* Ap, int Kp, const float* A, int lda, int m0, int p0) {
+  __m512i w[16];
+  for (int i = 0; i < 16; ++i) {
+    const float* r0 = A + static_cast<std::size_t>(2 * (p0 + i)) * lda + m0;
+    w[i] = pairs_across(r0, r0 + lda);
+  }
+  store_transposed(Ap + static_cast<std::size_t>(m0) * Kp + p0, Kp, w);
+}
+
+// Rows n0+j0..+15 of B (stored (N, K)), pairs p0..p0+15, as panel[p][j].
+PYAE_BF16 void pack_b_block(std::uint32_t* panel, const float* B, int ldb, int n, int j0,
+                            int p0) {
+  __m512i w[16];
+  for (int i = 0; i < 16; ++i)
+    w[i] = pairs_of_run(B + static_cast<std::size_t>(n + i) * ldb + 2 * p0);
+  store_transposed(panel + static_cast<std::size_t>(p0) * kNR + j0, kNR, w);
+}
+#endif
+
+bool vector_packing() {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  return cpu_has_avx512_bf16();
+#else
+  return false;
+#endif
+}
+
+// out[p] = pair(row[2p], row[2p + 1]) for the pairs of a K-row, p >= from.
+void row_to_pairs(std::uint32_t* out, const float* row, int K, int from = 0) {
+  int p = from;
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (vector_packing()) p = runs_of_row(out, row, p, K / 2);
+#endif
+  for (; p < K / 2; ++p) out[p] = pair(row[2 * p], row[2 * p + 1]);
+  if (K % 2) out[K / 2] = pair(row[K - 1], 0.0f);
+}
+
+// out[j] = pair(r0[j], r1[j]) (r1 null: zeros) for j < n.
+void rows_to_pairs(std::uint32_t* out, const float* r0, const float* r1, int n) {
+  int j = 0;
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (r1 != nullptr && vector_packing()) j = runs_across(out, r0, r1, n);
+#endif
+  for (; j < n; ++j) out[j] = pair(r0[j], r1 ? r1[j] : 0.0f);
+}
+
+// op(A) (M, K) -> Ap (Mp, Kp) k-pair words; rows M..Mp and pairs past K are zero.
+void pack_a(std::uint32_t* Ap, bool trans, const float* A, int lda, int M, int K, int Mp,
+            int Kp) {
+  const int pairs = (K + 1) / 2;
+  if (!trans) {
+    for (int m = 0; m < M; ++m)
+      row_to_pairs(Ap + static_cast<std::size_t>(m) * Kp, A + static_cast<std::size_t>(m) * lda,
+                   K);
+  } else {  // a(m, k) = A[k][m]: rows 2p and 2p + 1 of A give column p of Ap
+    // 16 x 16 blocks transposed in registers, then the edges word by word.
+    const int m16 = vector_packing() ? M / 16 * 16 : 0, p16 = vector_packing() ? K / 32 * 16 : 0;
+#if defined(PYAE_HAS_AVX512_PATHS)
+    for (int p0 = 0; p0 < p16; p0 += 16)
+      for (int m0 = 0; m0 < m16; m0 += 16) pack_a_block(Ap, Kp, A, lda, m0, p0);
+#endif
+    for (int p = 0; p < pairs; ++p) {
       const float* r0 = A + static_cast<std::size_t>(2 * p) * lda;
       const float* r1 = 2 * p + 1 < K ? r0 + lda : nullptr;
-      for (int m = 0; m < M; ++m)
+      for (int m = p < p16 ? m16 : 0; m < M; ++m)
         Ap[static_cast<std::size_t>(m) * Kp + p] = pair(r0[m], r1 ? r1[m] : 0.0f);
     }
-    for (int m = 0; m < M; ++m)
-      std::fill(Ap + static_cast<std::size_t>(m) * Kp + (K + 1) / 2,
-                Ap + static_cast<std::size_t>(m + 1) * Kp, 0u);
   }
+  for (int m = 0; m < M; ++m)
+    std::fill(Ap + static_cast<std::size_t>(m) * Kp + pairs,
+              Ap + static_cast<std::size_t>(m + 1) * Kp, 0u);
   std::fill(Ap + static_cast<std::size_t>(M) * Kp, Ap + static_cast<std::size_t>(Mp) * Kp, 0u);
 }
 
 // op(B) (K, N) -> Bp: panels of kNR columns, each (Kp, kNR) k-pair words;
 // columns past N and pairs past K are zero.
-PYAE_MULTIVERSION void pack_b(std::uint32_t* Bp, bool trans, const float* B, int ldb, int K,
-                              int N, int Kp) {
+void pack_b(std::uint32_t* Bp, bool trans, const float* B, int ldb, int K, int N, int Kp) {
   const int panels = (N + kNR - 1) / kNR;
   const int pairs = (K + 1) / 2;
   for (int q = 0; q < panels; ++q) {
     std::uint32_t* panel = Bp + static_cast<std::size_t>(q) * Kp * kNR;
     const int n0 = q * kNR, cols = std::min(kNR, N - n0);
+    if (cols < kNR)
+      for (int p = 0; p < pairs; ++p)
+        std::fill(panel + static_cast<std::size_t>(p) * kNR + cols,
+                  panel + static_cast<std::size_t>(p + 1) * kNR, 0u);
     if (!trans) {
       for (int p = 0; p < pairs; ++p) {
         const float* r0 = B + static_cast<std::size_t>(2 * p) * ldb + n0;
-        const float* r1 = 2 * p + 1 < K ? r0 + ldb : nullptr;
-        std::uint32_t* out = panel + static_cast<std::size_t>(p) * kNR;
-        for (int j = 0; j < cols; ++j) out[j] = pair(r0[j], r1 ? r1[j] : 0.0f);
-        for (int j = cols; j < kNR; ++j) out[j] = 0;
+        rows_to_pairs(panel + static_cast<std::size_t>(p) * kNR, r0,
+                      2 * p + 1 < K ? r0 + ldb : nullptr, cols);
       }
     } else {  // b(k, n) = B[n][k]: each column of the panel is a row of B
-      for (int p = 0; p < pairs; ++p)
-        for (int j = cols; j < kNR; ++j) panel[static_cast<std::size_t>(p) * kNR + j] = 0;
+      const int j16 = vector_packing() ? cols / 16 * 16 : 0, p16 = vector_packing() ? K / 32 * 16 : 0;
+#if defined(PYAE_HAS_AVX512_PATHS)
+      for (int j0 = 0; j0 < j16; j0 += 16)
+        for (int p0 = 0; p0 < p16; p0 += 16) pack_b_block(panel, B, ldb, n0 + j0, j0, p0);
+#endif
       for (int j = 0; j < cols; ++j) {
         const float* row = B + static_cast<std::size_t>(n0 + j) * ldb;
-        for (int p = 0; p < K / 2; ++p)
+        for (int p = j < j16 ? p16 : 0; p < K / 2; ++p)
           panel[static_cast<std::size_t>(p) * kNR + j] = pair(row[2 * p], row[2 * p + 1]);
         if (K % 2) panel[static_cast<std::size_t>(K / 2) * kNR + j] = pair(row[K - 1], 0.0f);
       }
