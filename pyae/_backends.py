@@ -119,7 +119,7 @@ class CpuBackend:
         return self.net.params.copy()
 
     def restore_params(self, snapshot):
-        self.net.params[:] = snapshot
+        self.net.mutable_params()[:] = snapshot
 
     def set_learning_rate(self, lr):
         self.net.set_learning_rate(lr)
@@ -220,7 +220,7 @@ class GpuBackend:
         """Copies the GPU's weights, optimiser state and step count back."""
         params, state0, state1, step_count = self.gpu.host_state()
         net = self.net
-        net.params[:] = params
+        net.mutable_params()[:] = params
         for k, state in enumerate((state0, state1)):
             if state is not None:
                 net.optimizer_state(k)[:] = state

@@ -55,7 +55,7 @@ def init_weights(net, rng, draw=True):
     """Glorot uniform weights (He uniform before a rectifier); biases zero.
     ``draw=False`` (loading) only moves ``rng`` past the draws, one 64-bit
     output per weight, so the seeds derived from it afterwards are the same."""
-    params = net.params
+    params = net.mutable_params()
     for spec in net.table.layers:
         if spec.owns_weight:
             fan_in, fan_out = spec.d_in, spec.d_out
@@ -322,7 +322,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
         seed = None if comm is None else coll.bcast(
             self.seed if self.seed is not None else int(np.random.SeedSequence().entropy % 2**63))
         coll.run(lambda: self._build(X.shape[1], cfg, seed=seed))
-        coll.bcast_array(self.network_.params)  # rank 0's initial weights on every rank
+        coll.bcast_array(self.network_.mutable_params())  # rank 0's initial weights everywhere
         self._train(Xs, X_val, cfg["epochs"], cfg, coll)
         self._learn_outlier_stats(coll.run(lambda: self._host(X)), cfg, coll)
 
@@ -394,7 +394,7 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
             return
         net = self.network_
         params, state0, state1 = network_state["arrays"]
-        net.params[:] = params
+        net.mutable_params()[:] = params
         for k, state in enumerate((state0, state1)):
             if state is not None:
                 net.optimizer_state(k)[:] = state

@@ -29,10 +29,11 @@ def table_tensor_shapes(table) -> dict:
     return shapes
 
 
-def model_tensors(model) -> dict:
-    """Name -> view into the model's parameters (and optimiser state)."""
+def model_tensors(model, writable=False) -> dict:
+    """Name -> view into the model's parameters (and optimiser state);
+    writable views (for the loader) mark the parameters changed."""
     net = model.network_
-    params = net.params
+    params = net.mutable_params() if writable else net.params
     tensors = {}
     for i, spec in enumerate(net.table.layers):
         if spec.owns_weight:
@@ -133,7 +134,7 @@ def model_from_file(cls, reader):
     for name, shape in table_tensor_shapes(table).items():
         reader.expect(name, shape)
     model._build(n_features, cfg, initialise=False)
-    targets = model_tensors(model)  # views into the new model's parameter buffer
+    targets = model_tensors(model, writable=True)  # views into the new parameter buffer
     outlier_names = {n for n in reader.names() if n.startswith("outlier.")}
     scaler_names = {"scaler.offset", "scaler.factor"} if cfg["scale"] is not None else set()
     extra = reader.names() - set(targets) - outlier_names - scaler_names

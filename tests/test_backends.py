@@ -171,6 +171,6 @@ def test_weights_too_large_for_float32_sums_are_a_floating_point_error():
     overflow on ordinary inputs; the VAE's code is then a clear error."""
     X = data(np.random.default_rng(0))
     model = pyae.VAE(hidden=(8,), latent_dim=2, epochs=1, verbose=False).fit(X)
-    model.network_.params[:] = 3e38
+    model.network_.mutable_params()[:] = 3e38
     with pytest.raises(FloatingPointError, match="the weights are too large"):
         model.transform(X)

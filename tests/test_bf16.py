@@ -118,7 +118,7 @@ def bf16_network(widths, acts, tied, loss, path, forced):
                         OPTIMIZERS["sgd"], 0.1, 0.9, 0.999, 1e-8, 0.0)
     net.set_precision(PRECISIONS["bf16"])
     assert net.gemm_path == path
-    net.params[:] = np.random.default_rng(0).uniform(-0.8, 0.8, net.params.size)
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.8, 0.8, net.params.size)
     return net
 
 
@@ -300,7 +300,7 @@ def test_packed_weights_follow_every_parameter_change():
         return out.copy()
 
     first = forward()
-    net.params[:] = net.params * np.float32(0.5)  # a write from Python
+    net.mutable_params()[:] = net.params * np.float32(0.5)  # a write from Python
     halved = forward()
     assert not np.array_equal(first, halved)
     np.testing.assert_allclose(halved, emulated_forward(net, x), atol=2e-5)

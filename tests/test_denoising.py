@@ -47,7 +47,7 @@ def test_gradient_is_for_corrupted_input_and_clean_target():
     table = _core.LayerTable.autoencoder(6, [4], sigmoid, sigmoid, False)
     net = _core.Network(table, _core.Loss.mse, _core.OptimizerKind.sgd, 0.1, 0.9, 0.999, 1e-8,
                         0.0)
-    net.params[:] = np.random.default_rng(2).uniform(-1, 1, net.params.size).astype(np.float32)
+    net.mutable_params()[:] = np.random.default_rng(2).uniform(-1, 1, net.params.size).astype(np.float32)
     noise = Masking(0.5)
     net.set_noise(*noise._kernel_args(), 11)
     rows = np.arange(8, dtype=np.int64)

@@ -28,7 +28,7 @@ def test_trajectory_matches_pytorch(name):
                                          ACTIVATIONS["sigmoid"], case["tied"])
     net = _core.Network(table, LOSSES[case["loss"]], OPTIMIZERS[case["optimizer"]], case["lr"],
                         0.9, 0.999, 1e-8, case["momentum"])
-    net.params[:] = GOLDEN[f"{name}/init"]
+    net.mutable_params()[:] = GOLDEN[f"{name}/init"]
     losses = []
     for step in range(steps):
         start = (step * batch) % len(X)
@@ -45,7 +45,7 @@ def test_vae_trajectory_matches_pytorch():
     table = _core.LayerTable.vae(D, [H], Z, ACTIVATIONS["relu"], ACTIVATIONS["sigmoid"])
     net = _core.Network(table, LOSSES["bce"], OPTIMIZERS["adam"], float(g["lr"]), 0.9, 0.999,
                         1e-8, 0.0, beta=1.0)
-    net.params[:] = g["init"]
+    net.mutable_params()[:] = g["init"]
     X = g["X"]
     losses = []
     for step in range(steps):

@@ -27,7 +27,7 @@ def network(table, loss="mse", lr=1e-3, beta=1.0, seed=0):
     net = _core.Network(table, getattr(_core.Loss, loss), _core.OptimizerKind.adam, lr, 0.9,
                         0.999, 1e-8, 0.9, beta=beta)
     rng = np.random.default_rng(seed)
-    net.params[:] = (rng.standard_normal(table.num_params) * 0.3).astype(np.float32)
+    net.mutable_params()[:] = (rng.standard_normal(table.num_params) * 0.3).astype(np.float32)
     return net
 
 

@@ -23,7 +23,7 @@ def make_network(widths, acts, tied=False, loss="mse", optimizer="sgd", lr=0.1, 
     net = _core.Network(autoencoder_table(widths, acts, tied), LOSSES[loss],
                         OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8, 0.0)
     rng = np.random.default_rng(seed)
-    net.params[:] = rng.uniform(-0.8, 0.8, net.params.size).astype(np.float32)
+    net.mutable_params()[:] = rng.uniform(-0.8, 0.8, net.params.size).astype(np.float32)
     return net
 
 

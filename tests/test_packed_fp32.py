@@ -56,5 +56,17 @@ def test_packed_weights_follow_parameter_changes():
     model.partial_fit(X)  # training steps
     np.testing.assert_allclose(model.reconstruct(X), reference(model.network_, X), atol=1e-6)
     assert not np.array_equal(model.reconstruct(X), first)
-    model.network_.params[:] = model.network_.params * np.float32(0.5)  # a write from Python
+    model.network_.mutable_params()[:] = model.network_.params * np.float32(0.5)  # a write from Python
     np.testing.assert_allclose(model.reconstruct(X), reference(model.network_, X), atol=1e-6)
+
+
+def test_params_is_read_only_and_mutable_params_marks_a_change():
+    """A write can only go through mutable_params(), which makes the next
+    inference call re-pack: reading params can never leave packed weights stale."""
+    X = np.random.default_rng(0).random((100, 40), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(20,), epochs=1, verbose=False).fit(X)
+    with pytest.raises(ValueError, match="read-only"):
+        model.network_.params[:] = 0.0
+    model.reconstruct(X)  # packs
+    model.network_.mutable_params()[:] = 0.0
+    np.testing.assert_array_equal(model.reconstruct(X), np.full_like(X, 0.5))  # sigmoid(0)

@@ -51,7 +51,7 @@ def test_a_sharded_step_equals_the_weighted_shard_gradients(threads):
     table = _core.LayerTable.autoencoder(40, [16], ACTIVATIONS["sigmoid"],
                                          ACTIVATIONS["sigmoid"], False)
     net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
-    net.params[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
     net.set_noise(NOISE_KINDS["gaussian"], 0.3, 0.0, 0.0, 1.0, 7)
     X = np.random.default_rng(1).random((300, 40), dtype=np.float32)
     rows = np.arange(17, 217, dtype=np.int64)

@@ -87,7 +87,7 @@ def test_whole_vae_step_matches_central_differences(hidden, kind, act, beta):
     table = _core.LayerTable.vae(D, hidden, Z, ACTIVATIONS[act], ACTIVATIONS[out_act])
     net = _core.Network(table, loss, OPTIMIZERS["sgd"], 0.1, 0.9, 0.999, 1e-8, 0.0, beta=beta)
     rng = np.random.default_rng(5)
-    net.params[:] = rng.uniform(-0.7, 0.7, net.params.size).astype(np.float32)
+    net.mutable_params()[:] = rng.uniform(-0.7, 0.7, net.params.size).astype(np.float32)
     X = rng.random((6, D), dtype=np.float32)
     rows = np.array([0, 2, 5, 5], dtype=np.int64)
     eps = f32(rng, 4, Z)

@@ -164,13 +164,22 @@ void register_network(py::module_& m) {
       .def_property_readonly(
           "params",
           [](py::object self) {
+            const Network& n = self.cast<const Network&>();
+            FloatArray a = view(const_cast<float*>(n.const_params()), n.num_params(), self);
+            a.attr("setflags")(py::arg("write") = false);
+            return a;
+          },
+          "A read-only view of the flat parameters (mutable_params() to write).")
+      .def(
+          "mutable_params",
+          [](py::object self) {
             Network& n = self.cast<Network&>();
             return view(n.params(), n.num_params(), self);
           },
-          "A writable view of the flat parameters. Reading it marks them changed:\n"
-          "bf16/int8 inference re-packs its weights at its next call. Writes through a\n"
-          "view kept from before an inference call are not seen by bf16/int8 inference:\n"
-          "read params again to write.")
+          "A writable view of the flat parameters; the call marks them changed, so\n"
+          "inference re-packs its weights at its next call. Write before the next\n"
+          "inference call and call again for a later write: inference does not see\n"
+          "writes made through an older view after it packed.")
       .def_property_readonly("grads",
                              [](py::object self) {
                                Network& n = self.cast<Network&>();

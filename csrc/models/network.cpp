@@ -11,6 +11,7 @@
 #include "kernels/dense.h"
 #include "kernels/latent.h"
 #include "kernels/loss.h"
+#include "kernels/small_gemm.h"
 #include "runtime/parallel.h"
 #include "runtime/scratch.h"
 
@@ -361,11 +362,12 @@ void Network::backward(Workspace& w, float* g, int B) {
   }
 }
 
-std::shared_ptr<const Network::PackedWeights> Network::packed_weights() const {
+std::shared_ptr<const Network::PackedWeights> Network::packed_weights(int B) const {
   const std::uint32_t paths = inference_paths_;
   const auto path = static_cast<Bf16Path>(paths & 0xff);
   const auto int8_path = static_cast<Int8Path>(paths >> 8);
-  if (path == Bf16Path::none && int8_path == Int8Path::none && !cpu_has_avx512()) {
+  if (path == Bf16Path::none && int8_path == Int8Path::none &&
+      (B <= kSmallGemmMaxRows || !cpu_has_avx512())) {
     static const auto unpacked = std::make_shared<const PackedWeights>(
         PackedWeights{0, Bf16Path::none, Int8Path::none, {}, {}, {}});
     return unpacked;
@@ -424,7 +426,7 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
   if (last - first > 1) scratch[0] = thread_scratch(kScratchA, count(B, widest));
   if (last - first > 2) scratch[1] = thread_scratch(kScratchB, count(B, widest));
   const float* p = params_.data();
-  const auto packed = packed_weights();
+  const auto packed = packed_weights(B);
   auto run_layers = [&](auto&& run_layer) {
     const float* cur = x;
     for (int l = first; l < last; ++l) {
@@ -477,7 +479,7 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
       if (width != s.d_in) keep_mu(hidden, B, s.d_in);
       h = hidden;
     }
-    const auto packed = packed_weights();
+    const auto packed = packed_weights(B);
     dense_forward(pred, h, params_.data() + s.weight_offset, params_.data() + s.bias_offset,
                   inference_dims(packed.get(), L - 1, B, Activation::identity));
   }

@@ -49,6 +49,7 @@ class Network {
     ++params_version_;
     return params_.data();
   }
+  const float* const_params() const { return params_.data(); }
   const float* grads() const { return grads_.data(); }
   Optimizer& optimizer() { return opt_; }
 
@@ -121,9 +122,10 @@ class Network {
     std::vector<std::unique_ptr<Int8PackedB>> int8_layers; // int8
     std::vector<std::unique_ptr<Fp32PackedB>> fp32_layers; // fp32 (AVX-512 CPUs)
   };
-  // The snapshot an inference call runs on: its paths, and the packed
-  // weights (none in fp32 on a CPU without AVX-512).
-  std::shared_ptr<const PackedWeights> packed_weights() const;
+  // The snapshot an inference call of B rows runs on: its paths, and the
+  // packed weights. fp32 packs only for batches past the small-batch
+  // kernel (which reads the live weights) and only on AVX-512 CPUs.
+  std::shared_ptr<const PackedWeights> packed_weights(int B) const;
   // Layer l's forward dimensions for inference, on its packed weight if any.
   DenseDims inference_dims(const PackedWeights* packed, int l, int B, Activation act) const;
 
