@@ -26,7 +26,7 @@ import numpy as np
 
 import pyae
 from pyae import _core
-from bench_train import interleaved_throughput, median_latencies, torch_model, WIDTHS
+from bench_train import interleaved_throughput, median_latencies, torch_epoch_runner
 from machine import cpu_model
 
 
@@ -48,30 +48,6 @@ def pyae_runner(X, batch, precision, path="auto"):
     assert precision == "fp32" or ae.network_.gemm_path == (
         _core.bf16_best_path() if path == "auto" else path)
     return lambda: backend.train_epoch(X, rng.permutation(len(X)), batch)
-
-
-def torch_runner(torch, X, batch, autocast):
-    torch.manual_seed(0)
-    model = torch_model(torch)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.MSELoss()
-    Xt = torch.from_numpy(X)
-    gen = torch.Generator().manual_seed(0)
-
-    def epoch():
-        perm = torch.randperm(len(Xt), generator=gen)
-        for s in range(0, len(Xt), batch):
-            xb = Xt[perm[s:s + batch]]
-            opt.zero_grad(set_to_none=True)
-            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else \
-                contextlib.nullcontext()
-            with ctx:
-                loss = loss_fn(model(xb).float(), xb)
-            loss.backward()
-            opt.step()
-
-    epoch()  # warm up
-    return epoch
 
 
 def load_mnist_split():
@@ -142,7 +118,7 @@ def main():
     print(f"{'batch':>5} " + " ".join(f"{n:>22}" for n in names))
     for b in args.batches:
         runners = [pyae_runner(X, b, "fp32"), *[pyae_runner(X, b, "bf16", p) for p in paths],
-                   torch_runner(torch, X, b, False), torch_runner(torch, X, b, True)]
+                   torch_epoch_runner(torch, X, b), torch_epoch_runner(torch, X, b, autocast=True)]
         speeds = interleaved_throughput(runners, len(X), args.repeats)
         best = speeds[1 + paths.index(feats["bf16_path"])] if paths else float("nan")
         print(f"{b:>5} " + " ".join(f"{s:>22.0f}" for s in speeds))

@@ -51,7 +51,8 @@ def pyae_epoch_runner(X, batch):
     return lambda: backend.train_epoch(X, rng.permutation(len(X)), batch)
 
 
-def torch_epoch_runner(torch, X, batch):
+def torch_epoch_runner(torch, X, batch, autocast=False):
+    """One PyTorch training epoch; autocast: under torch.autocast("cpu", bfloat16)."""
     torch.manual_seed(0)
     model = torch_model(torch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -64,7 +65,8 @@ def torch_epoch_runner(torch, X, batch):
         for s in range(0, len(Xt), batch):
             xb = Xt[perm[s:s + batch]]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), xb)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = loss_fn(model(xb).float(), xb)
             loss.backward()
             opt.step()
 

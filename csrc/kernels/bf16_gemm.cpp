@@ -7,13 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/amx_tiles.h"
 #include "math/common.h"
 #include "runtime/scratch.h"
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
 #define PYAE_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-#define PYAE_AMX __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
 #endif
 
 namespace pyae {
@@ -276,64 +276,20 @@ void gemm_avx512_bf16(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, i
   }
 }
 
-// Tiles: C 0-3 (rows 0-15 x cols 0-15, 0-15 x 16-31, 16-31 x 0-15,
-// 16-31 x 16-31), A 4-5 (rows 0-15, 16-31), B 6-7 (cols 0-15, 16-31); each
-// 16 rows of 64 bytes. With M <= 16 the C and A tiles have M rows (a batch
-// of one multiplies one row, not 16); otherwise packed A has whole 16-row
-// blocks (zero rows past M) and a last odd 16-row block uses tiles 0, 1, 4.
-struct alignas(64) TileConfig {
-  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  std::uint16_t colsb[16] = {};
-  std::uint8_t rows[16] = {};
-};
-
 PYAE_AMX void gemm_amx(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, int N, int Kp,
                        float alpha, float beta, float* C, int ldc) {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = M <= kTileRows && (t <= 1 || t == 4) ? M : kTileRows;
-  }
-  _tile_loadconfig(&cfg);
+  amx::configure(M);
   alignas(64) float tile[32 * kNR];
-  const std::size_t a_stride = static_cast<std::size_t>(Kp) * 4;  // bytes per packed A row
-  constexpr std::size_t b_stride = kNR * 4;                       // bytes per k-pair of a panel
   for (int n0 = 0; n0 < N; n0 += kNR) {
     const std::uint32_t* panel = Bp + static_cast<std::size_t>(n0 / kNR) * Kp * kNR;
-    const int cols = std::min(kNR, N - n0);
     for (int m0 = 0; m0 < M; m0 += 32) {
-      const std::uint32_t* a = Ap + static_cast<std::size_t>(m0) * Kp;
-      const bool both = M - m0 > kTileRows;  // two row tiles in this block
-      const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * Kp;
-      _tile_zero(0);
-      _tile_zero(1);
-      if (both) {
-        _tile_zero(2);
-        _tile_zero(3);
-      }
-      for (int p = 0; p < Kp; p += kTileRows) {
-        _tile_loadd(6, panel + static_cast<std::size_t>(p) * kNR, b_stride);
-        _tile_loadd(7, panel + static_cast<std::size_t>(p) * kNR + 16, b_stride);
-        _tile_loadd(4, a + p, a_stride);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        if (both) {
-          _tile_loadd(5, a_second + p, a_stride);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
-      }
-      _tile_stored(0, tile, kNR * 4);
-      _tile_stored(1, tile + 16, kNR * 4);
-      if (both) {
-        _tile_stored(2, tile + 16 * kNR, kNR * 4);
-        _tile_stored(3, tile + 16 * kNR + 16, kNR * 4);
-      }
-      store_tile(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, tile, kNR,
-                 std::min(32, M - m0), cols, alpha, beta);
+      const int rows = std::min(32, M - m0);
+      amx::block<amx::Dot::bf16>(tile, Ap + static_cast<std::size_t>(m0) * Kp, rows, panel, Kp);
+      store_tile(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, tile, kNR, rows,
+                 std::min(kNR, N - n0), alpha, beta);
     }
   }
-  _tile_release();
+  amx::release();
 }
 
 #endif  // PYAE_HAS_AVX512_PATHS

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "kernels/amx_tiles.h"
 #include "math/common.h"
 #include "runtime/scratch.h"
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
 #define PYAE_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define PYAE_AMX_INT8 __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8")))
 #endif
 
 namespace pyae {
@@ -153,62 +153,22 @@ void gemm_vnni(const std::uint32_t* Ap, const float* scale_a, const Int8PackedB&
   }
 }
 
-struct alignas(64) TileConfig {
-  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  std::uint16_t colsb[16] = {};
-  std::uint8_t rows[16] = {};
-};
-
-// Tiles as in the bf16 AMX kernel: C 0-3, A 4-5, B 6-7; M <= 16 uses
-// M-row C and A tiles, larger M whole 16-row blocks (zero rows past M).
-PYAE_AMX_INT8 void gemm_amx(const std::uint32_t* Ap, const float* scale_a, const Int8PackedB& B,
-                            int n0, int M, int N, float* C, int ldc) {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = M <= kTileRows && (t <= 1 || t == 4) ? M : kTileRows;
-  }
-  _tile_loadconfig(&cfg);
+// The shared AMX loop (amx_tiles.h) with s8 x s8 tile dot products.
+PYAE_AMX void gemm_amx(const std::uint32_t* Ap, const float* scale_a, const Int8PackedB& B,
+                       int n0, int M, int N, float* C, int ldc) {
+  amx::configure(M);
   const int Kq = B.quads_padded();
   alignas(64) std::int32_t tile[32 * kNR];
-  const std::size_t a_stride = static_cast<std::size_t>(Kq) * 4;
-  constexpr std::size_t b_stride = kNR * 4;
   for (int j0 = 0; j0 < N; j0 += kNR) {
-    const std::uint32_t* panel = B.panel(n0 + j0);
-    const int cols = std::min(kNR, N - j0);
     for (int m0 = 0; m0 < M; m0 += 32) {
-      const std::uint32_t* a = Ap + static_cast<std::size_t>(m0) * Kq;
-      const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * Kq;
-      const bool both = M - m0 > kTileRows;
-      _tile_zero(0);
-      _tile_zero(1);
-      if (both) {
-        _tile_zero(2);
-        _tile_zero(3);
-      }
-      for (int p = 0; p < Kq; p += kTileRows) {
-        _tile_loadd(6, panel + static_cast<std::size_t>(p) * kNR, b_stride);
-        _tile_loadd(7, panel + static_cast<std::size_t>(p) * kNR + 16, b_stride);
-        _tile_loadd(4, a + p, a_stride);
-        _tile_dpbssd(0, 4, 6);
-        _tile_dpbssd(1, 4, 7);
-        if (both) {
-          _tile_loadd(5, a_second + p, a_stride);
-          _tile_dpbssd(2, 5, 6);
-          _tile_dpbssd(3, 5, 7);
-        }
-      }
-      _tile_stored(0, tile, kNR * 4);
-      _tile_stored(1, tile + 16, kNR * 4);
-      if (both) {
-        _tile_stored(2, tile + 16 * kNR, kNR * 4);
-        _tile_stored(3, tile + 16 * kNR + 16, kNR * 4);
-      }
-      store_tile(C + static_cast<std::size_t>(m0) * ldc + j0, ldc, tile, std::min(32, M - m0),
-                 cols, scale_a + m0, B.scales() + n0 + j0, nullptr);
+      const int rows = std::min(32, M - m0);
+      amx::block<amx::Dot::int8>(tile, Ap + static_cast<std::size_t>(m0) * Kq, rows,
+                                 B.panel(n0 + j0), Kq);
+      store_tile(C + static_cast<std::size_t>(m0) * ldc + j0, ldc, tile, rows,
+                 std::min(kNR, N - j0), scale_a + m0, B.scales() + n0 + j0, nullptr);
     }
   }
-  _tile_release();
+  amx::release();
 }
 
 #endif  // PYAE_HAS_AVX512_PATHS
