@@ -4,7 +4,7 @@ the test images, ROC-AUC with the other nine classes as anomalies, mean over
 the ten classes. Fashion-MNIST (60k/10k) and MNIST (the 8,000 / 2,000 split
 of its test set that pyae.datasets.load_train_test makes).
 
-    PYAE_DATA_DIR=../shared/datasets python benchmarks/bench_anomaly.py [--quick]
+    PYAE_DATA_DIR=../shared/datasets python benchmarks/bench_anomaly.py [--quick] [--precision bf16]
 
 1. Selection, on the training splits only: for each class, 80% of its
    training images train, the other 20% are the normal validation rows and
@@ -34,13 +34,15 @@ from pyae import datasets
 from machine import cpu_model
 
 EPOCHS, BATCH = 20, 128
+PRECISION = "fp32"  # --precision: pyae's models only (the baselines are fp32)
 PYAE_MODELS = {
     "AE": lambda: pyae.Autoencoder(hidden=(256, 64), epochs=EPOCHS, batch_size=BATCH,
-                                   verbose=False),
+                                   verbose=False, precision=PRECISION),
     "DAE": lambda: pyae.DenoisingAutoencoder(hidden=(256, 64), noise=pyae.noise.Gaussian(0.2),
-                                             epochs=EPOCHS, batch_size=BATCH, verbose=False),
+                                             epochs=EPOCHS, batch_size=BATCH, verbose=False,
+                                             precision=PRECISION),
     "VAE": lambda: pyae.VAE(hidden=(400,), latent_dim=20, loss="bce", epochs=EPOCHS,
-                            batch_size=BATCH, verbose=False),
+                            batch_size=BATCH, verbose=False, precision=PRECISION),
 }
 
 
@@ -118,14 +120,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="classes 0 and 1 only, 2 epochs")
     ap.add_argument("--json", default=None, help="write all numbers here")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="pyae's training and scoring arithmetic (the baselines stay fp32)")
     args = ap.parse_args()
-    global EPOCHS
+    global EPOCHS, PRECISION
+    PRECISION = args.precision
     if args.quick:
         EPOCHS = 2
     classes = [0, 1] if args.quick else list(range(10))
     threads = pyae.get_num_threads()
     print(f"CPU: {cpu_model()}; pyae {pyae.__version__} ({pyae.simd_level()}), {threads} "
-          f"threads for pyae, PyTorch and IsolationForest; {EPOCHS} epochs, batch {BATCH}")
+          f"threads for pyae, PyTorch and IsolationForest; {EPOCHS} epochs, batch {BATCH}; "
+          f"pyae precision {PRECISION} ({pyae.cpu_features()['bf16_path']} bf16 path)")
     data = {name: load(name) for name in ("fashion-mnist", "mnist")}
     results = {"selection": {}, "test": {}}
 
