@@ -42,7 +42,11 @@ PYAE_AMX inline void configure(int M) {
     cfg.colsb[t] = 64;
     cfg.rows[t] = M <= kTileRows && (t <= 1 || t == 4) ? M : kTileRows;
   }
-  _tile_loadconfig(&cfg);
+  // Not _tile_loadconfig: GCC's macro declares only the first 8 bytes of
+  // the configuration as read, so the stores of the rows and widths can be
+  // optimised away (then every tile instruction faults). This operand is
+  // the whole 64-byte structure.
+  asm volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 // One block: `rows` (<= 32) rows of packed A (a: (rows, words) at a stride
