@@ -56,7 +56,8 @@ def test_packed_weights_follow_parameter_changes():
     model.partial_fit(X)  # training steps
     np.testing.assert_allclose(model.reconstruct(X), reference(model.network_, X), atol=1e-6)
     assert not np.array_equal(model.reconstruct(X), first)
-    model.network_.mutable_params()[:] = model.network_.params * np.float32(0.5)  # a write from Python
+    # A write from Python:
+    model.network_.mutable_params()[:] = model.network_.params * np.float32(0.5)
     np.testing.assert_allclose(model.reconstruct(X), reference(model.network_, X), atol=1e-6)
 
 

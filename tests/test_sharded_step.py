@@ -88,3 +88,24 @@ def test_a_bad_row_in_a_sharded_step_raises_and_changes_nothing(threads):
     net.train_step(X, rows)
     np.testing.assert_allclose(net.params, solo.network_.params, rtol=1e-4, atol=2e-6)
 
+
+
+def test_injected_epsilon_is_split_with_the_rows(threads):
+    """train_step(eps=...) gives each shard its own rows of eps."""
+    X = np.random.default_rng(3).random((300, 30), dtype=np.float32)
+    rows = np.arange(10, 266, dtype=np.int64)
+    eps = np.random.default_rng(4).standard_normal((256, 5)).astype(np.float32)
+    nets = []
+    for n in (1, 2):
+        threads(n)
+        model = pyae.VAE(hidden=(16,), latent_dim=5, epochs=1, batch_size=256,
+                         verbose=False).fit(X[:256])
+        model.network_.train_step(X, rows, eps)
+        nets.append(model.network_)
+    np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=1e-4, atol=2e-6)
+    eps[200:] = 0.0  # the second shard's rows: a different eps must change the step
+    threads(2)
+    other = pyae.VAE(hidden=(16,), latent_dim=5, epochs=1, batch_size=256,
+                     verbose=False).fit(X[:256])
+    other.network_.train_step(X, rows, eps)
+    assert not np.allclose(other.network_.params, nets[1].params, rtol=1e-6, atol=1e-8)

@@ -162,7 +162,8 @@ void pack_a(std::uint32_t* Ap, bool trans, const float* A, int lda, int M, int K
                    K);
   } else {  // a(m, k) = A[k][m]: rows 2p and 2p + 1 of A give column p of Ap
     // 16 x 16 blocks transposed in registers, then the edges word by word.
-    const int m16 = vector_packing() ? M / 16 * 16 : 0, p16 = vector_packing() ? K / 32 * 16 : 0;
+    const bool vector = vector_packing();
+    const int m16 = vector ? M / 16 * 16 : 0, p16 = vector ? K / 32 * 16 : 0;
 #if defined(PYAE_HAS_AVX512_PATHS)
     for (int p0 = 0; p0 < p16; p0 += 16)
       for (int m0 = 0; m0 < m16; m0 += 16) pack_a_block(Ap, Kp, A, lda, m0, p0);
@@ -199,7 +200,8 @@ void pack_b(std::uint32_t* Bp, bool trans, const float* B, int ldb, int K, int N
                       2 * p + 1 < K ? r0 + ldb : nullptr, cols);
       }
     } else {  // b(k, n) = B[n][k]: each column of the panel is a row of B
-      const int j16 = vector_packing() ? cols / 16 * 16 : 0, p16 = vector_packing() ? K / 32 * 16 : 0;
+      const bool vector = vector_packing();
+      const int j16 = vector ? cols / 16 * 16 : 0, p16 = vector ? K / 32 * 16 : 0;
 #if defined(PYAE_HAS_AVX512_PATHS)
       for (int j0 = 0; j0 < j16; j0 += 16)
         for (int p0 = 0; p0 < p16; p0 += 16) pack_b_block(panel, B, ldb, n0 + j0, j0, p0);

@@ -88,7 +88,8 @@ void Network::set_precision(Precision precision) {
   std::lock_guard<std::mutex> lock(train_mutex_);
   precision_ = precision;
   gemm_path_ = path;
-  inference_paths_ = static_cast<std::uint32_t>(path) | (static_cast<std::uint32_t>(int8_path) << 8);
+  inference_paths_ =
+      static_cast<std::uint32_t>(path) | (static_cast<std::uint32_t>(int8_path) << 8);
 }
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
