@@ -10,6 +10,45 @@
 
 namespace pyae::bind {
 
+namespace {
+
+// The instruction path a name means; ValueError for an unknown name.
+Bf16Path bf16_path_named(const std::string& name) {
+#define PYAE_BF16_PATH_PARSE(value, code) \
+  if (name == #value) return Bf16Path::value;
+  PYAE_BF16_PATHS(PYAE_BF16_PATH_PARSE)
+#undef PYAE_BF16_PATH_PARSE
+  throw py::value_error("unknown bf16 path '" + name + "'");
+}
+
+Int8Path int8_path_named(const std::string& name) {
+#define PYAE_INT8_PATH_PARSE(value, code) \
+  if (name == #value) return Int8Path::value;
+  PYAE_INT8_PATHS(PYAE_INT8_PATH_PARSE)
+#undef PYAE_INT8_PATH_PARSE
+  throw py::value_error("unknown int8 path '" + name + "'");
+}
+
+// `path` when a kernel can run on it here; ValueError otherwise ("none" included).
+template <class Path>
+Path runnable(Path path, bool (*available)(Path), const char* kind, const std::string& name) {
+  if (path == Path::none || !available(path))
+    throw py::value_error(std::string(kind) + " path '" + name + "' is not available on this CPU");
+  return path;
+}
+
+// force_*_path(path), its std::invalid_argument as a ValueError.
+template <class Path>
+void force_path(Path path, void (*force)(Path)) {
+  try {
+    force(path);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+}  // namespace
+
 void register_ops(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
@@ -17,7 +56,7 @@ void register_ops(py::module_& m) {
   m.def("simd_level", &simd_level);
   m.def("scratch_allocations", &scratch_allocations);
 
-  // The bf16 instruction paths: name -> whether this CPU (and OS) runs it.
+  // The bf16 and int8 instruction paths: name -> whether this CPU (and OS) runs it.
   m.def("bf16_paths", [] {
     py::dict paths;
 #define PYAE_BF16_PATH_ENTRY(name, code) \
@@ -26,7 +65,6 @@ void register_ops(py::module_& m) {
 #undef PYAE_BF16_PATH_ENTRY
     return paths;
   });
-  m.def("bf16_best_path", [] { return std::string(bf16_path_name(bf16_best_path())); });
   m.def("int8_paths", [] {
     py::dict paths;
 #define PYAE_INT8_PATH_ENTRY(name, code) \
@@ -35,69 +73,24 @@ void register_ops(py::module_& m) {
 #undef PYAE_INT8_PATH_ENTRY
     return paths;
   });
+  m.def("bf16_best_path", [] { return std::string(bf16_path_name(bf16_best_path())); });
   m.def("int8_best_path", [] { return std::string(int8_path_name(int8_best_path())); });
-  m.def(
-      "force_int8_path",
-      [](const std::string& name) {
-        if (name == "auto") return unforce_int8_path();
-        Int8Path p = Int8Path::none;
-        bool known = false;
-#define PYAE_INT8_PATH_FORCE(value, code) \
-  if (name == #value) p = Int8Path::value, known = true;
-        PYAE_INT8_PATHS(PYAE_INT8_PATH_FORCE)
-#undef PYAE_INT8_PATH_FORCE
-        if (!known) throw py::value_error("unknown int8 path '" + name + "'");
-        try {
-          force_int8_path(p);
-        } catch (const std::invalid_argument& e) {
-          throw py::value_error(e.what());
-        }
-      },
-      py::arg("path"), "As force_bf16_path, for precision='int8'.");
-  // (M, N) int8 GEMM of a (M, K) with b (K, N), b quantised per column (tests).
-  m.def(
-      "int8_gemm",
-      [](const FloatArray& a, const FloatArray& b, const std::string& path) {
-        if (a.ndim() != 2 || b.ndim() != 2 || dim(a, 1) != dim(b, 0) || dim(a, 1) < 1 ||
-            dim(b, 1) < 1)
-          throw py::value_error("a (M, K) and b (K, N) must chain, K, N >= 1");
-        Int8Path p = Int8Path::none;
-#define PYAE_INT8_PATH_PARSE(name, code) \
-  if (path == #name) p = Int8Path::name;
-        PYAE_INT8_PATHS(PYAE_INT8_PATH_PARSE)
-#undef PYAE_INT8_PATH_PARSE
-        if (p == Int8Path::none || !int8_path_available(p))
-          throw py::value_error("int8 path '" + path + "' is unknown or not available here");
-        const int M = dim(a, 0), K = dim(a, 1), N = dim(b, 1);
-        FloatArray c({M, N});
-        {
-          py::gil_scoped_release nogil;
-          Int8PackedB packed(false, K, N, b.data(), N);
-          int8_gemm_packed(M, 0, N, a.data(), K, packed, c.mutable_data(), N, p);
-        }
-        return c;
-      },
-      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("path"));
   m.def(
       "force_bf16_path",
       [](const std::string& name) {
         if (name == "auto") return unforce_bf16_path();
-        Bf16Path p = Bf16Path::none;
-        bool known = false;
-#define PYAE_BF16_PATH_FORCE(value, code) \
-  if (name == #value) p = Bf16Path::value, known = true;
-        PYAE_BF16_PATHS(PYAE_BF16_PATH_FORCE)
-#undef PYAE_BF16_PATH_FORCE
-        if (!known) throw py::value_error("unknown bf16 path '" + name + "'");
-        try {
-          force_bf16_path(p);
-        } catch (const std::invalid_argument& e) {
-          throw py::value_error(e.what());
-        }
+        force_path(bf16_path_named(name), force_bf16_path);
       },
       py::arg("path"),
       "Makes precision='bf16' networks made from now on take `path` ('auto' undoes it;\n"
       "'none' pretends this CPU has no bf16). For tests and benchmarks.");
+  m.def(
+      "force_int8_path",
+      [](const std::string& name) {
+        if (name == "auto") return unforce_int8_path();
+        force_path(int8_path_named(name), force_int8_path);
+      },
+      py::arg("path"), "As force_bf16_path, for precision='int8'.");
   // C = alpha * bf16(op(a)) . bf16(op(b)) + beta * c on one named path (tests).
   m.def(
       "bf16_gemm",
@@ -107,14 +100,7 @@ void register_ops(py::module_& m) {
         const int M = dim(a, trans_a ? 1 : 0), K = dim(a, trans_a ? 0 : 1);
         const int N = dim(b, trans_b ? 0 : 1);
         if (dim(b, trans_b ? 1 : 0) != K) throw py::value_error("a and b do not chain");
-        Bf16Path p = Bf16Path::none;
-#define PYAE_BF16_PATH_PARSE(name, code) \
-  if (path == #name) p = Bf16Path::name;
-        PYAE_BF16_PATHS(PYAE_BF16_PATH_PARSE)
-#undef PYAE_BF16_PATH_PARSE
-        if (p == Bf16Path::none) throw py::value_error("unknown bf16 path '" + path + "'");
-        if (!bf16_path_available(p))
-          throw py::value_error("bf16 path '" + path + "' is not available on this CPU");
+        const Bf16Path p = runnable(bf16_path_named(path), bf16_path_available, "bf16", path);
         FloatArray c;
         if (c_obj.is_none()) {
           c = FloatArray({M, N});
@@ -134,6 +120,24 @@ void register_ops(py::module_& m) {
       py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
       py::arg("trans_b") = false, py::arg("path"), py::arg("alpha") = 1.0f,
       py::arg("beta") = 0.0f, py::arg("c") = py::none());
+  // (M, N) int8 GEMM of a (M, K) with b (K, N), b quantised per column (tests).
+  m.def(
+      "int8_gemm",
+      [](const FloatArray& a, const FloatArray& b, const std::string& path) {
+        if (a.ndim() != 2 || b.ndim() != 2 || dim(a, 1) != dim(b, 0) || dim(a, 1) < 1 ||
+            dim(b, 1) < 1)
+          throw py::value_error("a (M, K) and b (K, N) must chain, K, N >= 1");
+        const Int8Path p = runnable(int8_path_named(path), int8_path_available, "int8", path);
+        const int M = dim(a, 0), K = dim(a, 1), N = dim(b, 1);
+        FloatArray c({M, N});
+        {
+          py::gil_scoped_release nogil;
+          Int8PackedB packed(false, K, N, b.data(), N);
+          int8_gemm_packed(M, 0, N, a.data(), K, packed, c.mutable_data(), N, p);
+        }
+        return c;
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("path"));
 
   m.def(
       "dense_forward",

@@ -87,7 +87,6 @@ void Network::set_precision(Precision precision) {
   }
   std::lock_guard<std::mutex> lock(train_mutex_);
   precision_ = precision;
-  gemm_path_ = path;
   inference_paths_ =
       static_cast<std::uint32_t>(path) | (static_cast<std::uint32_t>(int8_path) << 8);
 }
@@ -180,13 +179,7 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
 StepLosses Network::sharded_gradients(const float* data, std::int64_t n_rows,
                                       const std::int64_t* batch_rows, int B, const float* eps,
                                       int T) {
-  if (precision_ == Precision::int8)
-    throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
-  if (grads_dirty_) {
-    grads_.zero();
-    grads_dirty_ = false;
-  }
-  // Everything that can throw happens here, before the parallel region.
+  begin_gradient();  // what can throw happens here, before the parallel region
   if (static_cast<int>(work_.size()) < T) work_.resize(T);
   std::vector<int> first(T + 1);
   for (int t = 0; t <= T; ++t) first[t] = static_cast<int>(static_cast<long long>(B) * t / T);
@@ -245,6 +238,15 @@ StepLosses Network::sharded_gradients(const float* data, std::int64_t n_rows,
   return total;
 }
 
+void Network::begin_gradient() {
+  if (precision_ == Precision::int8)
+    throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
+  if (grads_dirty_) {
+    grads_.zero();
+    grads_dirty_ = false;
+  }
+}
+
 StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
                                       const std::int64_t* batch_rows, int B, const float* eps,
                                       const std::int64_t* keys) {
@@ -267,13 +269,8 @@ StepLosses Network::forward_backward(Workspace& w, float* grads, const float* da
                                      const float* eps, const std::int64_t* keys,
                                      std::int64_t first_key) {
   if (B < 1) throw std::invalid_argument("empty batch");
-  if (precision_ == Precision::int8)
-    throw std::invalid_argument("precision='int8' is for inference only; train in fp32 or bf16");
+  begin_gradient();
   reserve_locked(w, B);
-  if (grads_dirty_) {
-    grads_.zero();
-    grads_dirty_ = false;
-  }
   const int D = table_.features();
   const bool denoising = noise_.kind != NoiseKind::none;
   // target: the clean rows; acts[0]: the network input.
@@ -300,7 +297,7 @@ void Network::forward_train(Workspace& w, int B, const float* eps, const std::in
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
     dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset,
-                  dims_of(s, B, train_act(l), gemm_path_),
+                  dims_of(s, B, train_act(l), gemm_path()),
                   w.pre[l].size() ? w.pre[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
       // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.
@@ -359,7 +356,7 @@ void Network::backward(Workspace& w, float* g, int B) {
     float* dout = train_dout(w, l);
     dense_backward(l > 0 ? w.dacts[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
                    dout, dout, train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
-                   w.acts[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path_));
+                   w.acts[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path()));
   }
 }
 
@@ -393,7 +390,7 @@ std::shared_ptr<const Network::PackedWeights> Network::packed_weights(int B) con
     if (int8_path != Int8Path::none)
       fresh->int8_layers.push_back(std::make_unique<Int8PackedB>(trans, s.d_in, s.d_out, w, ldw));
     else if (path != Bf16Path::none)
-      fresh->layers.push_back(std::make_unique<Bf16PackedB>(trans, s.d_in, s.d_out, w, ldw));
+      fresh->bf16_layers.push_back(std::make_unique<Bf16PackedB>(trans, s.d_in, s.d_out, w, ldw));
     else
       fresh->fp32_layers.push_back(std::make_unique<Fp32PackedB>(trans, s.d_in, s.d_out, w, ldw));
   }
@@ -408,7 +405,7 @@ DenseDims Network::inference_dims(const PackedWeights* packed, int l, int B,
     d.int8 = packed->int8_layers[l].get();
     d.int8_path = packed->int8_path;
   } else if (packed->path != Bf16Path::none) {
-    d.packed = packed->layers[l].get();
+    d.packed = packed->bf16_layers[l].get();
   } else if (!packed->fp32_layers.empty()) {
     d.fp32 = packed->fp32_layers[l].get();
   }

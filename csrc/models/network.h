@@ -118,7 +118,7 @@ class Network {
     std::uint64_t version;
     Bf16Path path;
     Int8Path int8_path;
-    std::vector<std::unique_ptr<Bf16PackedB>> layers;      // bf16
+    std::vector<std::unique_ptr<Bf16PackedB>> bf16_layers; // bf16
     std::vector<std::unique_ptr<Int8PackedB>> int8_layers; // int8
     std::vector<std::unique_ptr<Fp32PackedB>> fp32_layers; // fp32 (AVX-512 CPUs)
   };
@@ -144,6 +144,9 @@ class Network {
   };
 
   void reserve_locked(Workspace& w, int max_batch);  // with train_mutex_ held
+  // Before a step's gradient: refuses int8 (inference only) and zeroes a
+  // gradient compute_gradients left unused.
+  void begin_gradient();
   // The step's gradient into `grads` (accumulated; zero on entry). keys:
   // see compute_gradients; without them row b draws at position first_key + b.
   StepLosses forward_backward(Workspace& w, float* grads, const float* data,
@@ -170,7 +173,6 @@ class Network {
   Loss loss_;
   float beta_;
   Precision precision_ = Precision::fp32;
-  Bf16Path gemm_path_ = Bf16Path::none;  // training's, guarded by train_mutex_
   // Inference's bf16 path (low byte) and int8 path (next byte), one atomic
   // so a call reads a consistent pair while another thread changes them.
   std::atomic<std::uint32_t> inference_paths_{0};

@@ -70,48 +70,34 @@ bool cpu_has_avx512_vnni() {
 }
 
 namespace {
-// Linux hands out the 8 KiB tile state only on request, once per process
-// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); a kernel or VM
-// that refuses it leaves AMX unusable.
-bool os_grants_amx_tiles() {
+// AMX-TILE (CPUID.(7,0):EDX bit 24) with the tile product of EDX bit
+// `product`, and the OS's grant of the tile state: Linux hands out its
+// 8 KiB only on request, once per process (arch_prctl ARCH_REQ_XCOMP_PERM
+// for XFEATURE_XTILEDATA); a kernel or VM that refuses leaves AMX unusable.
+bool cpu_has_amx(unsigned product) {
 #if defined(PYAE_HAS_AVX512_PATHS)
+  const Leaf7 r = leaf7(0);
+  if (!cpu_has_avx512() || !(r.edx & (1u << product)) || !(r.edx & (1u << 24))) return false;
   static const bool granted = [] {
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }();
   return granted;
 #else
+  (void)product;
   return false;
 #endif
 }
 }  // namespace
 
 bool cpu_has_amx_int8() {
-#if defined(PYAE_HAS_AVX512_PATHS)
-  // CPUID.(7,0):EDX bit 25 AMX-INT8, bit 24 AMX-TILE.
-  static const bool has = [] {
-    Leaf7 r = leaf7(0);
-    return cpu_has_avx512() && (r.edx & (1u << 25)) && (r.edx & (1u << 24)) &&
-           os_grants_amx_tiles();
-  }();
+  static const bool has = cpu_has_amx(25);
   return has;
-#else
-  return false;
-#endif
 }
 
 bool cpu_has_amx_bf16() {
-#if defined(PYAE_HAS_AVX512_PATHS)
-  static const bool has = [] {
-    // CPUID.(7,0):EDX bit 22 AMX-BF16, bit 24 AMX-TILE.
-    Leaf7 r = leaf7(0);
-    return cpu_has_avx512() && (r.edx & (1u << 22)) && (r.edx & (1u << 24)) &&
-           os_grants_amx_tiles();
-  }();
+  static const bool has = cpu_has_amx(22);
   return has;
-#else
-  return false;
-#endif
 }
 
 }  // namespace pyae
