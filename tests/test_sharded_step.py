@@ -1,5 +1,5 @@
 """A training step on several threads splits the batch into contiguous
-shards, one per thread (Network::sharded_gradients): each shard's noise and
+shards, one per thread (Network::sharded_step): each shard's noise and
 epsilon are drawn at its rows' places in the whole batch, and the shards'
 gradients are summed weighted by their share. So T threads follow one
 thread up to float32 summation order, and repeat themselves exactly."""
@@ -28,12 +28,13 @@ MODELS = {
 }
 
 
+@pytest.mark.parametrize("T", [2, 3])  # 3: the optimiser folds the leading shards first
 @pytest.mark.parametrize("name", list(MODELS))
-def test_two_threads_follow_one_thread(name, threads):
+def test_two_threads_follow_one_thread(name, T, threads):
     X = np.random.default_rng(0).random((700, 60), dtype=np.float32)
     threads(1)
     one = MODELS[name]().fit(X)
-    threads(2)
+    threads(T)
     two = MODELS[name]().fit(X)
     again = MODELS[name]().fit(X)
     np.testing.assert_array_equal(two.network_.params, again.network_.params)
@@ -41,31 +42,39 @@ def test_two_threads_follow_one_thread(name, threads):
     np.testing.assert_allclose(two.history_["loss"], one.history_["loss"], rtol=1e-5)
 
 
-def test_a_sharded_step_equals_the_weighted_shard_gradients(threads):
+@pytest.mark.parametrize("T", [2, 3, 4])
+def test_a_sharded_step_equals_the_weighted_shard_gradients(T, threads):
     """The step's gradient is the share-weighted sum of the shards' own
     gradients, each computed as a part of the whole batch (keys): checked
-    through an SGD step of rate 1, whose update is the gradient itself."""
+    through an SGD step of rate 1, whose update is the gradient itself.
+    The optimiser sums the shards as it reads them, in shard order."""
     from pyae._enums import ACTIVATIONS, LOSSES, NOISE_KINDS, OPTIMIZERS
 
-    threads(2)
+    threads(T)
     table = _core.LayerTable.autoencoder(40, [16], ACTIVATIONS["sigmoid"],
                                          ACTIVATIONS["sigmoid"], False)
     net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
     net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
     net.set_noise(NOISE_KINDS["gaussian"], 0.3, 0.0, 0.0, 1.0, 7)
-    X = np.random.default_rng(1).random((300, 40), dtype=np.float32)
-    rows = np.arange(17, 217, dtype=np.int64)
-    losses, grads = [], []
-    for lo, hi in [(0, 100), (100, 200)]:
+    X = np.random.default_rng(1).random((500, 40), dtype=np.float32)
+    B = 100 * T + 1  # shards of unequal size
+    rows = np.arange(17, 17 + B, dtype=np.int64)
+    first = [B * t // T for t in range(T + 1)]
+    losses, grads, shares = [], [], []
+    for lo, hi in zip(first[:-1], first[1:]):
         losses.append(net.compute_gradients(X, rows[lo:hi],
                                             keys=np.arange(lo, hi, dtype=np.int64))[0])
         grads.append(net.grads.copy())
+        shares.append(np.float32((hi - lo) / B))
     before = net.params.copy()
-    loss = net.train_step(X, rows)[0]  # sharded: 2 threads, 200 rows
+    loss = net.train_step(X, rows)[0]  # sharded: T threads
     assert net.step_count == 1
-    assert loss == pytest.approx(0.5 * losses[0] + 0.5 * losses[1], rel=1e-6)
-    want = before - (np.float32(0.5) * grads[0] + np.float32(0.5) * grads[1])
-    np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+    assert loss == pytest.approx(sum(s * l for s, l in zip(shares, losses)), rel=1e-6)
+    want = shares[0] * grads[0]
+    for s, g in zip(shares[1:], grads[1:]):
+        want = want + s * g
+    np.testing.assert_allclose(net.params, before - want, rtol=0, atol=1e-7)
+    assert not net.grads.any()  # consumed: zero for the next step
 
 
 def test_a_bad_row_in_a_sharded_step_raises_and_changes_nothing(threads):

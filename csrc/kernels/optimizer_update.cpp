@@ -1,7 +1,9 @@
 #include "kernels/optimizer_update.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 
 #include "math/common.h"
 #include "runtime/parallel.h"
@@ -10,40 +12,107 @@ namespace pyae {
 
 namespace {
 
-PYAE_MULTIVERSION void adam_range(float* p, float* m, float* v, float* g, std::size_t n,
-                                  float one_minus_beta1, float beta2, float one_minus_beta2,
-                                  float step_size, float sqrt_bc2, float eps, bool consume) {
-  for (std::size_t i = 0; i < n; ++i) {
-    float mi = m[i] + one_minus_beta1 * (g[i] - m[i]);
-    float vi = v[i] * beta2 + one_minus_beta2 * g[i] * g[i];
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= step_size * (mi / (std::sqrt(vi) / sqrt_bc2 + eps));
+// Elements per block: a block's gradient parts are zeroed right after the
+// update reads them, while they are still in L1.
+constexpr std::size_t kBlock = 2048;
+
+// The gradient of element i: share-weighted parts in shard order. kParts is
+// 1 or 2 (compile-time, so the loops vectorise); more parts are folded into
+// the first beforehand (fold_leading_parts).
+template <int kParts>
+struct Parts {
+  float* g[2];
+  float s[2];
+  float at(std::size_t i) const {
+    float x = s[0] * g[0][i];
+    if constexpr (kParts == 2) x += s[1] * g[1][i];
+    return x;
   }
-  if (consume) std::memset(g, 0, n * sizeof(float));  // still in cache
+  void zero(std::size_t b, std::size_t n) const {
+    for (int t = 0; t < kParts; ++t) std::memset(g[t] + b, 0, n * sizeof(float));
+  }
+};
+
+template <int kParts>
+PYAE_MULTIVERSION void adam_range(float* p, float* m, float* v, Parts<kParts> g, std::size_t b,
+                                  std::size_t e, float one_minus_beta1, float beta2,
+                                  float one_minus_beta2, float step_size, float sqrt_bc2,
+                                  float eps, bool consume) {
+  for (std::size_t b0 = b; b0 < e; b0 += kBlock) {
+    const std::size_t e0 = std::min(e, b0 + kBlock);
+    for (std::size_t i = b0; i < e0; ++i) {
+      const float gi = g.at(i);
+      float mi = m[i] + one_minus_beta1 * (gi - m[i]);
+      float vi = v[i] * beta2 + one_minus_beta2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] -= step_size * (mi / (std::sqrt(vi) / sqrt_bc2 + eps));
+    }
+    if (consume) g.zero(b0, e0 - b0);
+  }
 }
 
-PYAE_MULTIVERSION void sgd_range(float* p, float* buf, float* g, std::size_t n, float lr,
-                                 float momentum, bool consume) {
-  for (std::size_t i = 0; i < n; ++i) {
-    float b = momentum * buf[i] + g[i];
-    buf[i] = b;
-    p[i] -= lr * b;
+template <int kParts>
+PYAE_MULTIVERSION void sgd_range(float* p, float* buf, Parts<kParts> g, std::size_t b,
+                                 std::size_t e, float lr, float momentum, bool consume) {
+  for (std::size_t b0 = b; b0 < e; b0 += kBlock) {
+    const std::size_t e0 = std::min(e, b0 + kBlock);
+    for (std::size_t i = b0; i < e0; ++i) {
+      float bi = momentum * buf[i] + g.at(i);
+      buf[i] = bi;
+      p[i] -= lr * bi;
+    }
+    if (consume) g.zero(b0, e0 - b0);
   }
-  if (consume) std::memset(g, 0, n * sizeof(float));
 }
 
 template <class Fn>
-void over_chunks(std::size_t N, Fn fn) {
-  run_parallel(threads_for_work(static_cast<double>(N) * 4.0), [&](int thread, int threads) {
+void over_chunks(std::size_t N, double passes, Fn fn) {
+  run_parallel(threads_for_work(static_cast<double>(N) * passes), [&](int thread, int threads) {
     std::size_t b = N * thread / threads, e = N * (thread + 1) / threads;
-    if (e > b) fn(b, e - b);
+    if (e > b) fn(b, e);
   });
+}
+
+void check_parts(const GradientParts& g) {
+  if (g.count < 1 || g.parts == nullptr || g.shares == nullptr)
+    throw std::invalid_argument("a gradient needs at least one part");
+}
+
+// With more than two parts, parts[0] = share-weighted sum of all but the
+// last (same order as summing all of them), the others zeroed if consumed;
+// returns the two parts left for the update, the first with share 1.
+Parts<2> fold_leading_parts(const GradientParts& g, std::size_t N, bool consume) {
+  float* const* P = g.parts;
+  over_chunks(N, g.count, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) P[0][i] *= g.shares[0];
+    for (int t = 1; t + 1 < g.count; ++t) {
+      for (std::size_t i = b; i < e; ++i) P[0][i] += g.shares[t] * P[t][i];
+      if (consume) std::memset(P[t] + b, 0, (e - b) * sizeof(float));
+    }
+  });
+  return Parts<2>{{P[0], P[g.count - 1]}, {1.0f, g.shares[g.count - 1]}};
+}
+
+// Calls update(Parts<1 or 2>) over the parts of g, in parallel chunks.
+template <class Update>
+void with_parts(const GradientParts& g, std::size_t N, bool consume, double passes,
+                Update update) {
+  check_parts(g);
+  if (g.count == 1) {
+    const Parts<1> one{{g.parts[0], nullptr}, {g.shares[0], 0.0f}};
+    over_chunks(N, passes, [&](std::size_t b, std::size_t e) { update(one, b, e); });
+    return;
+  }
+  const Parts<2> two = g.count == 2
+                           ? Parts<2>{{g.parts[0], g.parts[1]}, {g.shares[0], g.shares[1]}}
+                           : fold_leading_parts(g, N, consume);
+  over_chunks(N, passes + 2, [&](std::size_t b, std::size_t e) { update(two, b, e); });
 }
 
 }  // namespace
 
-void adam_update(float* params, float* m, float* v, float* grads, std::size_t N,
+void adam_update(float* params, float* m, float* v, GradientParts grads, std::size_t N,
                  const AdamConfig& cfg, long long step, bool consume_grads) {
   double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
   double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
@@ -53,16 +122,16 @@ void adam_update(float* params, float* m, float* v, float* grads, std::size_t N,
   float beta2 = static_cast<float>(cfg.beta2);
   float omb2 = static_cast<float>(1.0 - cfg.beta2);
   float eps = static_cast<float>(cfg.eps);
-  over_chunks(N, [&](std::size_t b, std::size_t n) {
-    adam_range(params + b, m + b, v + b, grads + b, n, omb1, beta2, omb2, step_size, sqrt_bc2,
-               eps, consume_grads);
+  with_parts(grads, N, consume_grads, 4.0, [&](auto g, std::size_t b, std::size_t e) {
+    adam_range(params, m, v, g, b, e, omb1, beta2, omb2, step_size, sqrt_bc2, eps,
+               consume_grads);
   });
 }
 
-void sgd_momentum_update(float* params, float* momentum_buffer, float* grads, std::size_t N,
-                         double lr, double momentum, bool consume_grads) {
-  over_chunks(N, [&](std::size_t b, std::size_t n) {
-    sgd_range(params + b, momentum_buffer + b, grads + b, n, static_cast<float>(lr),
+void sgd_momentum_update(float* params, float* momentum_buffer, GradientParts grads,
+                         std::size_t N, double lr, double momentum, bool consume_grads) {
+  with_parts(grads, N, consume_grads, 4.0, [&](auto g, std::size_t b, std::size_t e) {
+    sgd_range(params, momentum_buffer, g, b, e, static_cast<float>(lr),
               static_cast<float>(momentum), consume_grads);
   });
 }

@@ -168,39 +168,42 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
   std::lock_guard<std::mutex> lock(train_mutex_);
   if (work_.empty()) work_.resize(1);
   const int T = shard_count(B);
-  StepLosses r = T > 1 ? sharded_gradients(data, n_rows, batch_rows, B, eps, T)
-                       : forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B,
-                                          eps, nullptr);
-  opt_.step(params_.data(), grads_.data(), params_.size());
+  StepLosses r;
+  if (T > 1) {
+    r = sharded_step(data, n_rows, batch_rows, B, eps, T);
+  } else {
+    r = forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B, eps, nullptr);
+    opt_.step(params_.data(), SingleGradient(grads_.data()), params_.size());
+  }
   ++params_version_;
   return r;
 }
 
-StepLosses Network::sharded_gradients(const float* data, std::int64_t n_rows,
-                                      const std::int64_t* batch_rows, int B, const float* eps,
-                                      int T) {
+StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
+                                 const std::int64_t* batch_rows, int B, const float* eps, int T) {
   begin_gradient();  // what can throw happens here, before the parallel region
   if (static_cast<int>(work_.size()) < T) work_.resize(T);
   std::vector<int> first(T + 1);
   for (int t = 0; t <= T; ++t) first[t] = static_cast<int>(static_cast<long long>(B) * t / T);
+  std::vector<float*> parts(T);
   for (int t = 0; t < T; ++t) {
     reserve_locked(work_[t], first[t + 1] - first[t]);
     if (t > 0 && work_[t].grads.size() != grads_.size()) work_[t].grads.resize(grads_.size());
+    parts[t] = t == 0 ? grads_.data() : work_[t].grads.data();
   }
   for (int b = 0; b < B; ++b)  // gather_rows' check, made here: nothing may throw inside
     if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
       throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
                               " outside the data");
   const int Z = table_.variational() ? table_[table_.latent_layer()].d_out / 2 : 0;
-  std::vector<StepLosses> parts(T);
+  std::vector<StepLosses> losses(T);
   std::vector<std::exception_ptr> errors(T);
   run_parallel(T, [&](int thread, int nthreads) {
     for (int t = thread; t < T; t += nthreads) {  // any thread count the runtime grants
       const int r0 = first[t], rows = first[t + 1] - first[t];
-      float* g = t == 0 ? grads_.data() : work_[t].grads.data();
       try {
-        parts[t] = forward_backward(work_[t], g, data, n_rows, batch_rows + r0, rows,
-                                    eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0);
+        losses[t] = forward_backward(work_[t], parts[t], data, n_rows, batch_rows + r0, rows,
+                                     eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0);
       } catch (...) {
         errors[t] = std::current_exception();
       }
@@ -208,32 +211,19 @@ StepLosses Network::sharded_gradients(const float* data, std::int64_t n_rows,
   });
   for (const std::exception_ptr& e : errors)
     if (e) {  // no half-summed gradient survives a failed step
-      grads_.zero();
-      for (int t = 1; t < T; ++t) work_[t].grads.zero();
+      for (float* g : parts) std::memset(g, 0, grads_.size() * sizeof(float));
       std::rethrow_exception(e);
     }
-  // grads = sum over shards of share * shard gradient; the other shards'
-  // buffers are zeroed for their next step.
+  // The step's gradient is the sum over shards of share * shard gradient; the
+  // optimiser sums it as it reads the shards and zeroes them for the next step.
   std::vector<float> share(T);
   for (int t = 0; t < T; ++t) share[t] = static_cast<float>(first[t + 1] - first[t]) / B;
-  const std::size_t N = grads_.size();
-  run_parallel(threads_for_work(static_cast<double>(N) * T), [&](int thread, int nthreads) {
-    const std::size_t begin = N * thread / nthreads, end = N * (thread + 1) / nthreads;
-    float* g = grads_.data();
-    for (std::size_t i = begin; i < end; ++i) g[i] *= share[0];
-    for (int t = 1; t < T; ++t) {
-      float* h = work_[t].grads.data();
-      for (std::size_t i = begin; i < end; ++i) {
-        g[i] += share[t] * h[i];
-        h[i] = 0.0f;
-      }
-    }
-  });
+  opt_.step(params_.data(), GradientParts{parts.data(), share.data(), T}, params_.size());
   StepLosses total{0.0, 0.0, 0.0};
   for (int t = 0; t < T; ++t) {
-    total.loss += share[t] * parts[t].loss;
-    total.reconstruction += share[t] * parts[t].reconstruction;
-    total.kl += share[t] * parts[t].kl;
+    total.loss += share[t] * losses[t].loss;
+    total.reconstruction += share[t] * losses[t].reconstruction;
+    total.kl += share[t] * losses[t].kl;
   }
   return total;
 }
@@ -259,7 +249,7 @@ StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
 
 void Network::apply_gradients() {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  opt_.step(params_.data(), grads_.data(), params_.size());
+  opt_.step(params_.data(), SingleGradient(grads_.data()), params_.size());
   ++params_version_;
   grads_dirty_ = false;  // the step consumed (zeroed) them
 }

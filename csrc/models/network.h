@@ -153,11 +153,11 @@ class Network {
                               std::int64_t n_rows, const std::int64_t* batch_rows, int B,
                               const float* eps, const std::int64_t* keys,
                               std::int64_t first_key = 0);
-  // train_step's gradient over T threads: each takes a contiguous shard of
-  // the batch on one core (its noise drawn at its rows' places in the whole
-  // batch), and the shards' gradients are summed weighted by their share.
-  StepLosses sharded_gradients(const float* data, std::int64_t n_rows,
-                               const std::int64_t* batch_rows, int B, const float* eps, int T);
+  // train_step over T threads: each takes a contiguous shard of the batch on
+  // one core (its noise drawn at its rows' places in the whole batch), and
+  // the optimiser reads the shards' gradients weighted by their share.
+  StepLosses sharded_step(const float* data, std::int64_t n_rows,
+                          const std::int64_t* batch_rows, int B, const float* eps, int T);
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
                      std::int64_t first_key);
   StepLosses loss_and_gradient(Workspace& w, const float* target, int B);

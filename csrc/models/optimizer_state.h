@@ -26,8 +26,9 @@ class Optimizer {
     if (cfg_.kind == OptimizerKind::adam) state_[1].resize(n);
   }
 
-  // One update; grads (N) is read and zeroed for the next accumulation.
-  void step(float* params, float* grads, std::size_t n) {
+  // One update; every part of grads (N each) is read and zeroed for the
+  // next accumulation.
+  void step(float* params, GradientParts grads, std::size_t n) {
     ++step_;
     switch (cfg_.kind) {
       case OptimizerKind::adam:
