@@ -88,13 +88,15 @@ struct Tile {
   int r0, r1, c0, c1;
 };
 
-// C = op(A) . op(B) + beta * C in the layer's precision.
+// C = op(A) . op(B) + beta * C in the layer's precision, on one thread (the
+// callers split the work). fp32 runs pyae's AVX-512 tile where the CPU has
+// it (no per-call packing of A, or of an untransposed B), else sgemm.
 void layer_gemm(const DenseDims& d, bool trans_a, bool trans_b, int M, int N, int K,
                 const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-  if (d.gemm_path == Bf16Path::none)
-    sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-  else
+  if (d.gemm_path != Bf16Path::none)
     bf16_gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, d.gemm_path);
+  else if (trans_a || !fp32_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
+    sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
 Tile tile_for(int B, int D, int thread, int threads, int column_align = kColumnAlign) {
@@ -185,8 +187,8 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
         if (d.weight_transposed) sgemv(true, d.D_in, cols, 1.0f, w, ldw, x, 0.0f, o);
         else sgemv(false, cols, d.D_in, 1.0f, w, ldw, x, 0.0f, o);
       } else {
-        sgemm(false, !d.weight_transposed, rows, cols, d.D_in, 1.0f, x, d.D_in, w, ldw, 0.0f, o,
-              d.D_out);
+        layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
+                   o, d.D_out);
       }
       bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act,
                       pre == nullptr ? nullptr : pre + (o - out));

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "math/common.h"
+#include "runtime/scratch.h"
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 #include <immintrin.h>
@@ -16,50 +17,116 @@ namespace {
 constexpr int kNR = kFp32PanelWidth;
 constexpr int kMR = 12;  // rows of a register tile: 24 accumulators
 
+int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
 #if defined(PYAE_HAS_AVX512_PATHS)
-// MR rows of A times one panel -> C (MR, cols), cols <= 32 (masked stores).
-template <int MR>
-PYAE_AVX512 void tile(float* C, int ldc, const float* A, int lda, const float* panel, int K,
-                      int cols) {
-  __m512 acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (int k = 0; k < K; ++k) {
-    const __m512 b0 = _mm512_load_ps(panel + static_cast<std::size_t>(k) * kNR);
-    const __m512 b1 = _mm512_load_ps(panel + static_cast<std::size_t>(k) * kNR + 16);
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(A[static_cast<std::size_t>(r) * lda + k]);
-      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-    }
-  }
+// MR rows of op(A) times 32 columns of op(B) -> C (MR, cols), cols <= 32:
+// B's rows are read at stride ldb (a packed panel: ldb = 32), all 32 columns
+// (zero padding past cols; masked loads here made GCC spill the
+// accumulators), stores masked. accumulate: C += instead of C =.
+template <int MR, bool kTransA>
+PYAE_AVX512 void tile(float* C, int ldc, const float* A, int lda, const float* B, int ldb, int K,
+                      int cols, bool accumulate) {
   const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 =
       cols >= 32 ? 0xffff : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
-  for (int r = 0; r < MR; ++r) {
+  __m512 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const float* b = B + static_cast<std::size_t>(k) * ldb;
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    for (int r = 0; r < MR; ++r) {
+      const float a = kTransA ? A[static_cast<std::size_t>(k) * lda + r]
+                              : A[static_cast<std::size_t>(r) * lda + k];
+      const __m512 av = _mm512_set1_ps(a);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {  // as sgemm with beta 1: C + (the whole dot product)
     float* c = C + static_cast<std::size_t>(r) * ldc;
+    if (accumulate) {
+      acc[r][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), acc[r][0]);
+      acc[r][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), acc[r][1]);
+    }
     _mm512_mask_storeu_ps(c, m0, acc[r][0]);
     _mm512_mask_storeu_ps(c + 16, m1, acc[r][1]);
   }
 }
 
-using Tile = void (*)(float*, int, const float*, int, const float*, int, int);
-constexpr Tile kTiles[kMR + 1] = {nullptr,   tile<1>, tile<2>, tile<3>,  tile<4>,  tile<5>, tile<6>,
-                                  tile<7>,   tile<8>, tile<9>, tile<10>, tile<11>, tile<12>};
+using Tile = void (*)(float*, int, const float*, int, const float*, int, int, int, bool);
+template <bool kTransA>
+constexpr Tile kTiles[kMR + 1] = {
+    nullptr,           tile<1, kTransA>, tile<2, kTransA>,  tile<3, kTransA>,  tile<4, kTransA>,
+    tile<5, kTransA>,  tile<6, kTransA>, tile<7, kTransA>,  tile<8, kTransA>,  tile<9, kTransA>,
+    tile<10, kTransA>, tile<11, kTransA>, tile<12, kTransA>};
+
+// C (M, cols) = op(A) . panel, where the panel's row k is at B + k * ldb.
+template <bool kTransA>
+void panel_times(int M, int cols, const float* A, int lda, const float* B, int ldb, int K,
+                 bool accumulate, float* C, int ldc) {
+  for (int m0 = 0; m0 < M; m0 += kMR) {
+    const int rows = std::min(kMR, M - m0);
+    const float* a = kTransA ? A + m0 : A + static_cast<std::size_t>(m0) * lda;
+    kTiles<kTransA>[rows](C + static_cast<std::size_t>(m0) * ldc, ldc, a, lda, B, ldb, K, cols,
+                          accumulate);
+  }
+}
 #endif
 
-int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+#if defined(PYAE_HAS_AVX512_PATHS)
+// pack_panels for a transposed B (N, K): panel row k gathers column k of 32
+// rows of B, 16 at a time (a scalar loop writing at stride 32 was as slow as
+// the GEMM it fed at batch 128).
+PYAE_AVX512 void pack_transposed_panels(float* words, int K, int N, const float* B, int ldb) {
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldb));
+  for (int n0 = 0; n0 < N; n0 += kNR) {
+    const int left = N - n0;
+    const __mmask16 m0 = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 m1 =
+        left >= 32 ? 0xffff : left <= 16 ? 0 : static_cast<__mmask16>((1u << (left - 16)) - 1);
+    const float* top = B + static_cast<std::size_t>(n0) * ldb;
+    const float* bottom = top + static_cast<std::size_t>(16) * ldb;
+    float* panel = words + static_cast<std::size_t>(n0) * K;
+    for (int k = 0; k < K; ++k) {
+      const __m512 lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, rows, top + k, 4);
+      const __m512 hi = m1 == 0 ? _mm512_setzero_ps()
+                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, rows,
+                                                           bottom + k, 4);
+      _mm512_storeu_ps(panel + static_cast<std::size_t>(k) * kNR, lo);
+      _mm512_storeu_ps(panel + static_cast<std::size_t>(k) * kNR + 16, hi);
+    }
+  }
+}
+#endif
+
+// words (N / 32 panels, K, 32) = op(B) in panels, padding columns zero.
+void pack_panels(float* words, bool trans_b, int K, int N, const float* B, int ldb) {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  // Gather offsets are int32: rows * ldb must fit (it does for any layer).
+  if (trans_b && cpu_has_avx512() && static_cast<long long>(kNR) * ldb < (1LL << 31) / 4)
+    return pack_transposed_panels(words, K, N, B, ldb);
+#endif
+  const int padded = round_up(N, kNR);
+  for (int n = 0; n < padded; ++n) {
+    float* col = words + static_cast<std::size_t>(n / kNR) * K * kNR + n % kNR;
+    for (int k = 0; k < K; ++k)
+      col[static_cast<std::size_t>(k) * kNR] =
+          n >= N    ? 0.0f
+          : trans_b ? B[static_cast<std::size_t>(n) * ldb + k]
+                    : B[static_cast<std::size_t>(k) * ldb + n];
+  }
+}
 
 }  // namespace
 
 Fp32PackedB::Fp32PackedB(bool trans_b, int K, int N, const float* B, int ldb) : K_(K), N_(N) {
   if (K < 1 || N < 1) throw std::invalid_argument("a packed operand needs K, N >= 1");
-  words_.resize(static_cast<std::size_t>(round_up(N, kNR)) * K);  // zeroed: padding columns
-  for (int n = 0; n < N; ++n) {
-    float* col = words_.data() + static_cast<std::size_t>(n / kNR) * K * kNR + n % kNR;
-    for (int k = 0; k < K; ++k)
-      col[static_cast<std::size_t>(k) * kNR] = trans_b ? B[static_cast<std::size_t>(n) * ldb + k]
-                                                       : B[static_cast<std::size_t>(k) * ldb + n];
-  }
+  words_.resize(static_cast<std::size_t>(round_up(N, kNR)) * K);
+  pack_panels(words_.data(), trans_b, K, N, B, ldb);
 }
 
 const float* Fp32PackedB::panel(int n0) const {
@@ -72,18 +139,51 @@ bool fp32_gemm_packed(int M, int n0, int cols, const float* A, int lda, const Fp
   if (!cpu_has_avx512()) return false;
   if (n0 % kNR != 0 || n0 < 0 || cols < 0 || n0 + cols > B.N())
     throw std::invalid_argument("fp32_gemm_packed: columns not on panel boundaries");
-  for (int j0 = 0; j0 < cols; j0 += kNR) {
-    const float* panel = B.panel(n0 + j0);
-    const int width = std::min(kNR, cols - j0);
-    for (int m0 = 0; m0 < M; m0 += kMR) {
-      const int rows = std::min(kMR, M - m0);
-      kTiles[rows](C + static_cast<std::size_t>(m0) * ldc + j0, ldc,
-                   A + static_cast<std::size_t>(m0) * lda, lda, panel, B.K(), width);
-    }
-  }
+  for (int j0 = 0; j0 < cols; j0 += kNR)
+    panel_times<false>(M, std::min(kNR, cols - j0), A, lda, B.panel(n0 + j0), kNR, B.K(), false,
+                       C + j0, ldc);
   return true;
 #else
   (void)M, (void)n0, (void)cols, (void)A, (void)lda, (void)B, (void)C, (void)ldc;
+  return false;
+#endif
+}
+
+bool fp32_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
+               const float* B, int ldb, float beta, float* C, int ldc) {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (!cpu_has_avx512()) return false;
+  if (beta != 0.0f && beta != 1.0f) throw std::invalid_argument("fp32_gemm: beta is 0 or 1");
+  if (M <= 0 || N <= 0) return true;
+  if (K <= 0) {  // an empty sum
+    if (beta == 0.0f)
+      for (int m = 0; m < M; ++m) std::fill_n(C + static_cast<std::size_t>(m) * ldc, N, 0.0f);
+    return true;
+  }
+  const float* panels = B;
+  int panel_ld = ldb;
+  if (trans_b) {  // rows of op(B) are columns of B: pack them into panels
+    float* words = thread_scratch(kScratchPackB, static_cast<std::size_t>(round_up(N, kNR)) * K);
+    pack_panels(words, true, K, N, B, ldb);
+    panels = words, panel_ld = kNR;
+  }
+  for (int j0 = 0; j0 < N; j0 += kNR) {
+    const float* b = trans_b ? panels + static_cast<std::size_t>(j0) * K : panels + j0;
+    const int cols = std::min(kNR, N - j0);
+    if (!trans_b && cols < kNR) {  // the tile reads 32 columns: pad the last ones
+      float* edge = thread_scratch(kScratchPackB, static_cast<std::size_t>(K) * kNR);
+      pack_panels(edge, false, K, cols, b, ldb);
+      b = edge, panel_ld = kNR;
+    }
+    if (trans_a)
+      panel_times<true>(M, cols, A, lda, b, panel_ld, K, beta != 0.0f, C + j0, ldc);
+    else
+      panel_times<false>(M, cols, A, lda, b, panel_ld, K, beta != 0.0f, C + j0, ldc);
+  }
+  return true;
+#else
+  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B,
+      (void)ldb, (void)beta, (void)C, (void)ldc;
   return false;
 #endif
 }

@@ -1,9 +1,12 @@
-// fp32 GEMM on a weight packed once, for inference at batches past the
-// small-batch kernel (small_gemm.h): OpenBLAS re-packs the weight on every
-// sgemm call; this packs it once per parameter version (models/network.cpp)
-// into panels of 32 columns, and a 12 x 32 AVX-512 register tile streams
-// each panel against 12 input rows at a time, read in place.
-//   C(M, cols) = A (M, K) . op(B)[:, n0:n0 + cols]
+// fp32 GEMM on a 12 x 32 AVX-512 register tile, for the shapes autoencoders
+// run (K and the row count in the hundreds), where OpenBLAS loses time to
+// packing both operands on every call:
+//  - inference packs each weight once per parameter version
+//    (models/network.cpp) into panels of 32 columns, and streams each panel
+//    against 12 input rows at a time, read in place;
+//  - training (fp32_gemm) reads an untransposed B in place, its rows being
+//    the panel rows, and A in place in either layout; only a transposed B
+//    is packed, per call.
 // Each output is one float32 FMA chain over k in ascending order.
 #pragma once
 
@@ -32,5 +35,13 @@ bool fp32_gemm_packed(int M, int n0, int cols,
                       const float* A, int lda,  // (M, K)
                       const Fp32PackedB& B,
                       float* C, int ldc);       // (M, cols)
+
+// C = op(A) . op(B) + beta * C with beta 0 or 1, on one thread. False
+// (nothing written) when this CPU lacks AVX-512: the caller uses sgemm.
+bool fp32_gemm(bool trans_a, bool trans_b, int M, int N, int K,
+               const float* A, int lda,  // (M, K), or (K, M) if trans_a
+               const float* B, int ldb,  // (K, N), or (N, K) if trans_b
+               float beta,
+               float* C, int ldc);       // (M, N)
 
 }  // namespace pyae
