@@ -77,27 +77,55 @@ void panel_times(int M, int cols, const float* A, int lda, const float* B, int l
 
 
 #if defined(PYAE_HAS_AVX512_PATHS)
-// pack_panels for a transposed B (N, K): panel row k gathers column k of 32
-// rows of B, 16 at a time (a scalar loop writing at stride 32 was as slow as
-// the GEMM it fed at batch 128).
+// r[i] = row i of a 16 x 16 block in, column i out: pairs, then quads
+// within 128-bit lanes, then the lanes themselves.
+PYAE_AVX512 inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // r[4g + c], lane L: rows 4g..4g+3 of column 4L + c.
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);  // lanes 0, 2
+    const __m512 b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);  // lanes 1, 3
+    const __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    const __m512 f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    t[c] = _mm512_shuffle_f32x4(a, e, 0x88);
+    t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xdd);
+    t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// pack_panels for a transposed B (N, K): 16 x 16 blocks of B transposed in
+// registers (a scalar loop writing at stride 32 was as slow as the GEMM it
+// fed at batch 128; 16-lane gathers were half the speed of this).
 PYAE_AVX512 void pack_transposed_panels(float* words, int K, int N, const float* B, int ldb) {
-  const __m512i rows = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldb));
   for (int n0 = 0; n0 < N; n0 += kNR) {
-    const int left = N - n0;
-    const __mmask16 m0 = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-    const __mmask16 m1 =
-        left >= 32 ? 0xffff : left <= 16 ? 0 : static_cast<__mmask16>((1u << (left - 16)) - 1);
-    const float* top = B + static_cast<std::size_t>(n0) * ldb;
-    const float* bottom = top + static_cast<std::size_t>(16) * ldb;
     float* panel = words + static_cast<std::size_t>(n0) * K;
-    for (int k = 0; k < K; ++k) {
-      const __m512 lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, rows, top + k, 4);
-      const __m512 hi = m1 == 0 ? _mm512_setzero_ps()
-                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, rows,
-                                                           bottom + k, 4);
-      _mm512_storeu_ps(panel + static_cast<std::size_t>(k) * kNR, lo);
-      _mm512_storeu_ps(panel + static_cast<std::size_t>(k) * kNR + 16, hi);
+    for (int half = 0; half < 2; ++half) {
+      const int first = n0 + 16 * half;
+      const int rows = std::clamp(N - first, 0, 16);
+      for (int k0 = 0; k0 < K; k0 += 16) {
+        const int ks = std::min(16, K - k0);
+        const __mmask16 mask = static_cast<__mmask16>((1u << ks) - 1);
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_maskz_loadu_ps(
+                                mask, B + static_cast<std::size_t>(first + i) * ldb + k0)
+                          : _mm512_setzero_ps();
+        transpose16x16(r);
+        for (int k = 0; k < ks; ++k)
+          _mm512_storeu_ps(panel + static_cast<std::size_t>(k0 + k) * kNR + 16 * half, r[k]);
+      }
     }
   }
 }
@@ -106,9 +134,7 @@ PYAE_AVX512 void pack_transposed_panels(float* words, int K, int N, const float*
 // words (N / 32 panels, K, 32) = op(B) in panels, padding columns zero.
 void pack_panels(float* words, bool trans_b, int K, int N, const float* B, int ldb) {
 #if defined(PYAE_HAS_AVX512_PATHS)
-  // Gather offsets are int32: rows * ldb must fit (it does for any layer).
-  if (trans_b && cpu_has_avx512() && static_cast<long long>(kNR) * ldb < (1LL << 31) / 4)
-    return pack_transposed_panels(words, K, N, B, ldb);
+  if (trans_b && cpu_has_avx512()) return pack_transposed_panels(words, K, N, B, ldb);
 #endif
   const int padded = round_up(N, kNR);
   for (int n = 0; n < padded; ++n) {
@@ -127,6 +153,15 @@ Fp32PackedB::Fp32PackedB(bool trans_b, int K, int N, const float* B, int ldb) : 
   if (K < 1 || N < 1) throw std::invalid_argument("a packed operand needs K, N >= 1");
   words_.resize(static_cast<std::size_t>(round_up(N, kNR)) * K);
   pack_panels(words_.data(), trans_b, K, N, B, ldb);
+}
+
+void Fp32PackedB::repack(bool trans_b, const float* B, int ldb, int first, int last) {
+  last = std::min(last, panels());
+  if (first >= last) return;
+  const int n0 = first * kNR;
+  const float* from = trans_b ? B + static_cast<std::size_t>(n0) * ldb : B + n0;
+  pack_panels(words_.data() + static_cast<std::size_t>(n0) * K_, trans_b, K_,
+              std::min(N_, last * kNR) - n0, from, ldb);
 }
 
 const float* Fp32PackedB::panel(int n0) const {

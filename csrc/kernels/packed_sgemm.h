@@ -22,7 +22,11 @@ class Fp32PackedB {
               const float* B, int ldb);  // (K, N), or (N, K) if trans_b
   int K() const { return K_; }
   int N() const { return N_; }
+  int panels() const { return (N_ + kFp32PanelWidth - 1) / kFp32PanelWidth; }
   const float* panel(int n0) const;  // the (K, 32) panel holding column n0
+  // Packs panels [first, last) again from B, of the shape and layout made
+  // with: threads re-pack disjoint ranges of one weight after a step.
+  void repack(bool trans_b, const float* B, int ldb, int first, int last);
 
  private:
   int K_, N_;

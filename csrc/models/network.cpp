@@ -196,6 +196,7 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
       throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
                               " outside the data");
   const int Z = table_.variational() ? table_[table_.latent_layer()].d_out / 2 : 0;
+  const StepPacks* packs = pack_for_step(T);
   std::vector<StepLosses> losses(T);
   std::vector<std::exception_ptr> errors(T);
   run_parallel(T, [&](int thread, int nthreads) {
@@ -203,7 +204,8 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
       const int r0 = first[t], rows = first[t + 1] - first[t];
       try {
         losses[t] = forward_backward(work_[t], parts[t], data, n_rows, batch_rows + r0, rows,
-                                     eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0);
+                                     eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0,
+                                     packs);
       } catch (...) {
         errors[t] = std::current_exception();
       }
@@ -257,7 +259,7 @@ void Network::apply_gradients() {
 StepLosses Network::forward_backward(Workspace& w, float* grads, const float* data,
                                      std::int64_t n_rows, const std::int64_t* batch_rows, int B,
                                      const float* eps, const std::int64_t* keys,
-                                     std::int64_t first_key) {
+                                     std::int64_t first_key, const StepPacks* packs) {
   if (B < 1) throw std::invalid_argument("empty batch");
   begin_gradient();
   reserve_locked(w, B);
@@ -274,20 +276,43 @@ StepLosses Network::forward_backward(Workspace& w, float* grads, const float* da
     for (int b = 0; b < B; ++b)
       corrupt(w.acts[0].data() + count(b, D), target + count(b, D), D, noise_, noise_seed_, stream,
               static_cast<std::uint64_t>(keys[b]) * D);
-  forward_train(w, B, eps, keys, first_key);
+  forward_train(w, B, eps, keys, first_key, packs);
   StepLosses losses = loss_and_gradient(w, target, B);
   backward(w, grads, B);
   return losses;
 }
 
+const Network::StepPacks* Network::pack_for_step(int T) {
+  if (gemm_path() != Bf16Path::none || !cpu_has_avx512()) return nullptr;
+  const int L = table_.size();
+  const float* p = params_.data();
+  if (step_packs_.empty())
+    for (int l = 0; l < L; ++l) {  // packed as inference packs them (packed_weights)
+      const LayerSpec& s = table_[l];
+      step_packs_.push_back(std::make_unique<Fp32PackedB>(
+          s.owns_weight(), s.d_in, s.d_out, p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out));
+    }
+  run_parallel(T, [&](int thread, int threads) {
+    for (int l = 0; l < L; ++l) {
+      const LayerSpec& s = table_[l];
+      Fp32PackedB& pack = *step_packs_[l];
+      const int P = pack.panels();
+      pack.repack(s.owns_weight(), p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out,
+                  P * thread / threads, P * (thread + 1) / threads);
+    }
+  });
+  return &step_packs_;
+}
+
 void Network::forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
-                            std::int64_t first_key) {
+                            std::int64_t first_key, const StepPacks* packs) {
   const int L = table_.size();
   const float* p = params_.data();
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
-    dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset,
-                  dims_of(s, B, train_act(l), gemm_path()),
+    DenseDims d = dims_of(s, B, train_act(l), gemm_path());
+    if (packs != nullptr) d.fp32 = (*packs)[l].get();
+    dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset, d,
                   w.pre[l].size() ? w.pre[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
       // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.

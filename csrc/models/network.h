@@ -111,6 +111,7 @@ class Network {
                   int B, int first) const;
 
  private:
+  using StepPacks = std::vector<std::unique_ptr<Fp32PackedB>>;  // by layer
   // Every layer's bf16 weight packed for inference (null for layers that
   // share another's), made on first use after the parameters or the
   // precision changed. Readers keep their snapshot alive while they run.
@@ -149,17 +150,22 @@ class Network {
   void begin_gradient();
   // The step's gradient into `grads` (accumulated; zero on entry). keys:
   // see compute_gradients; without them row b draws at position first_key + b.
+  // packs: the weights packed for this step's fp32 forward, or null.
   StepLosses forward_backward(Workspace& w, float* grads, const float* data,
                               std::int64_t n_rows, const std::int64_t* batch_rows, int B,
                               const float* eps, const std::int64_t* keys,
-                              std::int64_t first_key = 0);
+                              std::int64_t first_key = 0, const StepPacks* packs = nullptr);
   // train_step over T threads: each takes a contiguous shard of the batch on
   // one core (its noise drawn at its rows' places in the whole batch), and
   // the optimiser reads the shards' gradients weighted by their share.
   StepLosses sharded_step(const float* data, std::int64_t n_rows,
                           const std::int64_t* batch_rows, int B, const float* eps, int T);
+  // Packs every layer's weight for the fp32 forward of a sharded step, the
+  // T threads splitting the panels (on AVX-512 CPUs; else null): each
+  // shard would otherwise pack the same weights again.
+  const StepPacks* pack_for_step(int T);
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
-                     std::int64_t first_key);
+                     std::int64_t first_key, const StepPacks* packs);
   StepLosses loss_and_gradient(Workspace& w, const float* target, int B);
   void backward(Workspace& w, float* grads, int B);
   // The activation a layer trains with: BCE keeps the last layer's logits.
@@ -191,6 +197,7 @@ class Network {
   // work_[t] for shard t of a batch split across threads.
   std::mutex train_mutex_;  // guards the training workspaces and the update
   std::vector<Workspace> work_;
+  StepPacks step_packs_;  // pack_for_step's buffers, reused step after step
 };
 
 }  // namespace pyae
