@@ -120,14 +120,14 @@ void register_ops(py::module_& m) {
       py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
       py::arg("trans_b") = false, py::arg("path"), py::arg("alpha") = 1.0f,
       py::arg("beta") = 0.0f, py::arg("c") = py::none());
-  // C = op(a) . op(b) + beta * c on pyae's fp32 AVX-512 tile (tests); None
+  // C = a . op(b) + beta * c on pyae's fp32 AVX-512 tile (tests); None
   // when this CPU lacks AVX-512.
   m.def(
       "fp32_gemm",
-      [](const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b, float beta,
+      [](const FloatArray& a, const FloatArray& b, bool trans_b, float beta,
          py::object c_obj) -> py::object {
         if (a.ndim() != 2 || b.ndim() != 2) throw py::value_error("a and b must be 2-D");
-        const int M = dim(a, trans_a ? 1 : 0), K = dim(a, trans_a ? 0 : 1);
+        const int M = dim(a, 0), K = dim(a, 1);
         const int N = dim(b, trans_b ? 0 : 1);
         if (dim(b, trans_b ? 1 : 0) != K) throw py::value_error("a and b do not chain");
         if (beta != 0.0f && beta != 1.0f) throw py::value_error("beta is 0 or 1");
@@ -143,13 +143,13 @@ void register_ops(py::module_& m) {
         bool ran;
         {
           py::gil_scoped_release nogil;
-          ran = fp32_gemm(trans_a, trans_b, M, N, K, a.data(), dim(a, 1), b.data(), dim(b, 1),
-                          beta, c.mutable_data(), N);
+          ran = fp32_gemm(trans_b, M, N, K, a.data(), K, b.data(), dim(b, 1), beta,
+                          c.mutable_data(), N);
         }
         return ran ? py::object(c) : py::object(py::none());
       },
-      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
-      py::arg("trans_b") = false, py::arg("beta") = 0.0f, py::arg("c") = py::none());
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_b") = false,
+      py::arg("beta") = 0.0f, py::arg("c") = py::none());
   // (M, N) int8 GEMM of a (M, K) with b (K, N), b quantised per column (tests).
   m.def(
       "int8_gemm",

@@ -90,12 +90,13 @@ struct Tile {
 
 // C = op(A) . op(B) + beta * C in the layer's precision, on one thread (the
 // callers split the work). fp32 runs pyae's AVX-512 tile where the CPU has
-// it (no per-call packing of A, or of an untransposed B), else sgemm.
+// it (no per-call packing of A, or of an untransposed B), except for a
+// transposed A (the weight gradient), else sgemm.
 void layer_gemm(const DenseDims& d, bool trans_a, bool trans_b, int M, int N, int K,
                 const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
   if (d.gemm_path != Bf16Path::none)
     bf16_gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, d.gemm_path);
-  else if (trans_a || !fp32_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
+  else if (trans_a || !fp32_gemm(trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc))
     sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 

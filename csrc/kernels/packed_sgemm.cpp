@@ -20,11 +20,12 @@ constexpr int kMR = 12;  // rows of a register tile: 24 accumulators
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 #if defined(PYAE_HAS_AVX512_PATHS)
-// MR rows of op(A) times 32 columns of op(B) -> C (MR, cols), cols <= 32:
-// B's rows are read at stride ldb (a packed panel: ldb = 32), all 32 columns
+// MR rows of A times 32 columns of op(B) -> C (MR, cols), cols <= 32:
+// B's rows are read at stride ldb (kPanel: a packed panel, stride 32 known
+// at compile time, which frees a register in the loop), all 32 columns
 // (zero padding past cols; masked loads here made GCC spill the
 // accumulators), stores masked. accumulate: C += instead of C =.
-template <int MR, bool kTransA>
+template <int MR, bool kPanel>
 PYAE_AVX512 void tile(float* C, int ldc, const float* A, int lda, const float* B, int ldb, int K,
                       int cols, bool accumulate) {
   const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
@@ -33,13 +34,11 @@ PYAE_AVX512 void tile(float* C, int ldc, const float* A, int lda, const float* B
   __m512 acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int k = 0; k < K; ++k) {
-    const float* b = B + static_cast<std::size_t>(k) * ldb;
+    const float* b = B + static_cast<std::size_t>(k) * (kPanel ? kNR : ldb);
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = _mm512_loadu_ps(b + 16);
     for (int r = 0; r < MR; ++r) {
-      const float a = kTransA ? A[static_cast<std::size_t>(k) * lda + r]
-                              : A[static_cast<std::size_t>(r) * lda + k];
-      const __m512 av = _mm512_set1_ps(a);
+      const __m512 av = _mm512_set1_ps(A[static_cast<std::size_t>(r) * lda + k]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
     }
@@ -56,21 +55,20 @@ PYAE_AVX512 void tile(float* C, int ldc, const float* A, int lda, const float* B
 }
 
 using Tile = void (*)(float*, int, const float*, int, const float*, int, int, int, bool);
-template <bool kTransA>
+template <bool kPanel>
 constexpr Tile kTiles[kMR + 1] = {
-    nullptr,           tile<1, kTransA>, tile<2, kTransA>,  tile<3, kTransA>,  tile<4, kTransA>,
-    tile<5, kTransA>,  tile<6, kTransA>, tile<7, kTransA>,  tile<8, kTransA>,  tile<9, kTransA>,
-    tile<10, kTransA>, tile<11, kTransA>, tile<12, kTransA>};
+    nullptr,          tile<1, kPanel>,  tile<2, kPanel>,  tile<3, kPanel>, tile<4, kPanel>,
+    tile<5, kPanel>,  tile<6, kPanel>,  tile<7, kPanel>,  tile<8, kPanel>, tile<9, kPanel>,
+    tile<10, kPanel>, tile<11, kPanel>, tile<12, kPanel>};
 
-// C (M, cols) = op(A) . panel, where the panel's row k is at B + k * ldb.
-template <bool kTransA>
+// C (M, cols) = A . panel, where the panel's row k is at B + k * ldb.
+template <bool kPanel>
 void panel_times(int M, int cols, const float* A, int lda, const float* B, int ldb, int K,
                  bool accumulate, float* C, int ldc) {
   for (int m0 = 0; m0 < M; m0 += kMR) {
     const int rows = std::min(kMR, M - m0);
-    const float* a = kTransA ? A + m0 : A + static_cast<std::size_t>(m0) * lda;
-    kTiles<kTransA>[rows](C + static_cast<std::size_t>(m0) * ldc, ldc, a, lda, B, ldb, K, cols,
-                          accumulate);
+    kTiles<kPanel>[rows](C + static_cast<std::size_t>(m0) * ldc, ldc,
+                         A + static_cast<std::size_t>(m0) * lda, lda, B, ldb, K, cols, accumulate);
   }
 }
 #endif
@@ -175,8 +173,8 @@ bool fp32_gemm_packed(int M, int n0, int cols, const float* A, int lda, const Fp
   if (n0 % kNR != 0 || n0 < 0 || cols < 0 || n0 + cols > B.N())
     throw std::invalid_argument("fp32_gemm_packed: columns not on panel boundaries");
   for (int j0 = 0; j0 < cols; j0 += kNR)
-    panel_times<false>(M, std::min(kNR, cols - j0), A, lda, B.panel(n0 + j0), kNR, B.K(), false,
-                       C + j0, ldc);
+    panel_times<true>(M, std::min(kNR, cols - j0), A, lda, B.panel(n0 + j0), kNR, B.K(), false,
+                      C + j0, ldc);
   return true;
 #else
   (void)M, (void)n0, (void)cols, (void)A, (void)lda, (void)B, (void)C, (void)ldc;
@@ -184,8 +182,8 @@ bool fp32_gemm_packed(int M, int n0, int cols, const float* A, int lda, const Fp
 #endif
 }
 
-bool fp32_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
-               const float* B, int ldb, float beta, float* C, int ldc) {
+bool fp32_gemm(bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
+               int ldb, float beta, float* C, int ldc) {
 #if defined(PYAE_HAS_AVX512_PATHS)
   if (!cpu_has_avx512()) return false;
   if (beta != 0.0f && beta != 1.0f) throw std::invalid_argument("fp32_gemm: beta is 0 or 1");
@@ -195,30 +193,29 @@ bool fp32_gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, 
       for (int m = 0; m < M; ++m) std::fill_n(C + static_cast<std::size_t>(m) * ldc, N, 0.0f);
     return true;
   }
-  const float* panels = B;
-  int panel_ld = ldb;
+  const bool accumulate = beta != 0.0f;
   if (trans_b) {  // rows of op(B) are columns of B: pack them into panels
     float* words = thread_scratch(kScratchPackB, static_cast<std::size_t>(round_up(N, kNR)) * K);
     pack_panels(words, true, K, N, B, ldb);
-    panels = words, panel_ld = kNR;
+    for (int j0 = 0; j0 < N; j0 += kNR)
+      panel_times<true>(M, std::min(kNR, N - j0), A, lda, words + static_cast<std::size_t>(j0) * K,
+                        kNR, K, accumulate, C + j0, ldc);
+    return true;
   }
   for (int j0 = 0; j0 < N; j0 += kNR) {
-    const float* b = trans_b ? panels + static_cast<std::size_t>(j0) * K : panels + j0;
     const int cols = std::min(kNR, N - j0);
-    if (!trans_b && cols < kNR) {  // the tile reads 32 columns: pad the last ones
+    if (cols == kNR) {
+      panel_times<false>(M, cols, A, lda, B + j0, ldb, K, accumulate, C + j0, ldc);
+    } else {  // the tile reads 32 columns: pad the last ones
       float* edge = thread_scratch(kScratchPackB, static_cast<std::size_t>(K) * kNR);
-      pack_panels(edge, false, K, cols, b, ldb);
-      b = edge, panel_ld = kNR;
+      pack_panels(edge, false, K, cols, B + j0, ldb);
+      panel_times<true>(M, cols, A, lda, edge, kNR, K, accumulate, C + j0, ldc);
     }
-    if (trans_a)
-      panel_times<true>(M, cols, A, lda, b, panel_ld, K, beta != 0.0f, C + j0, ldc);
-    else
-      panel_times<false>(M, cols, A, lda, b, panel_ld, K, beta != 0.0f, C + j0, ldc);
   }
   return true;
 #else
-  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B,
-      (void)ldb, (void)beta, (void)C, (void)ldc;
+  (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)beta,
+      (void)C, (void)ldc;
   return false;
 #endif
 }

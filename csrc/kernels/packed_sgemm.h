@@ -4,9 +4,8 @@
 //  - inference packs each weight once per parameter version
 //    (models/network.cpp) into panels of 32 columns, and streams each panel
 //    against 12 input rows at a time, read in place;
-//  - training (fp32_gemm) reads an untransposed B in place, its rows being
-//    the panel rows, and A in place in either layout; only a transposed B
-//    is packed, per call.
+//  - training (fp32_gemm) reads A and an untransposed B in place, B's rows
+//    being the panel rows; only a transposed B is packed, per call.
 // Each output is one float32 FMA chain over k in ascending order.
 #pragma once
 
@@ -40,10 +39,12 @@ bool fp32_gemm_packed(int M, int n0, int cols,
                       const Fp32PackedB& B,
                       float* C, int ldc);       // (M, cols)
 
-// C = op(A) . op(B) + beta * C with beta 0 or 1, on one thread. False
+// C = A . op(B) + beta * C with beta 0 or 1, on one thread. False
 // (nothing written) when this CPU lacks AVX-512: the caller uses sgemm.
-bool fp32_gemm(bool trans_a, bool trans_b, int M, int N, int K,
-               const float* A, int lda,  // (M, K), or (K, M) if trans_a
+// (A transposed, the weight gradient's case, is left to OpenBLAS: faster
+// there at these shapes, measured.)
+bool fp32_gemm(bool trans_b, int M, int N, int K,
+               const float* A, int lda,  // (M, K)
                const float* B, int ldb,  // (K, N), or (N, K) if trans_b
                float beta,
                float* C, int ldc);       // (M, N)
