@@ -390,3 +390,44 @@ def test_vector_packing_rounds_as_the_scalar_rule(path, trans):
     x[5, 40] = np.nan  # a NaN operand makes its whole row (column) of products NaN
     a_in = np.ascontiguousarray(x.T) if trans else x
     assert np.isnan(_core.bf16_gemm(a_in, eye_k, trans, False, path=path)[5]).all()
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_sharded_bf16_step_equals_the_weighted_shard_gradients(path, tied, forced):
+    """A sharded step packs each weight once for both shards (forward and
+    input-gradient orientations, tied layers included): its update equals the
+    share-weighted gradients of the shards computed alone, each packing its
+    own operands per call (an SGD step of rate 1 is the gradient itself)."""
+    from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
+
+    forced(path)
+    before_threads = pyae.get_num_threads()
+    try:
+        pyae.set_num_threads(2)
+        table = _core.LayerTable.autoencoder(70, [40, 9], ACTIVATIONS["sigmoid"],
+                                             ACTIVATIONS["sigmoid"], tied)
+        net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+        net.set_precision(PRECISIONS["bf16"])
+        net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+        X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
+        rows = np.arange(5, 205, dtype=np.int64)
+        grads = []
+        for lo, hi in [(0, 100), (100, 200)]:
+            net.compute_gradients(X, rows[lo:hi], keys=np.arange(lo, hi, dtype=np.int64))
+            grads.append(net.grads.copy())
+        before = net.params.copy()
+        net.train_step(X, rows)  # 2 shards of 100 rows
+        want = before - (np.float32(0.5) * grads[0] + np.float32(0.5) * grads[1])
+        np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+        net.mutable_params()[:] *= 0.5  # a changed weight is packed again at the next step
+        grads = []
+        for lo, hi in [(0, 100), (100, 200)]:
+            net.compute_gradients(X, rows[lo:hi], keys=np.arange(lo, hi, dtype=np.int64))
+            grads.append(net.grads.copy())
+        before = net.params.copy()
+        net.train_step(X, rows)
+        want = before - (np.float32(0.5) * grads[0] + np.float32(0.5) * grads[1])
+        np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+    finally:
+        pyae.set_num_threads(before_threads)

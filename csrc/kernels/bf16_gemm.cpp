@@ -183,10 +183,12 @@ void pack_a(std::uint32_t* Ap, bool trans, const float* A, int lda, int M, int K
 
 // op(B) (K, N) -> Bp: panels of kNR columns, each (Kp, kNR) k-pair words;
 // columns past N and pairs past K are zero.
-void pack_b(std::uint32_t* Bp, bool trans, const float* B, int ldb, int K, int N, int Kp) {
+// Panels [first, last) of op(B), all of them by default.
+void pack_b(std::uint32_t* Bp, bool trans, const float* B, int ldb, int K, int N, int Kp,
+            int first = 0, int last = -1) {
   const int panels = (N + kNR - 1) / kNR;
   const int pairs = (K + 1) / 2;
-  for (int q = 0; q < panels; ++q) {
+  for (int q = first; q < (last < 0 ? panels : std::min(last, panels)); ++q) {
     std::uint32_t* panel = Bp + static_cast<std::size_t>(q) * Kp * kNR;
     const int n0 = q * kNR, cols = std::min(kNR, N - n0);
     if (cols < kNR)
@@ -395,6 +397,11 @@ Bf16PackedB::Bf16PackedB(bool trans_b, int K, int N, const float* B, int ldb)
   if (K < 1 || N < 1) throw std::invalid_argument("a packed operand needs K, N >= 1");
   words_.resize(static_cast<std::size_t>(round_up(N, kNR)) * Kp_);
   pack_b(reinterpret_cast<std::uint32_t*>(words_.data()), trans_b, B, ldb, K, N, Kp_);
+}
+
+void Bf16PackedB::repack(bool trans_b, const float* B, int ldb, int first, int last) {
+  pack_b(reinterpret_cast<std::uint32_t*>(words_.data()), trans_b, B, ldb, K_, N_, Kp_, first,
+         last);
 }
 
 const std::uint32_t* Bf16PackedB::panel(int n0) const {

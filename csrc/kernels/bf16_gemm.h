@@ -66,7 +66,11 @@ class Bf16PackedB {
   int K() const { return K_; }
   int N() const { return N_; }
   int pairs_padded() const { return Kp_; }
+  int panels() const { return (N_ + kBf16PanelWidth - 1) / kBf16PanelWidth; }
   const std::uint32_t* panel(int n0) const;  // the panel holding column n0
+  // Packs panels [first, last) again from B, of the shape and layout made
+  // with: threads re-pack disjoint ranges of one weight after a step.
+  void repack(bool trans_b, const float* B, int ldb, int first, int last);
 
  private:
   int K_, N_, Kp_;

@@ -225,12 +225,16 @@ void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, cons
   if (dinp == nullptr) return;
   // Phase 2: dinp += dpre . W_eff, split like a forward over (B, D_in).
   run_parallel(threads, [&](int thread, int nthreads) {
-    Tile t = tile_for(d.B, d.D_in, thread, nthreads);
+    Tile t = tile_for(d.B, d.D_in, thread, nthreads,
+                      d.packed_dinp != nullptr ? kBf16PanelWidth : kColumnAlign);
     int rows = t.r1 - t.r0, cols = t.c1 - t.c0;
     if (rows <= 0 || cols <= 0) return;
     const float* dp = dpre + static_cast<std::size_t>(t.r0) * d.D_out;
     float* di = dinp + static_cast<std::size_t>(t.r0) * d.D_in + t.c0;
-    if (d.weight_transposed) {
+    if (d.packed_dinp != nullptr) {
+      bf16_gemm_packed(false, rows, t.c0, cols, 1.0f, dp, d.D_out, *d.packed_dinp, 1.0f, di,
+                       d.D_in, d.gemm_path);
+    } else if (d.weight_transposed) {
       layer_gemm(d, false, true, rows, cols, d.D_out, dp, d.D_out,
                  weight + static_cast<std::size_t>(t.c0) * d.D_out, d.D_out, 1.0f, di, d.D_in);
     } else {

@@ -23,8 +23,10 @@ struct DenseDims {
   // none: fp32 GEMMs (OpenBLAS); otherwise bf16 operands with fp32
   // accumulation on that path (precision="bf16"). The epilogues are fp32.
   Bf16Path gemm_path = Bf16Path::none;
-  // The bf16 weight packed once (inference), or null: packed per call.
+  // The bf16 weight packed once (inference, or a sharded step), or null:
+  // packed per call. packed_dinp: the input gradient's op(B), likewise.
   const Bf16PackedB* packed = nullptr;
+  const Bf16PackedB* packed_dinp = nullptr;
   // fp32 inference: the weight packed once, or null (then sgemm/small GEMMs).
   const Fp32PackedB* fp32 = nullptr;
   // precision="int8" (inference only): the quantised weight, or null.

@@ -278,30 +278,53 @@ StepLosses Network::forward_backward(Workspace& w, float* grads, const float* da
               static_cast<std::uint64_t>(keys[b]) * D);
   forward_train(w, B, eps, keys, first_key, packs);
   StepLosses losses = loss_and_gradient(w, target, B);
-  backward(w, grads, B);
+  backward(w, grads, B, packs);
   return losses;
 }
 
 const Network::StepPacks* Network::pack_for_step(int T) {
-  if (gemm_path() != Bf16Path::none || !cpu_has_avx512()) return nullptr;
+  const Bf16Path path = gemm_path();
+  StepPacks& packs = step_packs_;
+  packs.use_bf16 = path != Bf16Path::none;
+  packs.use_fp32 = !packs.use_bf16 && cpu_has_avx512();
+  if (!packs.use_bf16 && !packs.use_fp32) return nullptr;
   const int L = table_.size();
   const float* p = params_.data();
-  if (step_packs_.empty())
-    for (int l = 0; l < L; ++l) {  // packed as inference packs them (packed_weights)
-      const LayerSpec& s = table_[l];
-      step_packs_.push_back(std::make_unique<Fp32PackedB>(
-          s.owns_weight(), s.d_in, s.d_out, p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out));
-    }
-  run_parallel(T, [&](int thread, int threads) {
+  // Forward: op(B) = W^T (D_in, D_out), the stored (D_out, D_in) weight
+  // transposed or a tied layer's (D_in, D_out) storage as it is. Input
+  // gradient: op(B) = W (D_out, D_in), the other way round.
+  auto forward_of = [&](const LayerSpec& s) { return s.owns_weight(); };
+  auto ld_of = [&](const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; };
+  if (packs.use_fp32 && packs.fp32.empty())
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
-      Fp32PackedB& pack = *step_packs_[l];
+      packs.fp32.push_back(std::make_unique<Fp32PackedB>(forward_of(s), s.d_in, s.d_out,
+                                                         p + s.weight_offset, ld_of(s)));
+    }
+  if (packs.use_bf16 && packs.bf16.empty())
+    for (int l = 0; l < L; ++l) {
+      const LayerSpec& s = table_[l];
+      packs.bf16.push_back(std::make_unique<Bf16PackedB>(forward_of(s), s.d_in, s.d_out,
+                                                         p + s.weight_offset, ld_of(s)));
+      packs.bf16_dinp.push_back(std::make_unique<Bf16PackedB>(
+          !forward_of(s), s.d_out, s.d_in, p + s.weight_offset, ld_of(s)));
+    }
+  run_parallel(T, [&](int thread, int threads) {
+    auto share = [&](auto& pack, bool trans, const LayerSpec& s) {
       const int P = pack.panels();
-      pack.repack(s.owns_weight(), p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out,
-                  P * thread / threads, P * (thread + 1) / threads);
+      pack.repack(trans, p + s.weight_offset, ld_of(s), P * thread / threads,
+                  P * (thread + 1) / threads);
+    };
+    for (int l = 0; l < L; ++l) {
+      const LayerSpec& s = table_[l];
+      if (packs.use_fp32) share(*packs.fp32[l], forward_of(s), s);
+      if (packs.use_bf16) {
+        share(*packs.bf16[l], forward_of(s), s);
+        share(*packs.bf16_dinp[l], !forward_of(s), s);
+      }
     }
   });
-  return &step_packs_;
+  return &packs;
 }
 
 void Network::forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
@@ -311,7 +334,8 @@ void Network::forward_train(Workspace& w, int B, const float* eps, const std::in
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
     DenseDims d = dims_of(s, B, train_act(l), gemm_path());
-    if (packs != nullptr) d.fp32 = (*packs)[l].get();
+    if (packs != nullptr && packs->use_fp32) d.fp32 = packs->fp32[l].get();
+    if (packs != nullptr && packs->use_bf16) d.packed = packs->bf16[l].get();
     dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset, d,
                   w.pre[l].size() ? w.pre[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
@@ -358,7 +382,7 @@ StepLosses Network::loss_and_gradient(Workspace& w, const float* target, int B) 
   return StepLosses{(recon + beta_ * kl) / B, recon / B, kl / B};
 }
 
-void Network::backward(Workspace& w, float* g, int B) {
+void Network::backward(Workspace& w, float* g, int B, const StepPacks* packs) {
   const int L = table_.size();
   const float* p = params_.data();
   for (int l = L - 1; l >= 0; --l) {
@@ -369,9 +393,11 @@ void Network::backward(Workspace& w, float* g, int B) {
                               w.head_out.data(), B, Z);
     }
     float* dout = train_dout(w, l);
+    DenseDims d = dims_of(s, B, train_act(l), gemm_path());
+    if (packs != nullptr && packs->use_bf16) d.packed_dinp = packs->bf16_dinp[l].get();
     dense_backward(l > 0 ? w.dacts[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
                    dout, dout, train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
-                   w.acts[l].data(), p + s.weight_offset, dims_of(s, B, train_act(l), gemm_path()));
+                   w.acts[l].data(), p + s.weight_offset, d);
   }
 }
 

@@ -111,7 +111,15 @@ class Network {
                   int B, int first) const;
 
  private:
-  using StepPacks = std::vector<std::unique_ptr<Fp32PackedB>>;  // by layer
+  // Every layer's weight packed for one sharded training step (by layer;
+  // fp32 or bf16, by the step's precision): the shards share them instead
+  // of each packing the same weights again, on every GEMM.
+  struct StepPacks {
+    std::vector<std::unique_ptr<Fp32PackedB>> fp32;       // forward's op(B)
+    std::vector<std::unique_ptr<Bf16PackedB>> bf16;       // forward's op(B)
+    std::vector<std::unique_ptr<Bf16PackedB>> bf16_dinp;  // the input gradient's op(B)
+    bool use_fp32 = false, use_bf16 = false;              // what this step packed
+  };
   // Every layer's bf16 weight packed for inference (null for layers that
   // share another's), made on first use after the parameters or the
   // precision changed. Readers keep their snapshot alive while they run.
@@ -160,14 +168,14 @@ class Network {
   // the optimiser reads the shards' gradients weighted by their share.
   StepLosses sharded_step(const float* data, std::int64_t n_rows,
                           const std::int64_t* batch_rows, int B, const float* eps, int T);
-  // Packs every layer's weight for the fp32 forward of a sharded step, the
-  // T threads splitting the panels (on AVX-512 CPUs; else null): each
-  // shard would otherwise pack the same weights again.
+  // Packs every layer's weight for a sharded step, the T threads splitting
+  // the panels: bf16 for both GEMMs that read it, fp32 for the forward (on
+  // AVX-512 CPUs; the input gradient reads an fp32 weight in place).
   const StepPacks* pack_for_step(int T);
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
                      std::int64_t first_key, const StepPacks* packs);
   StepLosses loss_and_gradient(Workspace& w, const float* target, int B);
-  void backward(Workspace& w, float* grads, int B);
+  void backward(Workspace& w, float* grads, int B, const StepPacks* packs);
   // The activation a layer trains with: BCE keeps the last layer's logits.
   Activation train_act(int l) const;
   // Where layer l writes its output during training: the latent head's
