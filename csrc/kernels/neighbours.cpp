@@ -2,23 +2,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "kernels/blas.h"
+#include "kernels/packed_sgemm.h"
+#include "math/common.h"
 #include "runtime/parallel.h"
+#include "runtime/scratch.h"
+
+#if defined(PYAE_HAS_AVX512_PATHS)
+#include <immintrin.h>
+#endif
 
 namespace pyae {
 
 namespace {
 
-constexpr int kRowBlock = 128;  // rows per GEMM: a (128, M) float32 tile per thread
+constexpr int kRowBlock = 32;  // rows per GEMM: a (32, M) float32 tile per thread, in L2
 
-// The c candidates of smallest score (kept sorted, c small), one pass over M.
+#if defined(PYAE_HAS_AVX512_PATHS)
+// The start of the first block of 16 at or after `from` holding a score
+// under bar; the start of the tail (fewer than 16 left) if none does.
+PYAE_AVX512 int next_block_under(const float* score, int from, int end, float bar) {
+  const __m512 limit = _mm512_set1_ps(bar);
+  int j = from;
+  for (; j + 16 <= end; j += 16)
+    if (_mm512_cmp_ps_mask(_mm512_loadu_ps(score + j), limit, _CMP_LT_OQ)) return j;
+  return j;
+}
+#endif
+
+// The c candidates of smallest score (kept sorted, c small), one pass over
+// M. On AVX-512 CPUs blocks of 16 with no score under the current c-th
+// smallest (nearly all of them) are skipped after one compare.
 void smallest(const float* score, int M, int c, int* idx, float* val) {  // score (M)
   int filled = 0;
-  for (int j = 0; j < M; ++j) {
+  auto offer = [&](int j) {
     const float s = score[j];
-    if (filled == c && !(s < val[c - 1])) continue;
+    if (filled == c && !(s < val[c - 1])) return;
     int at = filled < c ? filled++ : c - 1;
     while (at > 0 && val[at - 1] > s) {  // insertion into the sorted prefix
       val[at] = val[at - 1];
@@ -27,7 +49,20 @@ void smallest(const float* score, int M, int c, int* idx, float* val) {  // scor
     }
     val[at] = s;
     idx[at] = j;
+  };
+  int j = 0;
+  for (; j < M && filled < c; ++j) offer(j);
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (cpu_has_avx512()) {
+    while (j < M) {
+      const int block = next_block_under(score, j, M, val[c - 1]);
+      const int stop = std::min(block + 16, M);
+      for (int i = block; i < stop; ++i) offer(i);
+      j = stop;
+    }
   }
+#endif
+  for (; j < M; ++j) offer(j);
 }
 
 double exact_distance(const double* a, const float* b, int Z) {  // a, b (Z)
@@ -53,12 +88,19 @@ void nearest_mean_distance(const double* codes, const float* bank, int n, int M,
     bank_sq[j] = s;
   }
   const int c = std::min(k + 1, M);
+  // The bank as the GEMM's packed op(B), once for all row blocks (sgemm
+  // re-packed it per block); none on CPUs without AVX-512 (sgemm then).
+  std::unique_ptr<Fp32PackedB> packed;
+  if (cpu_has_avx512() && M >= 1 && Z >= 1)
+    packed = std::make_unique<Fp32PackedB>(true, Z, M, bank, Z);
   const long long blocks = (static_cast<long long>(n) + kRowBlock - 1) / kRowBlock;
   const int threads = static_cast<int>(
       std::min<long long>(blocks, threads_for_work(2.0 * n * M * Z)));
   run_parallel(std::max(threads, 1), [&](int t, int nt) {
-    std::vector<float> score(static_cast<std::size_t>(kRowBlock) * M);
-    std::vector<float> a(static_cast<std::size_t>(kRowBlock) * Z);  // the block in float32
+    // Thread scratch, not fresh vectors: a new 3 MB score tile per call cost
+    // more in page faults than the GEMM.
+    float* score = thread_scratch(kScratchA, static_cast<std::size_t>(kRowBlock) * M);
+    float* a = thread_scratch(kScratchB, static_cast<std::size_t>(kRowBlock) * Z);  // in float32
     std::vector<int> idx(c);
     std::vector<float> val(c);
     std::vector<double> near(c);
@@ -68,10 +110,14 @@ void nearest_mean_distance(const double* codes, const float* bank, int n, int M,
       const double* block = codes + static_cast<long long>(r0) * Z;
       for (std::size_t i = 0; i < static_cast<std::size_t>(rows) * Z; ++i)
         a[i] = static_cast<float>(block[i]);
-      sgemm(false, true, rows, M, Z, -2.0f, a.data(), Z, bank, Z, 0.0f, score.data(), M);
+      // score = |b|^2 - 2 a.b (the factor is exact: where it is applied does not matter)
+      const float scale =
+          packed != nullptr && fp32_gemm_packed(rows, 0, M, a, Z, *packed, score, M) ? -2.0f
+                                                                                       : 1.0f;
+      if (scale == 1.0f) sgemm(false, true, rows, M, Z, -2.0f, a, Z, bank, Z, 0.0f, score, M);
       for (int r = 0; r < rows; ++r) {
-        float* s = score.data() + static_cast<std::size_t>(r) * M;
-        for (int j = 0; j < M; ++j) s[j] += bank_sq[j];
+        float* s = score + static_cast<std::size_t>(r) * M;
+        for (int j = 0; j < M; ++j) s[j] = scale * s[j] + bank_sq[j];
         smallest(s, M, c, idx.data(), val.data());
         const double* row = block + static_cast<long long>(r) * Z;
         for (int q = 0; q < c; ++q)
