@@ -12,6 +12,19 @@ namespace pyae::bind {
 
 namespace {
 
+// The C of C = op(a) . op(b) + beta * c in the GEMM test bindings: a new
+// (M, N) array (beta then 0) when c is None, else the caller's, checked.
+FloatArray gemm_output(const py::object& c_obj, int M, int N, float& beta) {
+  if (c_obj.is_none()) {
+    beta = 0.0f;
+    return FloatArray({M, N});
+  }
+  FloatArray c = c_obj.cast<FloatArray>();
+  check_shape(c, {M, N}, "c");
+  check_writeable(c, "c");
+  return c;
+}
+
 // The instruction path a name means; ValueError for an unknown name.
 Bf16Path bf16_path_named(const std::string& name) {
 #define PYAE_BF16_PATH_PARSE(value, code) \
@@ -101,15 +114,7 @@ void register_ops(py::module_& m) {
         const int N = dim(b, trans_b ? 0 : 1);
         if (dim(b, trans_b ? 1 : 0) != K) throw py::value_error("a and b do not chain");
         const Bf16Path p = runnable(bf16_path_named(path), bf16_path_available, "bf16", path);
-        FloatArray c;
-        if (c_obj.is_none()) {
-          c = FloatArray({M, N});
-          beta = 0.0f;
-        } else {
-          c = c_obj.cast<FloatArray>();
-          check_shape(c, {M, N}, "c");
-          check_writeable(c, "c");
-        }
+        FloatArray c = gemm_output(c_obj, M, N, beta);
         {
           py::gil_scoped_release nogil;
           bf16_gemm(trans_a, trans_b, M, N, K, alpha, a.data(), dim(a, 1), b.data(), dim(b, 1),
@@ -131,15 +136,7 @@ void register_ops(py::module_& m) {
         const int N = dim(b, trans_b ? 0 : 1);
         if (dim(b, trans_b ? 1 : 0) != K) throw py::value_error("a and b do not chain");
         if (beta != 0.0f && beta != 1.0f) throw py::value_error("beta is 0 or 1");
-        FloatArray c;
-        if (c_obj.is_none()) {
-          c = FloatArray({M, N});
-          beta = 0.0f;
-        } else {
-          c = c_obj.cast<FloatArray>();
-          check_shape(c, {M, N}, "c");
-          check_writeable(c, "c");
-        }
+        FloatArray c = gemm_output(c_obj, M, N, beta);
         bool ran;
         {
           py::gil_scoped_release nogil;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/amx_tiles.h"
+#include "kernels/transpose16.h"
 #include "math/common.h"
 #include "runtime/scratch.h"
 
@@ -73,35 +74,11 @@ PYAE_BF16 int runs_across(std::uint32_t* out, const float* r0, const float* r1, 
   return j;
 }
 
-// Transposes 16 x 16 words in place: r[i] lane j becomes r[j] lane i.
-PYAE_BF16 inline void transpose16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int i = 0; i < 4; ++i) {
-      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
-      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
-    }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-  }
-}
-
 // A 16 x 16 block of words whose source runs lie along the destination's
 // columns: w[i] = the words of source run i (16 of them), stored so that
 // out[r * stride + i] = w[i] lane r.
 PYAE_BF16 inline void store_transposed(std::uint32_t* out, std::size_t stride, __m512i w[16]) {
-  transpose16(w);
+  transpose16x16(w);
   for (int r = 0; r < 16; ++r) _mm512_storeu_si512(out + r * stride, w[r]);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "kernels/transpose16.h"
 #include "math/common.h"
 #include "runtime/scratch.h"
 
@@ -75,34 +76,6 @@ void panel_times(int M, int cols, const float* A, int lda, const float* B, int l
 
 
 #if defined(PYAE_HAS_AVX512_PATHS)
-// r[i] = row i of a 16 x 16 block in, column i out: pairs, then quads
-// within 128-bit lanes, then the lanes themselves.
-PYAE_AVX512 inline void transpose16x16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  // r[4g + c], lane L: rows 4g..4g+3 of column 4L + c.
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);  // lanes 0, 2
-    const __m512 b = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);  // lanes 1, 3
-    const __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-    const __m512 f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-    t[c] = _mm512_shuffle_f32x4(a, e, 0x88);
-    t[8 + c] = _mm512_shuffle_f32x4(a, e, 0xdd);
-    t[4 + c] = _mm512_shuffle_f32x4(b, f, 0x88);
-    t[12 + c] = _mm512_shuffle_f32x4(b, f, 0xdd);
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
-
 // pack_panels for a transposed B (N, K): 16 x 16 blocks of B transposed in
 // registers (a scalar loop writing at stride 32 was as slow as the GEMM it
 // fed at batch 128; 16-lane gathers were half the speed of this).
@@ -115,14 +88,14 @@ PYAE_AVX512 void pack_transposed_panels(float* words, int K, int N, const float*
       for (int k0 = 0; k0 < K; k0 += 16) {
         const int ks = std::min(16, K - k0);
         const __mmask16 mask = static_cast<__mmask16>((1u << ks) - 1);
-        __m512 r[16];
+        __m512i r[16];  // the floats' bits
         for (int i = 0; i < 16; ++i)
-          r[i] = i < rows ? _mm512_maskz_loadu_ps(
+          r[i] = i < rows ? _mm512_maskz_loadu_epi32(
                                 mask, B + static_cast<std::size_t>(first + i) * ldb + k0)
-                          : _mm512_setzero_ps();
+                          : _mm512_setzero_si512();
         transpose16x16(r);
         for (int k = 0; k < ks; ++k)
-          _mm512_storeu_ps(panel + static_cast<std::size_t>(k0 + k) * kNR + 16 * half, r[k]);
+          _mm512_storeu_si512(panel + static_cast<std::size_t>(k0 + k) * kNR + 16 * half, r[k]);
       }
     }
   }
