@@ -398,7 +398,8 @@ def test_a_sharded_bf16_step_equals_the_weighted_shard_gradients(path, tied, for
     """A sharded step packs each weight once for both shards (forward and
     input-gradient orientations, tied layers included): its update equals the
     share-weighted gradients of the shards computed alone, each packing its
-    own operands per call (an SGD step of rate 1 is the gradient itself)."""
+    own operands per call (an SGD step of rate 1 is the gradient itself), to
+    1e-7: the same bf16 products, summed in another order only across shards."""
     from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
 
     forced(path)

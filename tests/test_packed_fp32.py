@@ -93,7 +93,7 @@ def test_fp32_gemm_matches_float64(trans_b, M, N, K, beta):
     A = a.astype(np.float64)
     B = (b.T if trans_b else b).astype(np.float64)
     want = A @ B + beta * c0
-    bound = (K + 1) * 2.0 ** -23 * (np.abs(A) @ np.abs(B) + np.abs(c0)) + 1e-30
+    bound = (K + 1) * 2.0 ** -23 * (np.abs(A) @ np.abs(B) + beta * np.abs(c0)) + 1e-30
     assert np.all(np.abs(c - want) <= bound)
 
 

@@ -42,17 +42,21 @@ def test_two_threads_follow_one_thread(name, T, threads):
     np.testing.assert_allclose(two.history_["loss"], one.history_["loss"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("T", [2, 3, 4])
-def test_a_sharded_step_equals_the_weighted_shard_gradients(T, threads):
+def test_a_sharded_step_equals_the_weighted_shard_gradients(T, tied, threads):
     """The step's gradient is the share-weighted sum of the shards' own
     gradients, each computed as a part of the whole batch (keys): checked
     through an SGD step of rate 1, whose update is the gradient itself.
-    The optimiser sums the shards as it reads them, in shard order."""
+    The optimiser sums the shards as it reads them, in shard order; the
+    weights the shards share are packed once per step (changed weights
+    again at the next), and every shard's buffer is zeroed for the next
+    step: two steps, the weights changed in between."""
     from pyae._enums import ACTIVATIONS, LOSSES, NOISE_KINDS, OPTIMIZERS
 
     threads(T)
     table = _core.LayerTable.autoencoder(40, [16], ACTIVATIONS["sigmoid"],
-                                         ACTIVATIONS["sigmoid"], False)
+                                         ACTIVATIONS["sigmoid"], tied)
     net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
     net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
     net.set_noise(NOISE_KINDS["gaussian"], 0.3, 0.0, 0.0, 1.0, 7)
@@ -60,21 +64,23 @@ def test_a_sharded_step_equals_the_weighted_shard_gradients(T, threads):
     B = 100 * T + 1  # shards of unequal size
     rows = np.arange(17, 17 + B, dtype=np.int64)
     first = [B * t // T for t in range(T + 1)]
-    losses, grads, shares = [], [], []
-    for lo, hi in zip(first[:-1], first[1:]):
-        losses.append(net.compute_gradients(X, rows[lo:hi],
-                                            keys=np.arange(lo, hi, dtype=np.int64))[0])
-        grads.append(net.grads.copy())
-        shares.append(np.float32((hi - lo) / B))
-    before = net.params.copy()
-    loss = net.train_step(X, rows)[0]  # sharded: T threads
-    assert net.step_count == 1
-    assert loss == pytest.approx(sum(s * l for s, l in zip(shares, losses)), rel=1e-6)
-    want = shares[0] * grads[0]
-    for s, g in zip(shares[1:], grads[1:]):
-        want = want + s * g
-    np.testing.assert_allclose(net.params, before - want, rtol=0, atol=1e-7)
-    assert not net.grads.any()  # consumed: zero for the next step
+    for step in (1, 2):
+        losses, grads, shares = [], [], []
+        for lo, hi in zip(first[:-1], first[1:]):
+            losses.append(net.compute_gradients(X, rows[lo:hi],
+                                                keys=np.arange(lo, hi, dtype=np.int64))[0])
+            grads.append(net.grads.copy())
+            shares.append(np.float32((hi - lo) / B))
+        before = net.params.copy()
+        loss = net.train_step(X, rows)[0]  # sharded: T threads
+        assert net.step_count == step
+        assert loss == pytest.approx(sum(s * l for s, l in zip(shares, losses)), rel=1e-6)
+        want = shares[0] * grads[0]
+        for s, g in zip(shares[1:], grads[1:]):
+            want = want + s * g
+        np.testing.assert_allclose(net.params, before - want, rtol=0, atol=1e-7)
+        assert not net.grads.any()  # consumed: zero for the next step
+        net.mutable_params()[:] *= np.float32(0.75)
 
 
 def test_a_bad_row_in_a_sharded_step_raises_and_changes_nothing(threads):

@@ -273,7 +273,7 @@ void register_ops(py::module_& m) {
         if (step < 1) throw py::value_error("step counts from 1");
         py::gil_scoped_release nogil;
         adam_update(params.mutable_data(), m1.mutable_data(), m2.mutable_data(),
-                    SingleGradient(grads.mutable_data()), static_cast<std::size_t>(n),
+                    GradientParts(grads.mutable_data()), static_cast<std::size_t>(n),
                     AdamConfig{lr, beta1, beta2, eps}, step, false);
       },
       py::arg("params").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(),
@@ -288,7 +288,7 @@ void register_ops(py::module_& m) {
         check_shape(grads, {n}, "grads");
         py::gil_scoped_release nogil;
         sgd_momentum_update(params.mutable_data(), buf.mutable_data(),
-                            SingleGradient(grads.mutable_data()),
+                            GradientParts(grads.mutable_data()),
                             static_cast<std::size_t>(n), lr, momentum, false);
       },
       py::arg("params").noconvert(), py::arg("momentum_buffer").noconvert(),

@@ -90,7 +90,7 @@ struct Tile {
 
 // C = op(A) . op(B) + beta * C in the layer's precision, on one thread (the
 // callers split the work). fp32 runs pyae's AVX-512 tile where the CPU has
-// it (no per-call packing of A, or of an untransposed B), except for a
+// it (A and a full-width untransposed B read in place), except for a
 // transposed A (the weight gradient), else sgemm.
 void layer_gemm(const DenseDims& d, bool trans_a, bool trans_b, int M, int N, int K,
                 const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
@@ -179,7 +179,7 @@ void dense_forward_tile(float* out, const float* inp, const float* weight, const
                    o, d.D_out);
       } else if (d.fp32 != nullptr && rows > kSmallGemmMaxRows &&
                  fp32_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.fp32, o, d.D_out)) {
-        // Larger batches at inference: the weight was packed once, not per call.
+        // Past the small-batch kernel: the weight was packed once, not per call.
       } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
           small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
         // Small batch: weights streamed once (sgemm would re-pack them).

@@ -20,14 +20,16 @@ struct DenseDims {
   int D_out;
   Activation act;
   bool weight_transposed;
-  // none: fp32 GEMMs (OpenBLAS); otherwise bf16 operands with fp32
-  // accumulation on that path (precision="bf16"). The epilogues are fp32.
+  // none: fp32 GEMMs (pyae's AVX-512 tile where the CPU has it, else
+  // OpenBLAS); otherwise bf16 operands with fp32 accumulation on that path
+  // (precision="bf16"). The epilogues are fp32.
   Bf16Path gemm_path = Bf16Path::none;
   // The bf16 weight packed once (inference, or a sharded step), or null:
   // packed per call. packed_dinp: the input gradient's op(B), likewise.
   const Bf16PackedB* packed = nullptr;
   const Bf16PackedB* packed_dinp = nullptr;
-  // fp32 inference: the weight packed once, or null (then sgemm/small GEMMs).
+  // fp32: the weight packed once (inference, or a sharded step), or null
+  // (then the per-call fp32 GEMMs).
   const Fp32PackedB* fp32 = nullptr;
   // precision="int8" (inference only): the quantised weight, or null.
   const Int8PackedB* int8 = nullptr;

@@ -74,43 +74,48 @@ void over_chunks(std::size_t N, double passes, Fn fn) {
   });
 }
 
-void check_parts(const GradientParts& g) {
-  if (g.count < 1 || g.parts == nullptr || g.shares == nullptr)
-    throw std::invalid_argument("a gradient needs at least one part");
-}
-
-// With more than two parts, parts[0] = share-weighted sum of all but the
-// last (same order as summing all of them), the others zeroed if consumed;
-// returns the two parts left for the update, the first with share 1.
-Parts<2> fold_leading_parts(const GradientParts& g, std::size_t N, bool consume) {
-  float* const* P = g.parts;
-  over_chunks(N, g.count, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) P[0][i] *= g.shares[0];
-    for (int t = 1; t + 1 < g.count; ++t) {
-      for (std::size_t i = b; i < e; ++i) P[0][i] += g.shares[t] * P[t][i];
-      if (consume) std::memset(P[t] + b, 0, (e - b) * sizeof(float));
+// With more than two parts, part 0 = share-weighted sum of all but the last
+// (same order as summing all of them), the others zeroed; returns the two
+// parts left for the update, the first with share 1.
+Parts<2> fold_leading_parts(const GradientParts& g, std::size_t N) {
+  float* first = g.part(0);
+  const int T = g.count();
+  over_chunks(N, T, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) first[i] *= g.share(0);
+    for (int t = 1; t + 1 < T; ++t) {
+      const float share = g.share(t);
+      const float* part = g.part(t);
+      for (std::size_t i = b; i < e; ++i) first[i] += share * part[i];
+      std::memset(g.part(t) + b, 0, (e - b) * sizeof(float));
     }
   });
-  return Parts<2>{{P[0], P[g.count - 1]}, {1.0f, g.shares[g.count - 1]}};
+  return Parts<2>{{first, g.part(T - 1)}, {1.0f, g.share(T - 1)}};
 }
 
-// Calls update(Parts<1 or 2>) over the parts of g, in parallel chunks.
+// Calls update(Parts<1 or 2>, begin, end) over the parts of g, in parallel chunks.
 template <class Update>
 void with_parts(const GradientParts& g, std::size_t N, bool consume, double passes,
                 Update update) {
-  check_parts(g);
-  if (g.count == 1) {
-    const Parts<1> one{{g.parts[0], nullptr}, {g.shares[0], 0.0f}};
+  check_gradient_parts(g, consume);
+  if (g.count() == 1) {
+    const Parts<1> one{{g.part(0), nullptr}, {g.share(0), 0.0f}};
     over_chunks(N, passes, [&](std::size_t b, std::size_t e) { update(one, b, e); });
     return;
   }
-  const Parts<2> two = g.count == 2
-                           ? Parts<2>{{g.parts[0], g.parts[1]}, {g.shares[0], g.shares[1]}}
-                           : fold_leading_parts(g, N, consume);
+  const Parts<2> two = g.count() == 2 ? Parts<2>{{g.part(0), g.part(1)}, {g.share(0), g.share(1)}}
+                                      : fold_leading_parts(g, N);
   over_chunks(N, passes + 2, [&](std::size_t b, std::size_t e) { update(two, b, e); });
 }
 
 }  // namespace
+
+void check_gradient_parts(const GradientParts& g, bool consume_grads) {
+  if (g.count() < 1) throw std::invalid_argument("a gradient needs at least one part");
+  for (int t = 0; t < g.count(); ++t)
+    if (g.part(t) == nullptr) throw std::invalid_argument("a gradient part is null");
+  if (g.count() > 2 && !consume_grads)
+    throw std::invalid_argument("more than two gradient parts are folded in place: consume them");
+}
 
 void adam_update(float* params, float* m, float* v, GradientParts grads, std::size_t N,
                  const AdamConfig& cfg, long long step, bool consume_grads) {

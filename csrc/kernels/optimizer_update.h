@@ -19,15 +19,29 @@ struct AdamConfig {
 // g = (share[0] * parts[0] + share[1] * parts[1]) + ... The update reads the
 // parts in its own pass over memory instead of a separate summing pass (at
 // batch 128 on 2 cores the two passes were 20% of a step).
-struct GradientParts {
-  float* const* parts;  // count buffers of (N)
-  const float* shares;  // (count)
-  int count;
+class GradientParts {
+ public:
+  GradientParts(float* const* parts,  // count buffers of (N)
+                const float* shares,  // (count)
+                int count)
+      : parts_(parts), shares_(shares), count_(count) {}
+  explicit GradientParts(float* whole) : whole_(whole), count_(1) {}  // (N), share 1
+
+  int count() const { return count_; }
+  float* part(int t) const { return parts_ != nullptr ? parts_[t] : whole_; }
+  float share(int t) const { return shares_ != nullptr ? shares_[t] : 1.0f; }
+
+ private:
+  float* const* parts_ = nullptr;
+  const float* shares_ = nullptr;
+  float* whole_ = nullptr;
+  int count_;
 };
 
 // step is the 1-based count of this update (for the bias correction).
 // With consume_grads every part is zeroed as it is read, ready for the
-// next step's accumulation without a separate pass over memory.
+// next step's accumulation without a separate pass over memory. More than
+// two parts are folded into the first in place, so they need consume_grads.
 void adam_update(float* params,  // (N)
                  float* m,       // (N) first moment
                  float* v,       // (N) second moment
@@ -39,12 +53,8 @@ void sgd_momentum_update(float* params,           // (N)
                          GradientParts grads, std::size_t N, double lr, double momentum,
                          bool consume_grads);
 
-// One whole buffer (N) as the gradient, share 1.
-struct SingleGradient {
-  explicit SingleGradient(float* grads) : buffer(grads) {}
-  operator GradientParts() const { return {&buffer, &kOne, 1}; }
-  float* buffer;
-  static constexpr float kOne = 1.0f;
-};
+// Throws std::invalid_argument unless g names 1 or more parts (and, past
+// two, consume_grads): the updates call it before changing anything.
+void check_gradient_parts(const GradientParts& g, bool consume_grads);
 
 }  // namespace pyae

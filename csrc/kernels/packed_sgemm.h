@@ -1,11 +1,13 @@
 // fp32 GEMM on a 12 x 32 AVX-512 register tile, for the shapes autoencoders
 // run (K and the row count in the hundreds), where OpenBLAS loses time to
 // packing both operands on every call:
-//  - inference packs each weight once per parameter version
-//    (models/network.cpp) into panels of 32 columns, and streams each panel
-//    against 12 input rows at a time, read in place;
-//  - training (fp32_gemm) reads A and an untransposed B in place, B's rows
-//    being the panel rows; only a transposed B is packed, per call.
+//  - inference packs each weight once per parameter version, and a sharded
+//    training step once per step (models/network.cpp), into panels of 32
+//    columns, and streams each panel against 12 input rows at a time, read
+//    in place;
+//  - fp32_gemm reads A and an untransposed B in place, B's rows being the
+//    panel rows; a transposed B, and the last columns of an untransposed
+//    one (the tile reads 32), are packed per call into thread scratch.
 // Each output is one float32 FMA chain over k in ascending order.
 #pragma once
 
@@ -39,8 +41,8 @@ bool fp32_gemm_packed(int M, int n0, int cols,
                       const Fp32PackedB& B,
                       float* C, int ldc);       // (M, cols)
 
-// C = A . op(B) + beta * C with beta 0 or 1, on one thread. False
-// (nothing written) when this CPU lacks AVX-512: the caller uses sgemm.
+// C = A . op(B) + beta * C on one thread. False (nothing written) when this
+// CPU lacks AVX-512 or beta is neither 0 nor 1: the caller uses sgemm.
 // (A transposed, the weight gradient's case, is left to OpenBLAS: faster
 // there at these shapes, measured.)
 bool fp32_gemm(bool trans_b, int M, int N, int K,

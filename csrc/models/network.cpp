@@ -173,7 +173,7 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
     r = sharded_step(data, n_rows, batch_rows, B, eps, T);
   } else {
     r = forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B, eps, nullptr);
-    opt_.step(params_.data(), SingleGradient(grads_.data()), params_.size());
+    opt_.step(params_.data(), GradientParts(grads_.data()), params_.size());
   }
   ++params_version_;
   return r;
@@ -251,7 +251,7 @@ StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
 
 void Network::apply_gradients() {
   std::lock_guard<std::mutex> lock(train_mutex_);
-  opt_.step(params_.data(), SingleGradient(grads_.data()), params_.size());
+  opt_.step(params_.data(), GradientParts(grads_.data()), params_.size());
   ++params_version_;
   grads_dirty_ = false;  // the step consumed (zeroed) them
 }
@@ -292,23 +292,32 @@ const Network::StepPacks* Network::pack_for_step(int T) {
   const float* p = params_.data();
   // Forward: op(B) = W^T (D_in, D_out), the stored (D_out, D_in) weight
   // transposed or a tied layer's (D_in, D_out) storage as it is. Input
-  // gradient: op(B) = W (D_out, D_in), the other way round.
-  auto forward_of = [&](const LayerSpec& s) { return s.owns_weight(); };
+  // gradient: op(B) = W (D_out, D_in), the other way round; layer 0 has none.
+  auto forward_trans = [&](const LayerSpec& s) { return s.owns_weight(); };
   auto ld_of = [&](const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; };
-  if (packs.use_fp32 && packs.fp32.empty())
+  // Made whole or not at all (a failed allocation leaves the old set).
+  if (packs.use_fp32 && packs.fp32.empty()) {
+    std::vector<std::unique_ptr<Fp32PackedB>> made;
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
-      packs.fp32.push_back(std::make_unique<Fp32PackedB>(forward_of(s), s.d_in, s.d_out,
-                                                         p + s.weight_offset, ld_of(s)));
+      made.push_back(std::make_unique<Fp32PackedB>(forward_trans(s), s.d_in, s.d_out,
+                                                   p + s.weight_offset, ld_of(s)));
     }
-  if (packs.use_bf16 && packs.bf16.empty())
+    packs.fp32 = std::move(made);
+  }
+  if (packs.use_bf16 && packs.bf16.empty()) {
+    std::vector<std::unique_ptr<Bf16PackedB>> made, made_dinp(L);
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
-      packs.bf16.push_back(std::make_unique<Bf16PackedB>(forward_of(s), s.d_in, s.d_out,
-                                                         p + s.weight_offset, ld_of(s)));
-      packs.bf16_dinp.push_back(std::make_unique<Bf16PackedB>(
-          !forward_of(s), s.d_out, s.d_in, p + s.weight_offset, ld_of(s)));
+      made.push_back(std::make_unique<Bf16PackedB>(forward_trans(s), s.d_in, s.d_out,
+                                                   p + s.weight_offset, ld_of(s)));
+      if (l > 0)
+        made_dinp[l] = std::make_unique<Bf16PackedB>(!forward_trans(s), s.d_out, s.d_in,
+                                                     p + s.weight_offset, ld_of(s));
     }
+    packs.bf16_dinp = std::move(made_dinp);
+    packs.bf16 = std::move(made);
+  }
   run_parallel(T, [&](int thread, int threads) {
     auto share = [&](auto& pack, bool trans, const LayerSpec& s) {
       const int P = pack.panels();
@@ -317,11 +326,9 @@ const Network::StepPacks* Network::pack_for_step(int T) {
     };
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
-      if (packs.use_fp32) share(*packs.fp32[l], forward_of(s), s);
-      if (packs.use_bf16) {
-        share(*packs.bf16[l], forward_of(s), s);
-        share(*packs.bf16_dinp[l], !forward_of(s), s);
-      }
+      if (packs.use_fp32) share(*packs.fp32[l], forward_trans(s), s);
+      if (packs.use_bf16) share(*packs.bf16[l], forward_trans(s), s);
+      if (packs.use_bf16 && l > 0) share(*packs.bf16_dinp[l], !forward_trans(s), s);
     }
   });
   return &packs;
@@ -394,7 +401,7 @@ void Network::backward(Workspace& w, float* g, int B, const StepPacks* packs) {
     }
     float* dout = train_dout(w, l);
     DenseDims d = dims_of(s, B, train_act(l), gemm_path());
-    if (packs != nullptr && packs->use_bf16) d.packed_dinp = packs->bf16_dinp[l].get();
+    if (packs != nullptr && packs->use_bf16) d.packed_dinp = packs->bf16_dinp[l].get();  // l > 0
     dense_backward(l > 0 ? w.dacts[l].data() : nullptr, g + s.weight_offset, g + s.bias_offset,
                    dout, dout, train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
                    w.acts[l].data(), p + s.weight_offset, d);

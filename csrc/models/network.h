@@ -158,7 +158,7 @@ class Network {
   void begin_gradient();
   // The step's gradient into `grads` (accumulated; zero on entry). keys:
   // see compute_gradients; without them row b draws at position first_key + b.
-  // packs: the weights packed for this step's fp32 forward, or null.
+  // packs: the weights packed for this (sharded) step, or null.
   StepLosses forward_backward(Workspace& w, float* grads, const float* data,
                               std::int64_t n_rows, const std::int64_t* batch_rows, int B,
                               const float* eps, const std::int64_t* keys,
@@ -169,8 +169,9 @@ class Network {
   StepLosses sharded_step(const float* data, std::int64_t n_rows,
                           const std::int64_t* batch_rows, int B, const float* eps, int T);
   // Packs every layer's weight for a sharded step, the T threads splitting
-  // the panels: bf16 for both GEMMs that read it, fp32 for the forward (on
-  // AVX-512 CPUs; the input gradient reads an fp32 weight in place).
+  // the panels: bf16 for both GEMMs that read it, fp32 for the forward on
+  // AVX-512 CPUs (the input gradient reads an fp32 weight in place, a tied
+  // one packed per call); null when there is nothing to pack.
   const StepPacks* pack_for_step(int T);
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
                      std::int64_t first_key, const StepPacks* packs);

@@ -29,6 +29,7 @@ class Optimizer {
   // One update; every part of grads (N each) is read and zeroed for the
   // next accumulation.
   void step(float* params, GradientParts grads, std::size_t n) {
+    check_gradient_parts(grads, true);  // before the count moves
     ++step_;
     switch (cfg_.kind) {
       case OptimizerKind::adam:

@@ -1,4 +1,4 @@
-// Per-thread scratch memory for inference.
+// Per-thread scratch memory for inference and the per-call GEMM packs.
 //
 // Each calling thread owns a few buffers ("slots") that grow to the largest
 // size it has asked for and are then reused: repeated calls at a given batch
@@ -16,7 +16,7 @@ enum ScratchSlot : int {
   kScratchB = 1,
   kScratchOut = 2,
   kScratchHidden = 3,
-  kScratchPackA = 4,  // bf16 GEMM operands (kernels/bf16_gemm.cpp)
+  kScratchPackA = 4,  // GEMM operand packs (bf16_gemm.cpp, packed_sgemm.cpp)
   kScratchPackB = 5,
   kScratchSlots = 6
 };
