@@ -1,6 +1,7 @@
 // Bindings of the stateless kernels (pyae.ops wraps these).
 #include "kernels/bf16_gemm.h"
 #include "kernels/dense.h"
+#include "math/elementwise_math.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/loss.h"
 #include "kernels/optimizer_update.h"
@@ -239,6 +240,18 @@ void register_ops(py::module_& m) {
         py::gil_scoped_release nogil;
         activation_forward(out.mutable_data(), inp.data(), static_cast<std::size_t>(inp.size()),
                            act);
+      },
+      py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("act"));
+  // The scalar formula element by element, compiled for the baseline ISA:
+  // what every vectorised or hand-written path must reproduce bit for bit.
+  m.def(
+      "activation_reference",
+      [](FloatArray out, const FloatArray& inp, Activation act) {
+        if (out.size() != inp.size()) throw py::value_error("out and inp differ in size");
+        check_writeable(out, "out");
+        float* o = out.mutable_data();
+        const float* x = inp.data();
+        for (py::ssize_t i = 0; i < inp.size(); ++i) o[i] = activate(x[i], act);
       },
       py::arg("out").noconvert(), py::arg("inp").noconvert(), py::arg("act"));
 

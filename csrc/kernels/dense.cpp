@@ -6,6 +6,7 @@
 
 #include "kernels/blas.h"
 #include "math/elementwise_math.h"
+#include "math/sigmoid_avx512.h"
 #include "runtime/parallel.h"
 #include "kernels/small_gemm.h"
 
@@ -39,6 +40,32 @@ PYAE_MULTIVERSION void bias_activation_t(float* out, float* pre, const float* bi
     }
   }
 }
+
+#if defined(PYAE_HAS_AVX512_PATHS)
+// bias_activation_t<sigmoid> on 16 columns at a time (math/sigmoid_avx512.h:
+// the same bits, ~30% less time than the compiler's vectorisation).
+PYAE_AVX512 void bias_sigmoid_avx512(float* out, float* pre, const float* bias, int rows,
+                                     int cols, int ld) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = out + static_cast<std::size_t>(r) * ld;
+    float* pre_row = pre == nullptr ? nullptr : pre + static_cast<std::size_t>(r) * ld;
+    for (int c = 0; c < cols; c += 16) {
+      const __mmask16 m = cols - c >= 16 ? 0xffff : static_cast<__mmask16>((1u << (cols - c)) - 1);
+      const __m512 x =
+          _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + c), _mm512_maskz_loadu_ps(m, bias + c));
+      if (pre_row != nullptr) _mm512_mask_storeu_ps(pre_row + c, m, x);
+      _mm512_mask_storeu_ps(row + c, m, sigmoid16(x));
+    }
+  }
+}
+
+PYAE_AVX512 void sigmoid_avx512(float* out, const float* inp, std::size_t n) {  // (n)
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, inp + i)));
+  }
+}
+#endif
 
 // dpre = dout * act'(pre, out); dbias += column sums of dpre. Rows outer,
 // columns inner: the bias sum vectorises without reassociation, so it is
@@ -115,11 +142,18 @@ Tile tile_for(int B, int D, int thread, int threads, int column_align = kColumnA
 
 void bias_activation(float* out, const float* bias, int rows, int cols, int ld, Activation act,
                      float* pre) {
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (act == Activation::sigmoid && cpu_has_avx512())
+    return bias_sigmoid_avx512(out, pre, bias, rows, cols, ld);
+#endif
   with_activation(act, [&]<Activation A>() { bias_activation_t<A>(out, pre, bias, rows, cols, ld); });
 }
 
 void activation_forward(float* out, const float* inp, std::size_t n, Activation act) {
   check_activation(act);
+#if defined(PYAE_HAS_AVX512_PATHS)
+  if (act == Activation::sigmoid && cpu_has_avx512()) return sigmoid_avx512(out, inp, n);
+#endif
   with_activation(act, [&]<Activation A>() { activation_forward_t<A>(out, inp, n); });
 }
 
