@@ -124,3 +124,38 @@ def test_injected_epsilon_is_split_with_the_rows(threads):
                      verbose=False).fit(X[:256])
     other.network_.train_step(X, rows, eps)
     assert not np.allclose(other.network_.params, nets[1].params, rtol=1e-6, atol=1e-8)
+
+
+def test_sharded_steps_follow_changes_of_precision_and_thread_count(threads):
+    """Step packs are per precision and the panel split per thread count:
+    switching either between steps still gives each step the share-weighted
+    gradients of its shards (checked through SGD of rate 1, as above)."""
+    from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
+
+    table = _core.LayerTable.autoencoder(50, [24, 6], ACTIVATIONS["sigmoid"],
+                                         ACTIVATIONS["sigmoid"], True)
+    net = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    X = np.random.default_rng(1).random((400, 50), dtype=np.float32)
+    has_bf16 = _core.bf16_best_path() != "none"
+    plan = [("fp32", 2), ("bf16", 2), ("fp32", 3), ("bf16", 3), ("fp32", 2)]
+    for precision, T in plan:
+        if precision == "bf16" and not has_bf16:
+            continue
+        threads(T)
+        net.set_precision(PRECISIONS[precision])
+        B = 64 * T + 5
+        rows = np.arange(3, 3 + B, dtype=np.int64)
+        first = [B * t // T for t in range(T + 1)]
+        grads, shares = [], []
+        for lo, hi in zip(first[:-1], first[1:]):
+            net.compute_gradients(X, rows[lo:hi], keys=np.arange(lo, hi, dtype=np.int64))
+            grads.append(net.grads.copy())
+            shares.append(np.float32((hi - lo) / B))
+        before = net.params.copy()
+        net.train_step(X, rows)
+        want = shares[0] * grads[0]
+        for s, g in zip(shares[1:], grads[1:]):
+            want = want + s * g
+        np.testing.assert_allclose(net.params, before - want, rtol=0, atol=1e-7,
+                                   err_msg=f"{precision}, {T} threads")
