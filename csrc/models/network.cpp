@@ -63,13 +63,16 @@ void Network::set_precision(Precision precision) {
   if (!is_valid(precision)) throw std::invalid_argument("unknown precision code");
   Bf16Path path = Bf16Path::none;
   Int8Path int8_path = Int8Path::none;
+  // A precision this CPU has no dot products for: which it needed.
+  auto missing = [](const char* precision, const char* instructions) {
+    return std::runtime_error("precision='" + std::string(precision) + "' needs " + precision +
+                              " dot products: " + instructions +
+                              ", with the OS allowing AMX tiles; this CPU (" + simd_level() +
+                              ") has neither. Use precision='fp32'.");
+  };
   if (precision == Precision::int8) {
     int8_path = int8_best_path();
-    if (int8_path == Int8Path::none)
-      throw std::runtime_error(
-          "precision='int8' needs int8 dot products: AVX512-VNNI (vpdpbusd) or AMX-INT8, with "
-          "the OS allowing AMX tiles; this CPU (" + std::string(simd_level()) +
-          ") has neither. Use precision='fp32'.");
+    if (int8_path == Int8Path::none) throw missing("int8", "AVX512-VNNI (vpdpbusd) or AMX-INT8");
     for (const LayerSpec& s : table_.layers())
       if (s.d_in > kInt8MaxDepth)
         throw std::invalid_argument(
@@ -79,11 +82,7 @@ void Network::set_precision(Precision precision) {
   }
   if (precision == Precision::bf16) {
     path = bf16_best_path();
-    if (path == Bf16Path::none)
-      throw std::runtime_error(
-          "precision='bf16' needs bf16 dot products: AVX512-BF16 (vdpbf16ps) or AMX-BF16, with "
-          "the OS allowing AMX tiles; this CPU (" + std::string(simd_level()) +
-          ") has neither. Use precision='fp32'.");
+    if (path == Bf16Path::none) throw missing("bf16", "AVX512-BF16 (vdpbf16ps) or AMX-BF16");
   }
   std::lock_guard<std::mutex> lock(train_mutex_);
   precision_ = precision;
