@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 
 import numpy as np
 
@@ -82,8 +83,11 @@ def file_payload(model):
 
 # The statistics of the anomaly scores (pyae/_outliers.py), saved as tensors.
 OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments",
-                   "code_bank")
-SCORE_NEEDS_STATS = ("standardized", "latent", "neighbours", "combined")
+                   "code_bank", "hidden_bank")
+SCORE_NEEDS_STATS = ("standardized", "latent", "neighbours", "hidden_neighbours", "combined")
+# Files of pyae 0.1 before hidden_neighbours: their moments are of another
+# "combined", so their statistics are not read (see _read_outlier_state).
+LEGACY_OUTLIER_TENSORS = tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank")
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
 ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale", "precision")
@@ -206,6 +210,13 @@ def read_calibration_scores(reader, path):
     return cal
 
 
+def _clear_outlier_state(model):
+    model.outlier_stats_ = None
+    model.threshold_ = None
+    model.threshold_score_ = None
+    model.calibration_scores_ = None
+
+
 def _read_outlier_state(model, reader, meta, n_features, table):
     """The anomaly scores' statistics and threshold, where the file has them."""
     path, names = reader.name, {n for n in reader.names() if n.startswith("outlier.")}
@@ -213,10 +224,7 @@ def _read_outlier_state(model, reader, meta, n_features, table):
     if info is None:
         if names:
             raise ModelFileError(f"{path!r} has outlier tensors but no outlier metadata")
-        model.outlier_stats_ = None
-        model.threshold_ = None
-        model.threshold_score_ = None
-        model.calibration_scores_ = None
+        _clear_outlier_state(model)
         return
     Z = table.input_width(table.decoder_start)
     shapes = {"residual_mean": (n_features,), "residual_std": (n_features,),
@@ -226,24 +234,38 @@ def _read_outlier_state(model, reader, meta, n_features, table):
         if rows < 1:
             raise ModelFileError(f"{path!r}: outlier.code_bank must have rows")
         shapes["code_bank"] = (rows, Z)
+        # The first hidden layer's width, or the code's where that layer is the code.
+        shapes["hidden_bank"] = (rows, table.input_width(1) if table.decoder_start > 1 else Z)
     wanted = {f"outlier.{k}" for k in OUTLIER_TENSORS}
     have = names - {"outlier.calibration_scores"}
-    if have and have != wanted:
+    legacy = have == {f"outlier.{k}" for k in LEGACY_OUTLIER_TENSORS}
+    if have and have != wanted and not legacy:
         raise ModelFileError(f"{path!r} has outlier tensors {sorted(names)}, expected "
                              f"{sorted(wanted)} or none (and optionally "
                              "outlier.calibration_scores)")
     stats = None
-    if have:
+    if have:  # a legacy file's too: read and checked, then not used
         stats = {}
         for k, shape in shapes.items():
-            stats[k] = np.empty(shape, np.float32)
-            reader.read_into(f"outlier.{k}", stats[k])
+            if f"outlier.{k}" in have:
+                stats[k] = np.empty(shape, np.float32)
+                reader.read_into(f"outlier.{k}", stats[k])
         _check_outlier_stats(stats, path)
     cal = read_calibration_scores(reader, path)
     if not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
             not _finite_number(info["threshold"]) or not isinstance(info["score"], str) or \
             info["score"] not in model._SCORES:
         raise ModelFileError(f"{path!r} has corrupt outlier metadata")
+    if legacy:
+        warnings.warn(f"{path!r} was written by an older pyae, whose anomaly-score statistics "
+                      "this pyae does not use: fit the model again for the scores that need "
+                      f"them {list(SCORE_NEEDS_STATS)}" +
+                      (f" (its {info['score']!r} threshold is dropped)"
+                       if info["score"] in SCORE_NEEDS_STATS else ""), stacklevel=3)
+        if info["score"] in SCORE_NEEDS_STATS:
+            _clear_outlier_state(model)
+            return
+        stats = None
     if stats is None and info["score"] in SCORE_NEEDS_STATS:
         raise ModelFileError(f"{path!r}: a {info['score']!r} threshold without the statistics "
                              "of that score")

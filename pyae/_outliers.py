@@ -30,10 +30,15 @@ SCORES = {
                     "its mean and spread on the training data",
     "latent": "Mahalanobis distance of the code from the training codes",
     "neighbours": "mean distance of the code to its 5 nearest training codes",
-    "combined": "standardized + latent + neighbours, each centred and scaled by its "
-                "training mean and spread",
+    "hidden_neighbours": "mean distance of the first hidden layer's output to its 5 nearest "
+                         "among the training rows'",
+    "combined": "hidden_neighbours + (standardized + latent) / 2, the log of each centred "
+                "and scaled by its training mean and spread",
 }
 NEIGHBOURS = 5
+# "combined": part -> weight of its log, in training standard units. Chosen on
+# the training splits of Fashion-MNIST and MNIST (benchmarks/choose_combined_score.py).
+COMBINED = {"standardized": 0.5, "latent": 0.5, "hidden_neighbours": 1.0}
 # At most this many training codes are kept (a seeded sample of the rows),
 # and at most this many floats in all: the neighbour score stays a small,
 # fixed cost per row, whatever the training set.
@@ -48,6 +53,21 @@ def contamination_check(value, name):
             or not 0.0 < float(value) <= 0.5:
         raise ValueError(f"{name} must be 'auto' or a number in (0, 0.5], got {value!r}")
     return float(value)
+
+
+def _log(part):
+    """The log of a score part (>= 0), floored: a part of 0 (a row on its
+    training neighbours) is very normal, not -inf."""
+    return np.log(np.maximum(part, 1e-30))
+
+
+def combine(parts, moments):
+    """The "combined" score from its parts (name -> (n,) float64) and the
+    training mean and spread of each part's log (moments, in COMBINED's order)."""
+    total = 0.0
+    for i, (name, weight) in enumerate(COMBINED.items()):
+        total = total + weight * (_log(parts[name]) - moments[2 * i]) / moments[2 * i + 1]
+    return total
 
 
 def _symmetric(a):
@@ -107,13 +127,17 @@ class OutlierDetection:
         if kind == "latent":
             return self._latent(X, stats)
         if kind == "neighbours":
-            return self._neighbours(self._codes(X), stats)
+            return self._neighbours(self._codes(X), stats["code_bank"])
+        if kind == "hidden_neighbours":
+            return self._neighbours(self._features(X), stats["hidden_bank"])
         if kind == "combined":
-            m, codes = stats["moments"], self._codes(X)
-            return ((self._standardized(X, stats) - m[0]) / m[1] +
-                    (self._latent(X, stats, codes) - m[2]) / m[3] +
-                    (self._neighbours(codes, stats) - m[4]) / m[5])
+            return combine(self._combined_parts(X, stats), stats["moments"])
         raise AssertionError(kind)
+
+    def _combined_parts(self, X, stats):
+        return {"standardized": self._standardized(X, stats),
+                "latent": self._latent(X, stats),
+                "hidden_neighbours": self._neighbours(self._features(X), stats["hidden_bank"])}
 
     def _model_scores(self, X, kind):
         raise ValueError(f"unknown anomaly_score {kind!r}")  # models with more override
@@ -138,6 +162,12 @@ class OutlierDetection:
     def _codes(self, X):
         return self._host(self.transform(X)).astype(np.float64)
 
+    def _features(self, X):
+        """The first hidden layer's output (the code where that is the first), float64."""
+        if self._layout_.decoder_start == 1:
+            return self._codes(X)
+        return self._host(self._forward(X, 0, 1, self.n_features_in_)).astype(np.float64)
+
     def _latent(self, X, stats, codes=None):
         codes = (self._codes(X) if codes is None else codes) - stats["code_mean"]
         # (codes . P) row-dot codes in two einsum loops: 4x faster than one
@@ -147,13 +177,13 @@ class OutlierDetection:
                          codes)
 
     @staticmethod
-    def _neighbours(codes, stats, skip_self=None):
-        """Mean Euclidean distance of each code (n, Z) to its NEIGHBOURS
-        nearest codes of the bank (M, Z) (pyae._core.nearest_mean_distance:
-        float32 GEMMs pick the candidates, exact float64 distances for them).
-        ``skip_self`` (n,) bool: rows that are in the bank, whose nearest
-        code (themselves) is left out."""
-        bank = stats["code_bank"]
+    def _neighbours(codes, bank, skip_self=None):
+        """Mean Euclidean distance of each row of codes (n, Z) to its
+        NEIGHBOURS nearest rows of the bank (M, Z) (codes or first-layer
+        outputs; pyae._core.nearest_mean_distance: float32 GEMMs pick the
+        candidates, exact float64 distances for them). ``skip_self`` (n,)
+        bool: rows that are in the bank, whose nearest row (themselves) is
+        left out."""
         if len(bank) < 2:
             skip_self = None  # no other code to be near to: the distance to itself
         k = min(NEIGHBOURS, len(bank) - (skip_self is not None))
@@ -172,7 +202,8 @@ class OutlierDetection:
         X is this rank's shard and every rank learns the same statistics."""
         # The forward passes (one, for the statistics and the scores); every
         # local step runs under coll.run, so a failure on one rank stops all.
-        residual, codes = coll.run(lambda: (self._residual(X), self._codes(X)))
+        residual, codes, features = coll.run(
+            lambda: (self._residual(X), self._codes(X), self._features(X)))
         n = coll.n_rows(len(codes))
         residual_mean = coll.sum(residual.sum(axis=0, dtype=np.float64)) / n
         centred = residual - residual_mean.astype(np.float32)
@@ -184,8 +215,10 @@ class OutlierDetection:
         cov = coll.sum(centred.T @ centred) / (n - 1) if n > 1 else \
             np.zeros((codes.shape[1], codes.shape[1]))
         cov += _RIDGE * (np.trace(cov) / len(cov) + 1.0) * np.eye(len(cov))
-        # The bank: a seeded sample of the global rows, gathered from their ranks.
-        bank_rows = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // codes.shape[1]))
+        # The banks: the codes and first-layer outputs of one seeded sample of
+        # the global rows, gathered from their ranks.
+        width = max(codes.shape[1], features.shape[1])
+        bank_rows = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // width))
         bank = np.sort(np.random.default_rng(0).choice(n, bank_rows, replace=False))
         local_bank = bank[(bank >= coll.offset) & (bank < coll.offset + len(codes))] - coll.offset
         # Kept as float32 (what the model file stores): scores are the same
@@ -198,8 +231,9 @@ class OutlierDetection:
             "code_mean": code_mean,
             "code_precision": _symmetric(np.linalg.inv(cov)),
             "code_bank": coll.gather(codes[local_bank]),
+            "hidden_bank": coll.gather(features[local_bank]),
         }.items()}
-        # Each training row's neighbour distance leaves the row itself out
+        # Each training row's neighbour distances leave the row itself out
         # (as a new row would not find itself): the moments and the threshold
         # are those new normal rows would see.
         in_bank = np.zeros(len(codes), dtype=bool)
@@ -207,18 +241,18 @@ class OutlierDetection:
         parts = coll.run(lambda: {
             "standardized": self._standardized(X, stats, residual),
             "latent": self._latent(X, stats, codes),
-            "neighbours": self._neighbours(codes, stats, skip_self=in_bank)})
+            "neighbours": self._neighbours(codes, stats["code_bank"], skip_self=in_bank),
+            "hidden_neighbours": self._neighbours(features, stats["hidden_bank"],
+                                                  skip_self=in_bank)})
         moments = []
-        for part in parts.values():
+        for name in COMBINED:
+            part = _log(parts[name])
             mean = coll.sum([part.sum()])[0] / n
             std = math.sqrt(coll.sum([((part - mean) ** 2).sum()])[0] / n)
             moments += [mean, std or 1.0]
         stats["moments"] = np.array(moments, dtype=np.float32)
         self.outlier_stats_ = stats  # complete: a reader never sees half of it
-        m = stats["moments"]
-        parts["combined"] = ((parts["standardized"] - m[0]) / m[1] +
-                             (parts["latent"] - m[2]) / m[3] +
-                             (parts["neighbours"] - m[4]) / m[5])
+        parts["combined"] = combine(parts, stats["moments"])
         kind = self._anomaly_score_name()
         scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
         scores = scores.astype(np.float32)

@@ -114,10 +114,10 @@ def test_every_score_is_deterministic_and_survives_save_load(cls, kw, tmp_path):
 
 
 def test_scores_per_model():
-    assert set(pyae.Autoencoder.anomaly_scores()) == {"reconstruction", "standardized",
-                                                       "latent", "neighbours", "combined"}
-    assert set(pyae.VAE.anomaly_scores()) == {"reconstruction", "standardized", "latent",
-                                              "neighbours", "combined", "elbo", "iwae"}
+    common = {"reconstruction", "standardized", "latent", "neighbours", "hidden_neighbours",
+              "combined"}
+    assert set(pyae.Autoencoder.anomaly_scores()) == common
+    assert set(pyae.VAE.anomaly_scores()) == common | {"elbo", "iwae"}
 
 
 def test_neighbour_distances_match_a_brute_force_reference():
@@ -129,22 +129,65 @@ def test_neighbour_distances_match_a_brute_force_reference():
 
     rng = np.random.default_rng(21)
     bank, codes = rng.standard_normal((3000, 7)), rng.standard_normal((2500, 7))
-    stats = {"code_bank": bank.astype(np.float32)}
-    nn = NearestNeighbors(n_neighbors=5).fit(stats["code_bank"].astype(np.float64))
-    np.testing.assert_allclose(OutlierDetection._neighbours(codes, stats),
+    bank = bank.astype(np.float32)
+    nn = NearestNeighbors(n_neighbors=5).fit(bank.astype(np.float64))
+    np.testing.assert_allclose(OutlierDetection._neighbours(codes, bank),
                                nn.kneighbors(codes)[0].mean(1), rtol=1e-9, atol=1e-12)
-    own = stats["code_bank"].astype(np.float64)
+    own = bank.astype(np.float64)
     skip = np.arange(len(own)) % 2 == 0  # half of them "in the bank"
     want = np.where(skip, nn.kneighbors(own, n_neighbors=6)[0][:, 1:].mean(1),
                     nn.kneighbors(own)[0].mean(1))
-    np.testing.assert_allclose(OutlierDetection._neighbours(own, stats, skip_self=skip), want,
+    np.testing.assert_allclose(OutlierDetection._neighbours(own, bank, skip_self=skip), want,
                                rtol=1e-9, atol=1e-12)
-    tiny = {"code_bank": bank[:1].astype(np.float32)}  # one code: no neighbour but itself
+    tiny = bank[:1]  # one code: no neighbour but itself
     assert np.isfinite(OutlierDetection._neighbours(codes[:3], tiny,
                                                     skip_self=np.ones(3, bool))).all()
-    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)),
-                   normal_rows(12000, np.random.default_rng(22)))
-    assert model.outlier_stats_["code_bank"].shape == (10_000, 3)
+    X = normal_rows(12000, np.random.default_rng(22))
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)), X)
+    stats = model.outlier_stats_
+    assert stats["code_bank"].shape == (10_000, 3)
+    assert stats["hidden_bank"].shape == (10_000, 6)
+    # The two banks are the same training rows: their codes and first-layer outputs.
+    rows = np.flatnonzero(np.isin(model.transform(X), stats["code_bank"]).all(axis=1))
+    np.testing.assert_array_equal(model._forward(X[rows], 0, 1, 8), stats["hidden_bank"])
+
+
+def test_hidden_neighbours_and_combined_by_hand():
+    """hidden_neighbours: the mean distance of the first hidden layer's
+    output to its 5 nearest among the bank's, by scikit-learn's search;
+    combined: its log plus half the logs of standardized and latent, each in training standard units (moments recomputed here from
+    the training rows, each leaving itself out of its neighbours)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    X = normal_rows(600, np.random.default_rng(31))
+    X_new = np.vstack([normal_rows(40, np.random.default_rng(32)),
+                       np.random.default_rng(33).random((10, 8), dtype=np.float32)])
+    for cls, kw in MODELS + [(pyae.Autoencoder, dict(hidden=(3,))),
+                             (pyae.VAE, dict(hidden=(), latent_dim=3))]:
+        model = fitted(cls, kw, X)
+        stats = model.outlier_stats_
+        one_layer_code = model._layout_.decoder_start == 1
+        hidden = model.transform(X) if one_layer_code else model._forward(X, 0, 1, 8)
+        hidden_new = model.transform(X_new) if one_layer_code else model._forward(X_new, 0, 1, 8)
+        assert len(stats["hidden_bank"]) == len(X)  # a bank of every row, in order here
+        np.testing.assert_array_equal(stats["hidden_bank"], hidden)
+        nn = NearestNeighbors(n_neighbors=6).fit(hidden.astype(np.float64))
+        want_new = nn.kneighbors(hidden_new.astype(np.float64), 5)[0].mean(1)
+        model.set_params(anomaly_score="hidden_neighbours")
+        np.testing.assert_allclose(model.score_samples(X_new), want_new, rtol=1e-5)
+        own = nn.kneighbors(hidden.astype(np.float64))[0][:, 1:].mean(1)
+        parts = {k: model._scores(X, k) for k in ("standardized", "latent")}
+        parts["hidden_neighbours"] = own
+        new = {k: model._scores(X_new, k) for k in ("standardized", "latent")}
+        new["hidden_neighbours"] = want_new
+        want = 0.0
+        for name, weight in (("standardized", 0.5), ("latent", 0.5), ("hidden_neighbours", 1)):
+            log = np.log(parts[name])
+            want = want + weight * (np.log(new[name]) - log.mean()) / log.std()
+        model.set_params(anomaly_score="combined")
+        np.testing.assert_allclose(model.score_samples(X_new), want, rtol=1e-4, atol=1e-4)
+        # The anomalies (uniform noise, not near the 3-D subspace) score higher.
+        assert np.median(want[40:]) > np.percentile(want[:40], 90), cls.__name__
 
 
 def test_bad_settings_are_clear_errors():
@@ -320,6 +363,31 @@ def test_older_models_keep_a_calibration_and_score_with_their_bounds(tmp_path):
         vae.set_params(anomaly_score="latent").score_samples(X)
 
 
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_files_from_before_hidden_neighbours_load_without_their_statistics(tmp_path, name):
+    """Files of pyae 0.1 before "hidden_neighbours" (no outlier.hidden_bank;
+    moments of the old "combined"): the model loads and infers as before,
+    with a warning; the old statistics and the threshold that needed them are
+    not used (another "combined" would be compared with them); fit again
+    restores everything."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "fixtures" / "legacy" / \
+        f"{name}_pyae_0.1_before_hidden_neighbours.safetensors"
+    with pytest.warns(UserWarning, match="older pyae.*fit the model again.*threshold is dropped"):
+        model = pyae.load(path)
+    assert model.outlier_stats_ is None and model.threshold_ is None
+    X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
+    assert model.reconstruct(X).shape == X.shape
+    assert model.set_params(anomaly_score="reconstruction").score_samples(X).shape == (32,)
+    with pytest.raises(ValueError, match="fit it again"):
+        model.set_params(anomaly_score="combined").score_samples(X)
+    with pytest.raises(ValueError, match="no threshold_"):
+        model.predict(X)
+    model.fit(X)
+    assert np.isfinite(model.score_samples(X)).all() and model.threshold_ is not None
+
+
 def _resigned(path, edit):
     import json
     import struct
@@ -364,6 +432,8 @@ def _set_outlier_meta(value):
     _set_tensor("outlier.moments", [1, -1, 1, 1]),
     lambda h, d: _set_tensor("outlier.code_precision",
                              -np.eye(3, dtype=np.float32))(h, d),
+    lambda h, d: h["outlier.hidden_bank"].update(shape=[100, 3]),  # the code's width, not 6
+    lambda h, d: h.pop("outlier.code_bank"),  # the hidden bank without the code bank
 ])
 def test_corrupt_outlier_state_is_a_model_file_error(tmp_path, edit):
     """Before: TypeError / OverflowError, or accepted and then inf or
