@@ -51,7 +51,7 @@ class VAE(BaseAutoencoder):
     beta : float >= 0, default=1.0
         Weight of the KL term.
     """ + common_parameters_doc(activation="relu", output_activation="sigmoid",
-                                anomaly_score="standardized")
+                                anomaly_score="combined")
 
     _LOSSES = {"bce": LOSSES["bce"], "gaussian": LOSSES["mse"]}
     _UNBOUNDED_LOSS = "gaussian"
@@ -62,7 +62,7 @@ class VAE(BaseAutoencoder):
                  learning_rate=1e-3, batch_size=128, epochs=10, momentum=0.9, beta1=0.9,
                  beta2=0.999, eps=1e-8, shuffle=True, patience=None, tol=0.0, verbose="auto",
                  seed=0, device="cpu",
-                 contamination="auto", anomaly_score="standardized", scale=None,
+                 contamination="auto", anomaly_score="combined", scale=None,
                  precision="fp32"):
         self._store_params(locals())
 
