@@ -202,6 +202,7 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
     for (int t = thread; t < T; t += nthreads) {  // any thread count the runtime grants
       const int r0 = first[t], rows = first[t + 1] - first[t];
       try {
+        if (packs != nullptr && packs->use_fp32) repack_fp32(work_[t]);
         losses[t] = forward_backward(work_[t], parts[t], data, n_rows, batch_rows + r0, rows,
                                      eps == nullptr ? nullptr : eps + count(r0, Z), nullptr, r0,
                                      packs);
@@ -281,6 +282,16 @@ StepLosses Network::forward_backward(Workspace& w, float* grads, const float* da
   return losses;
 }
 
+void Network::repack_fp32(Workspace& w) const {
+  const float* p = params_.data();
+  for (int l = 0; l < table_.size(); ++l) {
+    const LayerSpec& s = table_[l];
+    Fp32PackedB& pack = *w.fp32_packs[l];
+    pack.repack(s.owns_weight(), p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out, 0,
+                pack.panels());
+  }
+}
+
 const Network::StepPacks* Network::pack_for_step(int T) {
   const Bf16Path path = gemm_path();
   StepPacks& packs = step_packs_;
@@ -295,15 +306,16 @@ const Network::StepPacks* Network::pack_for_step(int T) {
   auto forward_trans = [&](const LayerSpec& s) { return s.owns_weight(); };
   auto ld_of = [&](const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; };
   // Made whole or not at all (a failed allocation leaves the old set).
-  if (packs.use_fp32 && packs.fp32.empty()) {
-    std::vector<std::unique_ptr<Fp32PackedB>> made;
-    for (int l = 0; l < L; ++l) {
-      const LayerSpec& s = table_[l];
-      made.push_back(std::make_unique<Fp32PackedB>(forward_trans(s), s.d_in, s.d_out,
-                                                   p + s.weight_offset, ld_of(s)));
+  for (int t = 0; packs.use_fp32 && t < T; ++t)
+    if (work_[t].fp32_packs.empty()) {
+      std::vector<std::unique_ptr<Fp32PackedB>> made;
+      for (int l = 0; l < L; ++l) {
+        const LayerSpec& s = table_[l];
+        made.push_back(std::make_unique<Fp32PackedB>(forward_trans(s), s.d_in, s.d_out,
+                                                     p + s.weight_offset, ld_of(s)));
+      }
+      work_[t].fp32_packs = std::move(made);
     }
-    packs.fp32 = std::move(made);
-  }
   if (packs.use_bf16 && packs.bf16.empty()) {
     std::vector<std::unique_ptr<Bf16PackedB>> made, made_dinp(L);
     for (int l = 0; l < L; ++l) {
@@ -317,6 +329,7 @@ const Network::StepPacks* Network::pack_for_step(int T) {
     packs.bf16_dinp = std::move(made_dinp);
     packs.bf16 = std::move(made);
   }
+  if (!packs.use_bf16) return &packs;
   run_parallel(T, [&](int thread, int threads) {
     auto share = [&](auto& pack, bool trans, const LayerSpec& s) {
       const int P = pack.panels();
@@ -325,9 +338,8 @@ const Network::StepPacks* Network::pack_for_step(int T) {
     };
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
-      if (packs.use_fp32) share(*packs.fp32[l], forward_trans(s), s);
-      if (packs.use_bf16) share(*packs.bf16[l], forward_trans(s), s);
-      if (packs.use_bf16 && l > 0) share(*packs.bf16_dinp[l], !forward_trans(s), s);
+      share(*packs.bf16[l], forward_trans(s), s);
+      if (l > 0) share(*packs.bf16_dinp[l], !forward_trans(s), s);
     }
   });
   return &packs;
@@ -340,7 +352,7 @@ void Network::forward_train(Workspace& w, int B, const float* eps, const std::in
   for (int l = 0; l < L; ++l) {
     const LayerSpec& s = table_[l];
     DenseDims d = dims_of(s, B, train_act(l), gemm_path());
-    if (packs != nullptr && packs->use_fp32) d.fp32 = packs->fp32[l].get();
+    if (packs != nullptr && packs->use_fp32) d.fp32 = w.fp32_packs[l].get();
     if (packs != nullptr && packs->use_bf16) d.packed = packs->bf16[l].get();
     dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset, d,
                   w.pre[l].size() ? w.pre[l].data() : nullptr);

@@ -111,14 +111,13 @@ class Network {
                   int B, int first) const;
 
  private:
-  // Every layer's weight packed for one sharded training step (by layer;
-  // fp32 or bf16, by the step's precision): the shards share them instead
-  // of each packing the same weights again, on every GEMM.
+  // Every layer's weight packed for one sharded training step, by layer,
+  // instead of each GEMM packing it again. bf16: shared by the shards. fp32:
+  // each shard's own (Workspace::fp32_packs), which it fills itself.
   struct StepPacks {
-    std::vector<std::unique_ptr<Fp32PackedB>> fp32;       // forward's op(B)
     std::vector<std::unique_ptr<Bf16PackedB>> bf16;       // forward's op(B)
     std::vector<std::unique_ptr<Bf16PackedB>> bf16_dinp;  // the input gradient's op(B)
-    bool use_fp32 = false, use_bf16 = false;              // what this step packed
+    bool use_fp32 = false, use_bf16 = false;              // what this step packs
   };
   // Every layer's bf16 weight packed for inference (null for layers that
   // share another's), made on first use after the parameters or the
@@ -150,6 +149,9 @@ class Network {
     FloatBuffer eps;                 // (B, Z)
     FloatBuffer row_nll, row_kl;     // (B) per-sample losses of the step
     FloatBuffer grads;               // (N) shards > 0 only
+    // The forward's op(B) of every layer in fp32 for a sharded step on
+    // AVX-512, this shard's own copy (see pack_for_step).
+    std::vector<std::unique_ptr<Fp32PackedB>> fp32_packs;
   };
 
   void reserve_locked(Workspace& w, int max_batch);  // with train_mutex_ held
@@ -168,11 +170,16 @@ class Network {
   // the optimiser reads the shards' gradients weighted by their share.
   StepLosses sharded_step(const float* data, std::int64_t n_rows,
                           const std::int64_t* batch_rows, int B, const float* eps, int T);
-  // Packs every layer's weight for a sharded step, the T threads splitting
-  // the panels: bf16 for both GEMMs that read it, fp32 for the forward on
-  // AVX-512 CPUs (the input gradient reads an fp32 weight in place, a tied
-  // one packed per call); null when there is nothing to pack.
+  // Packs every layer's weight for a sharded step: bf16 for both GEMMs that
+  // read it, the T threads splitting the panels; for fp32 (the forward on
+  // AVX-512 CPUs; the input gradient reads an fp32 weight in place, a tied
+  // one packed per call) it only allocates the shards' packs. Null when
+  // there is nothing to pack.
   const StepPacks* pack_for_step(int T);
+  // A shard's fp32 packs, from the live weights, by the shard's own thread:
+  // reading a pack another core just wrote made the forward GEMM ~1.45x
+  // slower (benchmarks/bench_cross_core.py), more than packing it again.
+  void repack_fp32(Workspace& w) const;
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
                      std::int64_t first_key, const StepPacks* packs);
   StepLosses loss_and_gradient(Workspace& w, const float* target, int B);
