@@ -6,7 +6,7 @@ its training images train the model (bench_anomaly's settings); the other
 20% are the normal validation rows and 2,000 training images of other
 classes the anomalies. Each part of "combined" (the logs of standardized,
 latent and hidden_neighbours) is put in training standard units with the
-moments fit learnt; the mean validation ROC-AUC of
+median and spread fit learnt; the mean validation ROC-AUC of
 hidden_neighbours + w_s * standardized + w_l * latent is printed for a grid
 of weights. "combined" uses the pair whose worse data set is best (a
 default must hold on each kind of data; the mean of the two lets a gain on
@@ -32,9 +32,9 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def standard_parts(model, X):
     """The parts of "combined" on X, each log in training standard units."""
     stats = model.outlier_stats_
-    parts, m = model._combined_parts(X, stats), stats["moments"]
-    return {name: (_log(parts[name]) - m[2 * i]) / m[2 * i + 1]
-            for i, name in enumerate(COMBINED)}
+    parts, m = model._combined_parts(X, stats), stats["combined_moments"].reshape(-1, 3)
+    return {name: (_log(parts[name], floor) - median) / spread
+            for name, (floor, median, spread) in zip(COMBINED, m)}
 
 
 def main():

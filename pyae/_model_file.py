@@ -14,6 +14,7 @@ import numpy as np
 
 from ._device import check_device
 from ._io import ModelFileError, ModelFileReader, encode_model, table_to_json, write_model_file
+from ._outliers import COMBINED
 from ._validation import positive_int
 
 # Model type name in a file -> class; each model module registers itself.
@@ -70,9 +71,11 @@ def file_payload(model):
     }
     tensors = model_tensors(model)
     stats = getattr(model, "outlier_stats_", None)
-    if getattr(model, "threshold_", None) is not None:  # a model from an older file may lack
+    # A model from an older file may lack both, or (its "combined" threshold
+    # dropped) have statistics and no threshold: {"threshold": null, "score": null}.
+    if getattr(model, "threshold_", None) is not None or stats is not None:
         meta["outlier"] = {"threshold": model.threshold_, "score": model.threshold_score_}
-        for name in OUTLIER_TENSORS if stats is not None else ():  # the statistics only
+        for name in outlier_tensor_names(stats, model._layout_.decoder_start == 1):
             tensors[f"outlier.{name}"] = stats[name]
         if model.calibration_scores_ is not None:
             tensors["outlier.calibration_scores"] = model.calibration_scores_
@@ -82,12 +85,25 @@ def file_payload(model):
 
 
 # The statistics of the anomaly scores (pyae/_outliers.py), saved as tensors.
-OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "moments",
-                   "code_bank", "hidden_bank")
+OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision", "code_bank",
+                   "hidden_bank", "combined_moments")
 SCORE_NEEDS_STATS = ("standardized", "latent", "neighbours", "hidden_neighbours", "combined")
-# Files of pyae 0.1 before hidden_neighbours: their moments are of another
-# "combined", so their statistics are not read (see _read_outlier_state).
-LEGACY_OUTLIER_TENSORS = tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank")
+# Files of pyae 0.1 before hidden_neighbours: "moments" of another "combined"
+# and no hidden bank. Their other statistics mean what they did (see
+# _read_outlier_state), and a model loaded from one saves them the same way.
+LEGACY_OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_precision",
+                          "moments", "code_bank")
+NEEDS_NEW_STATS = ("hidden_neighbours", "combined")
+
+
+def outlier_tensor_names(stats, first_layer_is_code):
+    """The statistics' tensors a file holds (none without statistics); the
+    hidden bank is the code bank, stored once, where the first layer is the code."""
+    if stats is None:
+        return ()
+    if "combined_moments" not in stats:
+        return LEGACY_OUTLIER_TENSORS
+    return tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank" or not first_layer_is_code)
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
 ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale", "precision")
@@ -185,11 +201,16 @@ def _finite_number(value):
 
 
 def _check_outlier_stats(stats, path):
-    """What the scores divide by or take a quadratic form with must make
-    sense: positive spreads; a symmetric precision matrix with a positive
-    diagonal (O(Z^2) checks: a load never factorises a large matrix)."""
-    m, precision = stats["moments"], stats["code_precision"]
-    if np.any(stats["residual_std"] <= 0) or m[1] <= 0 or m[3] <= 0 or m[5] <= 0:
+    """What the scores divide by, take the log of or a quadratic form with
+    must make sense: positive spreads and floors; a symmetric precision matrix
+    with a positive diagonal (O(Z^2) checks: a load never factorises a large
+    matrix)."""
+    precision = stats["code_precision"]
+    if "combined_moments" in stats:  # (floor, median, spread) of each part
+        positive = stats["combined_moments"].reshape(-1, 3)[:, [0, 2]]
+    else:
+        positive = stats["moments"][1::2]  # an older file's (mean, spread) pairs
+    if np.any(stats["residual_std"] <= 0) or np.any(positive <= 0):
         raise ModelFileError(f"{path!r}: outlier spreads must be positive")
     if not np.array_equal(precision, precision.T) or np.any(np.diagonal(precision) <= 0):
         raise ModelFileError(f"{path!r}: outlier.code_precision must be symmetric with a "
@@ -227,16 +248,19 @@ def _read_outlier_state(model, reader, meta, n_features, table):
         _clear_outlier_state(model)
         return
     Z = table.input_width(table.decoder_start)
+    first_is_code = table.decoder_start == 1
     shapes = {"residual_mean": (n_features,), "residual_std": (n_features,),
-              "code_mean": (Z,), "code_precision": (Z, Z), "moments": (6,)}
-    if "outlier.code_bank" in names:  # its row count is the file's
-        rows = reader.shape("outlier.code_bank")[0] if reader.shape("outlier.code_bank") else 0
-        if rows < 1:
-            raise ModelFileError(f"{path!r}: outlier.code_bank must have rows")
-        shapes["code_bank"] = (rows, Z)
-        # The first hidden layer's width, or the code's where that layer is the code.
-        shapes["hidden_bank"] = (rows, table.input_width(1) if table.decoder_start > 1 else Z)
-    wanted = {f"outlier.{k}" for k in OUTLIER_TENSORS}
+              "code_mean": (Z,), "code_precision": (Z, Z), "moments": (6,),
+              "combined_moments": (3 * len(COMBINED),)}
+    for bank, width in (("code_bank", Z), ("hidden_bank", Z if first_is_code else
+                                           table.input_width(1))):
+        if f"outlier.{bank}" in names:  # its row count is the file's
+            shape = reader.shape(f"outlier.{bank}")
+            if not shape or shape[0] < 1:
+                raise ModelFileError(f"{path!r}: outlier.{bank} must have rows")
+            shapes[bank] = (shape[0], width)
+    wanted = {f"outlier.{k}" for k in outlier_tensor_names({"combined_moments": None},
+                                                           first_is_code)}
     have = names - {"outlier.calibration_scores"}
     legacy = have == {f"outlier.{k}" for k in LEGACY_OUTLIER_TENSORS}
     if have and have != wanted and not legacy:
@@ -244,28 +268,35 @@ def _read_outlier_state(model, reader, meta, n_features, table):
                              f"{sorted(wanted)} or none (and optionally "
                              "outlier.calibration_scores)")
     stats = None
-    if have:  # a legacy file's too: read and checked, then not used
+    if have:
         stats = {}
         for k, shape in shapes.items():
             if f"outlier.{k}" in have:
                 stats[k] = np.empty(shape, np.float32)
                 reader.read_into(f"outlier.{k}", stats[k])
         _check_outlier_stats(stats, path)
+        if first_is_code and not legacy:
+            stats["hidden_bank"] = stats["code_bank"]
     cal = read_calibration_scores(reader, path)
-    if not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
+    if info == {"threshold": None, "score": None} and stats is not None and cal is None:
+        info = None  # statistics without a threshold
+    elif not isinstance(info, dict) or set(info) != {"threshold", "score"} or \
             not _finite_number(info["threshold"]) or not isinstance(info["score"], str) or \
             info["score"] not in model._SCORES:
         raise ModelFileError(f"{path!r} has corrupt outlier metadata")
     if legacy:
-        warnings.warn(f"{path!r} was written by an older pyae, whose anomaly-score statistics "
-                      "this pyae does not use: fit the model again for the scores that need "
-                      f"them {list(SCORE_NEEDS_STATS)}" +
-                      (f" (its {info['score']!r} threshold is dropped)"
-                       if info["score"] in SCORE_NEEDS_STATS else ""), stacklevel=3)
-        if info["score"] in SCORE_NEEDS_STATS:
-            _clear_outlier_state(model)
-            return
-        stats = None
+        dropped = info is not None and info["score"] in NEEDS_NEW_STATS
+        # pyae.load -> model_from_reader -> model_from_file -> here: the caller's line.
+        warnings.warn(f"{path!r} was written by an older pyae: its scores {list(NEEDS_NEW_STATS)}"
+                      " need the model fitted again" +
+                      (f" (its {info['score']!r} threshold is dropped)" if dropped else ""),
+                      stacklevel=5)
+        if dropped:
+            info, cal = None, None
+    if info is None:
+        _clear_outlier_state(model)
+        model.outlier_stats_ = stats
+        return
     if stats is None and info["score"] in SCORE_NEEDS_STATS:
         raise ModelFileError(f"{path!r}: a {info['score']!r} threshold without the statistics "
                              "of that score")

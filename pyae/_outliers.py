@@ -22,7 +22,7 @@ from . import _core, _dask
 from ._dask import lazy_rows
 from ._distributed import LOCAL
 
-# Score name -> what it is. Every model has the first four; the VAE adds its
+# Score name -> what it is. Every model has these; the VAE adds its
 # likelihood bounds (vae.py).
 SCORES = {
     "reconstruction": "the per-sample training loss of the reconstruction",
@@ -33,16 +33,23 @@ SCORES = {
     "hidden_neighbours": "mean distance of the first hidden layer's output to its 5 nearest "
                          "among the training rows'",
     "combined": "hidden_neighbours + (standardized + latent) / 2, the log of each centred "
-                "and scaled by its training mean and spread",
+                "and scaled by its training median and spread (interquartile range)",
 }
 NEIGHBOURS = 5
 # "combined": part -> weight of its log, in training standard units. Chosen on
 # the training splits of Fashion-MNIST and MNIST (benchmarks/choose_combined_score.py).
 COMBINED = {"standardized": 0.5, "latent": 0.5, "hidden_neighbours": 1.0}
-# At most this many training codes are kept (a seeded sample of the rows),
-# and at most this many floats in all: the neighbour score stays a small,
-# fixed cost per row, whatever the training set.
+# A neighbour bank keeps at most this many training rows (a seeded sample),
+# and at most this many floats: a neighbour score stays a small, fixed cost
+# per row, whatever the training set.
 _BANK_ROWS, _BANK_FLOATS = 10_000, 1 << 22
+# A part's log is of part + floor, the floor this share of its training mean:
+# a distance of 0 (a row with duplicates in the bank), or of 1e-7 instead of
+# 0 from rounding, is then "very normal", not -inf or -16.
+_LOG_FLOOR = 1e-3
+# The spread of a part's log is at least this: parts that hardly vary on the
+# training rows do not turn a small change into a huge score.
+_MIN_LOG_SPREAD = 0.01
 _RIDGE = 1e-3  # added to the code covariance's diagonal: codes may be degenerate
 
 
@@ -55,19 +62,33 @@ def contamination_check(value, name):
     return float(value)
 
 
-def _log(part):
-    """The log of a score part (>= 0), floored: a part of 0 (a row on its
-    training neighbours) is very normal, not -inf."""
-    return np.log(np.maximum(part, 1e-30))
+def _log(part, floor):
+    return np.log(part + floor)
 
 
 def combine(parts, moments):
-    """The "combined" score from its parts (name -> (n,) float64) and the
-    training mean and spread of each part's log (moments, in COMBINED's order)."""
+    """The "combined" score from its parts (name -> (n,) float64) and, for
+    each part in COMBINED's order, (floor, median, spread) of its log on
+    the training rows (moments, (3 * parts,))."""
     total = 0.0
     for i, (name, weight) in enumerate(COMBINED.items()):
-        total = total + weight * (_log(parts[name]) - moments[2 * i]) / moments[2 * i + 1]
+        floor, median, spread = moments[3 * i:3 * i + 3]
+        total = total + weight * (_log(parts[name], floor) - median) / spread
     return total
+
+
+def combined_moments(parts):
+    """(floor, median, spread) of each part's log over the training rows, in
+    COMBINED's order. Median and interquartile range (scaled to a normal's
+    standard deviation), not mean and standard deviation: a few training
+    rows at a floor or far out (duplicates, contamination) do not move them."""
+    moments = []
+    for name in COMBINED:
+        part = parts[name]
+        floor = _LOG_FLOOR * float(part.mean()) or 1e-30
+        q1, median, q3 = np.percentile(_log(part, floor), [25, 50, 75])
+        moments += [floor, median, max((q3 - q1) / 1.349, _MIN_LOG_SPREAD)]
+    return np.array(moments, dtype=np.float32)
 
 
 def _symmetric(a):
@@ -128,16 +149,21 @@ class OutlierDetection:
             return self._latent(X, stats)
         if kind == "neighbours":
             return self._neighbours(self._codes(X), stats["code_bank"])
+        if "combined_moments" not in stats:
+            raise ValueError(f"this {type(self).__name__}'s statistics were saved by an older "
+                             f"pyae, before {kind!r} had its present meaning: fit it again")
         if kind == "hidden_neighbours":
             return self._neighbours(self._features(X), stats["hidden_bank"])
         if kind == "combined":
-            return combine(self._combined_parts(X, stats), stats["moments"])
+            return combine(self._combined_parts(X, stats), stats["combined_moments"])
         raise AssertionError(kind)
 
     def _combined_parts(self, X, stats):
+        codes = self._codes(X)
+        features = codes if self._layout_.decoder_start == 1 else self._features(X)
         return {"standardized": self._standardized(X, stats),
-                "latent": self._latent(X, stats),
-                "hidden_neighbours": self._neighbours(self._features(X), stats["hidden_bank"])}
+                "latent": self._latent(X, stats, codes),
+                "hidden_neighbours": self._neighbours(features, stats["hidden_bank"])}
 
     def _model_scores(self, X, kind):
         raise ValueError(f"unknown anomaly_score {kind!r}")  # models with more override
@@ -202,8 +228,12 @@ class OutlierDetection:
         X is this rank's shard and every rank learns the same statistics."""
         # The forward passes (one, for the statistics and the scores); every
         # local step runs under coll.run, so a failure on one rank stops all.
+        first_is_code = self._layout_.decoder_start == 1
         residual, codes, features = coll.run(
-            lambda: (self._residual(X), self._codes(X), self._features(X)))
+            lambda: (self._residual(X), self._codes(X),
+                     None if first_is_code else self._features(X)))
+        if first_is_code:
+            features = codes
         n = coll.n_rows(len(codes))
         residual_mean = coll.sum(residual.sum(axis=0, dtype=np.float64)) / n
         centred = residual - residual_mean.astype(np.float32)
@@ -215,12 +245,22 @@ class OutlierDetection:
         cov = coll.sum(centred.T @ centred) / (n - 1) if n > 1 else \
             np.zeros((codes.shape[1], codes.shape[1]))
         cov += _RIDGE * (np.trace(cov) / len(cov) + 1.0) * np.eye(len(cov))
-        # The banks: the codes and first-layer outputs of one seeded sample of
-        # the global rows, gathered from their ranks.
-        width = max(codes.shape[1], features.shape[1])
-        bank_rows = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // width))
-        bank = np.sort(np.random.default_rng(0).choice(n, bank_rows, replace=False))
-        local_bank = bank[(bank >= coll.offset) & (bank < coll.offset + len(codes))] - coll.offset
+        # The banks: a seeded sample of the global rows' codes, and one of their
+        # first-layer outputs (the same rows where the widths are), gathered
+        # from their ranks; each training row leaves itself out of a bank's
+        # neighbours (as a new row would not find itself), so the moments and
+        # the threshold are those new normal rows would see.
+        banks = {}
+        for name, rows in (("code_bank", codes), ("hidden_bank", features)):
+            if name == "hidden_bank" and first_is_code:
+                banks[name] = banks["code_bank"]  # the same rows of the same layer
+                continue
+            size = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // rows.shape[1]))
+            chosen = np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+            local = chosen[(chosen >= coll.offset) & (chosen < coll.offset + len(rows))]
+            in_bank = np.zeros(len(rows), dtype=bool)
+            in_bank[local - coll.offset] = True
+            banks[name] = (np.asarray(coll.gather(rows[in_bank]), dtype=np.float32), in_bank)
         # Kept as float32 (what the model file stores): scores are the same
         # before and after a save.
         stats = {name: np.asarray(value, dtype=np.float32) for name, value in {
@@ -230,30 +270,23 @@ class OutlierDetection:
             "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
             "code_mean": code_mean,
             "code_precision": _symmetric(np.linalg.inv(cov)),
-            "code_bank": coll.gather(codes[local_bank]),
-            "hidden_bank": coll.gather(features[local_bank]),
         }.items()}
-        # Each training row's neighbour distances leave the row itself out
-        # (as a new row would not find itself): the moments and the threshold
-        # are those new normal rows would see.
-        in_bank = np.zeros(len(codes), dtype=bool)
-        in_bank[local_bank] = True
+        stats["code_bank"] = banks["code_bank"][0]
+        stats["hidden_bank"] = banks["hidden_bank"][0]
+        kind = self._anomaly_score_name()
         parts = coll.run(lambda: {
             "standardized": self._standardized(X, stats, residual),
             "latent": self._latent(X, stats, codes),
-            "neighbours": self._neighbours(codes, stats["code_bank"], skip_self=in_bank),
             "hidden_neighbours": self._neighbours(features, stats["hidden_bank"],
-                                                  skip_self=in_bank)})
-        moments = []
-        for name in COMBINED:
-            part = _log(parts[name])
-            mean = coll.sum([part.sum()])[0] / n
-            std = math.sqrt(coll.sum([((part - mean) ** 2).sum()])[0] / n)
-            moments += [mean, std or 1.0]
-        stats["moments"] = np.array(moments, dtype=np.float32)
+                                                  skip_self=banks["hidden_bank"][1]),
+            # (only when it is the score: "combined" does without it)
+            **({"neighbours": self._neighbours(codes, stats["code_bank"],
+                                               skip_self=banks["code_bank"][1])}
+               if kind == "neighbours" else {})})
+        stats["combined_moments"] = combined_moments(
+            {name: np.asarray(coll.gather(parts[name]), dtype=np.float64) for name in COMBINED})
         self.outlier_stats_ = stats  # complete: a reader never sees half of it
-        parts["combined"] = combine(parts, stats["moments"])
-        kind = self._anomaly_score_name()
+        parts["combined"] = combine(parts, stats["combined_moments"])
         scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
         scores = scores.astype(np.float32)
         self._set_threshold(coll.gather(scores), cfg["contamination"], kind)  # all ranks' rows

@@ -155,7 +155,9 @@ def test_neighbour_distances_match_a_brute_force_reference():
 def test_hidden_neighbours_and_combined_by_hand():
     """hidden_neighbours: the mean distance of the first hidden layer's
     output to its 5 nearest among the bank's, by scikit-learn's search;
-    combined: its log plus half the logs of standardized and latent, each in training standard units (moments recomputed here from
+    combined: its log plus half the logs of standardized and latent, each
+    of part + 0.001 * its training mean, centred by its training median and
+    scaled by its training interquartile range / 1.349 (recomputed here from
     the training rows, each leaving itself out of its neighbours)."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -182,12 +184,51 @@ def test_hidden_neighbours_and_combined_by_hand():
         new["hidden_neighbours"] = want_new
         want = 0.0
         for name, weight in (("standardized", 0.5), ("latent", 0.5), ("hidden_neighbours", 1)):
-            log = np.log(parts[name])
-            want = want + weight * (np.log(new[name]) - log.mean()) / log.std()
+            floor = 1e-3 * parts[name].mean()
+            q1, median, q3 = np.percentile(np.log(parts[name] + floor), [25, 50, 75])
+            want = want + weight * (np.log(new[name] + floor) - median) / ((q3 - q1) / 1.349)
         model.set_params(anomaly_score="combined")
         np.testing.assert_allclose(model.score_samples(X_new), want, rtol=1e-4, atol=1e-4)
         # The anomalies (uniform noise, not near the 3-D subspace) score higher.
         assert np.median(want[40:]) > np.percentile(want[:40], 90), cls.__name__
+
+
+def test_combined_survives_duplicated_training_rows_and_batch_size():
+    """Before: a row repeated 20 times (4% of the training rows) had a
+    neighbour distance of 0, its log floored at -69, and the spread of the
+    hidden term grew 76x, switching that term off; and a row's combined
+    score jumped by 4 units between scoring it alone and in a batch (a
+    distance of 1e-7 against exactly 0)."""
+    X = normal_rows(480, np.random.default_rng(41))
+    dup = np.vstack([X, np.repeat(X[:1], 20, axis=0)])
+    clean, duplicated = (fitted(pyae.Autoencoder, dict(hidden=(6, 3)), rows, seed=0)
+                         for rows in (X, dup))
+    spread = [m.outlier_stats_["combined_moments"][8] for m in (clean, duplicated)]
+    assert spread[1] < 1.5 * spread[0], spread
+    rows = np.vstack([dup[-1:], normal_rows(99, np.random.default_rng(42))])
+    alone = np.array([duplicated.score_samples(r[None])[0] for r in rows[:8]])
+    np.testing.assert_allclose(duplicated.score_samples(rows)[:8], alone, rtol=1e-3, atol=1e-3)
+
+
+def test_banks_are_each_within_their_limits_and_stored_once(tmp_path):
+    """Each bank has its own row count (the code bank as many rows as
+    before the hidden bank existed); where the first layer is the code, the
+    one bank is saved once and serves both scores after a load."""
+    X = np.random.default_rng(43).random((12_000, 8), dtype=np.float32)
+    wide = pyae.Autoencoder(hidden=(1024, 2), epochs=1, verbose=False).fit(X)
+    assert wide.outlier_stats_["code_bank"].shape == (10_000, 2)
+    assert wide.outlier_stats_["hidden_bank"].shape == ((1 << 22) // 1024, 1024)
+    one = fitted(pyae.Autoencoder, dict(hidden=(3,)), X[:300])
+    one.save(tmp_path / "one.safetensors")
+    from pyae._io import ModelFileReader
+
+    with ModelFileReader(tmp_path / "one.safetensors") as reader:
+        assert "outlier.hidden_bank" not in reader.names()
+    back = pyae.load(tmp_path / "one.safetensors")
+    for kind in ("neighbours", "hidden_neighbours", "combined"):
+        for m in (one, back):
+            m.set_params(anomaly_score=kind)
+        np.testing.assert_array_equal(back.score_samples(X[:50]), one.score_samples(X[:50]))
 
 
 def test_bad_settings_are_clear_errors():
@@ -364,28 +405,56 @@ def test_older_models_keep_a_calibration_and_score_with_their_bounds(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])
-def test_files_from_before_hidden_neighbours_load_without_their_statistics(tmp_path, name):
-    """Files of pyae 0.1 before "hidden_neighbours" (no outlier.hidden_bank;
-    moments of the old "combined"): the model loads and infers as before,
-    with a warning; the old statistics and the threshold that needed them are
-    not used (another "combined" would be compared with them); fit again
-    restores everything."""
+def test_files_from_before_hidden_neighbours_keep_what_still_holds(tmp_path, name):
+    """Files of pyae 0.1 before "hidden_neighbours" (no hidden bank; moments
+    of another "combined"): the model loads with a warning and infers as
+    before; standardized, latent and neighbours keep their statistics (and
+    a threshold for them), "combined" and "hidden_neighbours" ask for a fit
+    (a "combined" threshold is dropped: another score would be compared
+    with it); saved again, the file is the same kind; fit restores all."""
     from pathlib import Path
 
     path = Path(__file__).resolve().parent / "fixtures" / "legacy" / \
         f"{name}_pyae_0.1_before_hidden_neighbours.safetensors"
-    with pytest.warns(UserWarning, match="older pyae.*fit the model again.*threshold is dropped"):
+    with pytest.warns(UserWarning, match="older pyae.*fitted again") as caught:
         model = pyae.load(path)
-    assert model.outlier_stats_ is None and model.threshold_ is None
+    assert caught[0].filename == __file__  # the warning points at the load
     X = np.random.default_rng(0).random((32, 6), dtype=np.float32)
     assert model.reconstruct(X).shape == X.shape
-    assert model.set_params(anomaly_score="reconstruction").score_samples(X).shape == (32,)
-    with pytest.raises(ValueError, match="fit it again"):
-        model.set_params(anomaly_score="combined").score_samples(X)
-    with pytest.raises(ValueError, match="no threshold_"):
-        model.predict(X)
-    model.fit(X)
+    for kind in ("reconstruction", "standardized", "latent", "neighbours"):
+        assert np.isfinite(model.set_params(anomaly_score=kind).score_samples(X)).all()
+    if name == "ae":  # its threshold was for "combined"
+        assert model.threshold_ is None
+        with pytest.raises(ValueError, match="no threshold_"):
+            model.predict(X)
+    else:  # the VAE's was for "standardized", which still holds
+        assert model.threshold_score_ == "standardized"
+        assert model.set_params(anomaly_score="standardized").predict(X).shape == (32,)
+    for kind in ("combined", "hidden_neighbours"):
+        with pytest.raises(ValueError, match="older pyae.*fit it again"):
+            model.set_params(anomaly_score=kind).score_samples(X)
+    model.set_params(anomaly_score="standardized").save(tmp_path / "again.safetensors")
+    with pytest.warns(UserWarning, match="older pyae"):
+        again = pyae.load(tmp_path / "again.safetensors")
+    np.testing.assert_array_equal(again.score_samples(X), model.score_samples(X))
+    model.set_params(anomaly_score="combined").fit(X)
     assert np.isfinite(model.score_samples(X)).all() and model.threshold_ is not None
+
+
+def test_an_ensemble_of_older_members_is_refused_clearly(tmp_path):
+    """Before: "every member must score with 'combined'" after a warning per
+    member. An older ensemble's score cannot be computed: it says so."""
+    X = normal_rows(200, np.random.default_rng(44))
+    ensemble = pyae.AnomalyEnsemble(members=[
+        pyae.Autoencoder(hidden=(6, 3), epochs=2, verbose=False),
+        pyae.VAE(hidden=(6,), latent_dim=3, epochs=2, verbose=False)]).fit(X)
+    for member in ensemble.members_:  # as an older pyae saved them
+        stats = member.outlier_stats_
+        del stats["hidden_bank"], stats["combined_moments"]
+        stats["moments"] = np.ones(6, np.float32)
+    ensemble.save(tmp_path / "old.safetensors")
+    with pytest.raises(pyae.ModelFileError, match="older pyae.*fit the ensemble again"):
+        pyae.load(tmp_path / "old.safetensors")
 
 
 def _resigned(path, edit):
@@ -428,12 +497,14 @@ def _set_outlier_meta(value):
     _set_outlier_meta({"threshold": 1, "score": {"a": 1}}),
     _set_outlier_meta({"threshold": 10**400, "score": "combined"}),
     _set_outlier_meta({"threshold": True, "score": "combined"}),
-    _set_tensor("outlier.moments", [0, 0, 0, 0]),
-    _set_tensor("outlier.moments", [1, -1, 1, 1]),
+    _set_tensor("outlier.combined_moments", [0] * 9),
+    _set_tensor("outlier.combined_moments", [1e-3, 1, -1] * 3),  # a negative spread
+    _set_tensor("outlier.combined_moments", [0, 1, 1] * 3),  # a floor of 0: log(0)
     lambda h, d: _set_tensor("outlier.code_precision",
                              -np.eye(3, dtype=np.float32))(h, d),
     lambda h, d: h["outlier.hidden_bank"].update(shape=[100, 3]),  # the code's width, not 6
     lambda h, d: h.pop("outlier.code_bank"),  # the hidden bank without the code bank
+    lambda h, d: h.pop("outlier.hidden_bank"),  # a new file is not taken for an older one
 ])
 def test_corrupt_outlier_state_is_a_model_file_error(tmp_path, edit):
     """Before: TypeError / OverflowError, or accepted and then inf or
