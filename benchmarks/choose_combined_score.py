@@ -5,8 +5,8 @@ The one-class selection protocol of bench_anomaly.py: for each class, 80% of
 its training images train the model (bench_anomaly's settings); the other
 20% are the normal validation rows and 2,000 training images of other
 classes the anomalies. Each part of "combined" (the logs of standardized,
-latent and hidden_neighbours) is put in training standard units with the
-median and spread fit learnt; the mean validation ROC-AUC of
+latent and hidden_neighbours) is centred and scaled by the training median
+and spread fit learnt; the mean validation ROC-AUC of
 hidden_neighbours + w_s * standardized + w_l * latent is printed for a grid
 of weights. "combined" uses the pair whose worse data set is best (a
 default must hold on each kind of data; the mean of the two lets a gain on
@@ -30,7 +30,7 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def standard_parts(model, X):
-    """The parts of "combined" on X, each log in training standard units."""
+    """The parts of "combined" on X, each log centred and scaled as "combined" does."""
     stats = model.outlier_stats_
     parts, m = model._combined_parts(X, stats), stats["combined_moments"].reshape(-1, 3)
     return {name: (_log(parts[name], floor) - median) / spread

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._device import check_device
 from ._io import ModelFileError, ModelFileReader, encode_model, table_to_json, write_model_file
-from ._outliers import COMBINED
+from ._outliers import _MIN_LOG_SPREAD, COMBINED
 from ._validation import positive_int
 
 # Model type name in a file -> class; each model module registers itself.
@@ -118,7 +118,11 @@ def model_bytes(model) -> bytes:
 
 
 def model_from_bytes(cls, blob):
-    with ModelFileReader(io.BytesIO(blob), "pickled model") as reader:
+    # A copy (pickle, deepcopy, a Dask worker's) of a model that loaded with a
+    # warning already gave it once.
+    with ModelFileReader(io.BytesIO(blob), "pickled model") as reader, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return model_from_file(cls, reader)
 
 
@@ -206,11 +210,14 @@ def _check_outlier_stats(stats, path):
     with a positive diagonal (O(Z^2) checks: a load never factorises a large
     matrix)."""
     precision = stats["code_precision"]
-    if "combined_moments" in stats:  # (floor, median, spread) of each part
-        positive = stats["combined_moments"].reshape(-1, 3)[:, [0, 2]]
-    else:
-        positive = stats["moments"][1::2]  # an older file's (mean, spread) pairs
-    if np.any(stats["residual_std"] <= 0) or np.any(positive <= 0):
+    if "combined_moments" in stats:  # (floor, median, spread) of each part: as fit makes them
+        m = stats["combined_moments"].reshape(-1, 3)
+        if np.any(m[:, 0] < np.float32(1e-30)) or np.any(m[:, 2] < np.float32(_MIN_LOG_SPREAD)):
+            raise ModelFileError(f"{path!r}: outlier.combined_moments has a floor below 1e-30 "
+                                 f"or a spread below {_MIN_LOG_SPREAD}")
+    elif np.any(stats["moments"][1::2] <= 0):  # an older file's (mean, spread) pairs
+        raise ModelFileError(f"{path!r}: outlier spreads must be positive")
+    if np.any(stats["residual_std"] <= 0):
         raise ModelFileError(f"{path!r}: outlier spreads must be positive")
     if not np.array_equal(precision, precision.T) or np.any(np.diagonal(precision) <= 0):
         raise ModelFileError(f"{path!r}: outlier.code_precision must be symmetric with a "

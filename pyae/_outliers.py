@@ -36,16 +36,18 @@ SCORES = {
                 "and scaled by its training median and spread (interquartile range)",
 }
 NEIGHBOURS = 5
-# "combined": part -> weight of its log, in training standard units. Chosen on
+# "combined": part -> weight of its log, centred by its training median and
+# scaled by its training spread (combined_moments). Chosen on
 # the training splits of Fashion-MNIST and MNIST (benchmarks/choose_combined_score.py).
 COMBINED = {"standardized": 0.5, "latent": 0.5, "hidden_neighbours": 1.0}
 # A neighbour bank keeps at most this many training rows (a seeded sample),
 # and at most this many floats: a neighbour score stays a small, fixed cost
 # per row, whatever the training set.
 _BANK_ROWS, _BANK_FLOATS = 10_000, 1 << 22
-# A part's log is of part + floor, the floor this share of its training mean:
-# a distance of 0 (a row with duplicates in the bank), or of 1e-7 instead of
-# 0 from rounding, is then "very normal", not -inf or -16.
+# A part's log is of part + floor, the floor this share of its training mean
+# and at least the part's own smallest meaningful size (combined_moments): a
+# distance of 0 (a row with duplicates in the bank), or of 1e-7 instead of 0
+# from rounding, is then "very normal", not -inf or -16.
 _LOG_FLOOR = 1e-3
 # The spread of a part's log is at least this: parts that hardly vary on the
 # training rows do not turn a small change into a huge score.
@@ -77,16 +79,22 @@ def combine(parts, moments):
     return total
 
 
-def combined_moments(parts):
+def combined_moments(parts, least):
     """(floor, median, spread) of each part's log over the training rows, in
-    COMBINED's order. Median and interquartile range (scaled to a normal's
-    standard deviation), not mean and standard deviation: a few training
-    rows at a floor or far out (duplicates, contamination) do not move them."""
+    COMBINED's order; ``least``: part -> the smallest floor that means
+    something for it (a hidden distance far below the features' size is
+    rounding). Median and interquartile range (scaled to a normal's standard
+    deviation), not mean and standard deviation, over the rows above the
+    floor: exact matches (duplicated rows in the bank) and a few rows far
+    out (contamination) do not move them."""
     moments = []
     for name in COMBINED:
         part = parts[name]
-        floor = _LOG_FLOOR * float(part.mean()) or 1e-30
-        q1, median, q3 = np.percentile(_log(part, floor), [25, 50, 75])
+        floor = max(_LOG_FLOOR * float(part.mean()), least[name])
+        above = part[part > floor]
+        if len(above) < max(10, len(part) // 10):  # (hardly any but exact matches)
+            above = part
+        q1, median, q3 = np.percentile(_log(above, floor), [25, 50, 75])
         moments += [floor, median, max((q3 - q1) / 1.349, _MIN_LOG_SPREAD)]
     return np.array(moments, dtype=np.float32)
 
@@ -151,7 +159,8 @@ class OutlierDetection:
             return self._neighbours(self._codes(X), stats["code_bank"])
         if "combined_moments" not in stats:
             raise ValueError(f"this {type(self).__name__}'s statistics were saved by an older "
-                             f"pyae, before {kind!r} had its present meaning: fit it again")
+                             f"pyae, before {kind!r} had its present meaning: fit it again (or "
+                             "score with 'standardized', 'latent' or 'neighbours')")
         if kind == "hidden_neighbours":
             return self._neighbours(self._features(X), stats["hidden_bank"])
         if kind == "combined":
@@ -236,6 +245,8 @@ class OutlierDetection:
             features = codes
         n = coll.n_rows(len(codes))
         residual_mean = coll.sum(residual.sum(axis=0, dtype=np.float64)) / n
+        x_rms = math.sqrt(coll.sum([np.einsum("ij,ij->", X, X, dtype=np.float64)])[0] /
+                          (n * X.shape[1]))
         centred = residual - residual_mean.astype(np.float32)
         residual_std = np.sqrt(coll.sum(np.einsum("ij,ij->j", centred, centred,
                                                   dtype=np.float64)) / n)
@@ -266,8 +277,11 @@ class OutlierDetection:
         stats = {name: np.asarray(value, dtype=np.float32) for name, value in {
             "residual_mean": residual_mean,
             # A feature that never varies (a constant border pixel) would
-            # divide by zero: its spread is floored at a small fraction.
-            "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(), 1e-6)),
+            # divide by zero: its spread is floored at a small fraction of
+            # the largest, and of the data's size (float32 rounding of a
+            # reconstruction is ~1e-7 of it: not a residual).
+            "residual_std": np.maximum(residual_std, 1e-3 * max(residual_std.max(),
+                                                                0.1 * x_rms, 1e-6)),
             "code_mean": code_mean,
             "code_precision": _symmetric(np.linalg.inv(cov)),
         }.items()}
@@ -283,8 +297,13 @@ class OutlierDetection:
             **({"neighbours": self._neighbours(codes, stats["code_bank"],
                                                skip_self=banks["code_bank"][1])}
                if kind == "neighbours" else {})})
+        # A hidden distance below 1e-5 of the features' size is float32 rounding.
+        size = math.sqrt(float(np.mean(np.sum(np.square(stats["hidden_bank"], dtype=np.float64),
+                                               axis=1))))
         stats["combined_moments"] = combined_moments(
-            {name: np.asarray(coll.gather(parts[name]), dtype=np.float64) for name in COMBINED})
+            {name: np.asarray(coll.gather(parts[name]), dtype=np.float64) for name in COMBINED},
+            # standardized's training mean is ~1 by construction; latent's ~ the code width.
+            {"standardized": 1e-3, "latent": 1e-6, "hidden_neighbours": max(1e-5 * size, 1e-30)})
         self.outlier_stats_ = stats  # complete: a reader never sees half of it
         parts["combined"] = combine(parts, stats["combined_moments"])
         scores = parts[kind] if kind in parts else coll.run(lambda: self._scores(X, kind))
@@ -320,7 +339,7 @@ class OutlierDetection:
         self._check_fitted()
         kind = self._anomaly_score_name()
         if self.threshold_ is None:
-            raise ValueError("this model has no threshold_ (saved by an older pyae): fit it "
+            raise ValueError("this model has no threshold_ (from an older pyae's file): fit it "
                              "again, or calibrate(X_normal)")
         if kind != self.threshold_score_:
             raise ValueError(f"threshold_ was set for anomaly_score={self.threshold_score_!r}; "

@@ -249,12 +249,19 @@ def cmd_train(args):
 
 
 def _load_model(path):
+    import warnings
+
     import pyae
 
     try:
-        return pyae.load(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = pyae.load(path)
     except pyae.ModelFileError as e:
         raise CliError(str(e)) from None
+    for w in caught:  # one line each, as the CLI's errors
+        print(f"pyae: warning: {w.message}", file=sys.stderr)
+    return model
 
 
 def cmd_denoise(args):

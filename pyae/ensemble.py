@@ -1,7 +1,7 @@
 """AnomalyEnsemble: several pyae models fitted on the same rows, one
 anomaly detector. Its score is the sum of the members' "combined" scores,
-each a sum of score parts in training standard units, so no member
-dominates by scale. On the training splits of the one-class protocol
+each a sum of score parts centred and scaled by their training median and
+spread, so no member dominates by scale. On the training splits of the one-class protocol
 (benchmarks/choose_anomaly_ensemble.py) the default AE + DAE + VAE has the
 best worse data set of the sums tried (README, "Anomaly detection").
 

@@ -183,9 +183,12 @@ def test_hidden_neighbours_and_combined_by_hand():
         new = {k: model._scores(X_new, k) for k in ("standardized", "latent")}
         new["hidden_neighbours"] = want_new
         want = 0.0
+        size = np.sqrt(np.mean(np.sum(hidden.astype(np.float64) ** 2, axis=1)))
+        least = {"standardized": 1e-3, "latent": 1e-6, "hidden_neighbours": 1e-5 * size}
         for name, weight in (("standardized", 0.5), ("latent", 0.5), ("hidden_neighbours", 1)):
-            floor = 1e-3 * parts[name].mean()
-            q1, median, q3 = np.percentile(np.log(parts[name] + floor), [25, 50, 75])
+            floor = max(1e-3 * parts[name].mean(), least[name])
+            above = parts[name][parts[name] > floor]  # rows at the floor are left out
+            q1, median, q3 = np.percentile(np.log(above + floor), [25, 50, 75])
             want = want + weight * (np.log(new[name] + floor) - median) / ((q3 - q1) / 1.349)
         model.set_params(anomaly_score="combined")
         np.testing.assert_allclose(model.score_samples(X_new), want, rtol=1e-4, atol=1e-4)
@@ -205,9 +208,36 @@ def test_combined_survives_duplicated_training_rows_and_batch_size():
                          for rows in (X, dup))
     spread = [m.outlier_stats_["combined_moments"][8] for m in (clean, duplicated)]
     assert spread[1] < 1.5 * spread[0], spread
+    # 30% of the rows in groups of 10 (the interquartile range alone broke at 25%).
+    groups = np.vstack([X[:336], np.repeat(X[336:351], 10, axis=0)])
+    grouped = fitted(pyae.Autoencoder, dict(hidden=(6, 3)), groups, seed=0)
+    assert grouped.outlier_stats_["combined_moments"][8] < 1.5 * spread[0]
     rows = np.vstack([dup[-1:], normal_rows(99, np.random.default_rng(42))])
     alone = np.array([duplicated.score_samples(r[None])[0] for r in rows[:8]])
     np.testing.assert_allclose(duplicated.score_samples(rows)[:8], alone, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["oversampled", "identical", "last_partial_fit_of_one_row"])
+def test_exact_matches_do_not_make_rounding_an_anomaly(case):
+    """Before: with a training mean of 0 for a part (every row with exact
+    duplicates in the bank) its floor fell to 1e-30 and its spread to 0.01,
+    so a rounding distance of 1e-7 scored ~5000: training rows scored a few
+    at a time were outliers (70%), new normal rows all were. Now a hidden
+    distance under 1e-5 of the features' size is rounding."""
+    rng = np.random.default_rng(45)
+    X = {"oversampled": np.repeat(normal_rows(100, rng), 5, axis=0),
+         "identical": np.repeat(normal_rows(1, rng), 50, axis=0),
+         "last_partial_fit_of_one_row": normal_rows(200, rng)}[case]
+    model = fitted(pyae.Autoencoder, dict(hidden=(6, 3)), X, seed=0)
+    if case == "last_partial_fit_of_one_row":
+        model.partial_fit(X[:1])
+        X = X[:1]
+    apart = np.concatenate([model.score_samples(X[i:i + 7]) for i in range(0, len(X), 7)])
+    assert np.all(apart < 1), apart.max()  # was up to 11,034 (very normal is very negative)
+    if case == "oversampled":  # (identical rows: every training score is the threshold)
+        together = model.predict(X)
+        apart = np.concatenate([model.predict(X[i:i + 7]) for i in range(0, len(X), 7)])
+        np.testing.assert_array_equal(apart, together)
 
 
 def test_banks_are_each_within_their_limits_and_stored_once(tmp_path):
@@ -500,6 +530,7 @@ def _set_outlier_meta(value):
     _set_tensor("outlier.combined_moments", [0] * 9),
     _set_tensor("outlier.combined_moments", [1e-3, 1, -1] * 3),  # a negative spread
     _set_tensor("outlier.combined_moments", [0, 1, 1] * 3),  # a floor of 0: log(0)
+    _set_tensor("outlier.combined_moments", [1e-3, 1, 1e-45] * 3),  # -> inf scores
     lambda h, d: _set_tensor("outlier.code_precision",
                              -np.eye(3, dtype=np.float32))(h, d),
     lambda h, d: h["outlier.hidden_bank"].update(shape=[100, 3]),  # the code's width, not 6
