@@ -163,3 +163,19 @@ def test_score_writes_scores_pvalues_and_labels(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "row,score"  # no threshold for this score yet
     assert len(r.stdout.splitlines()) == 4
+
+
+def test_score_on_a_file_from_an_older_pyae_warns_on_one_line(tmp_path):
+    """Before: Python's two-line warning (cli.py's own source line under
+    it). The VAE's standardized threshold still holds, so it scores."""
+    from pathlib import Path
+
+    old = Path(__file__).resolve().parent / "fixtures" / "legacy" / \
+        "vae_pyae_0.1_before_hidden_neighbours.safetensors"
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).random((5, 6), dtype=np.float32))
+    r = run_cli("score", str(old), str(tmp_path / "rows.npy"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and warnings[0].startswith("pyae: warning: ") \
+        and "older pyae" in warnings[0], r.stderr
+    assert r.stdout.splitlines()[0] == "row,score,label" and len(r.stdout.splitlines()) == 6
