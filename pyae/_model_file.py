@@ -104,6 +104,8 @@ def outlier_tensor_names(stats, first_layer_is_code):
     if "combined_moments" not in stats:
         return LEGACY_OUTLIER_TENSORS
     return tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank" or not first_layer_is_code)
+
+
 # Parameters added after files were first written: a file without them (and
 # only them) gets their defaults. Any other missing key is an error.
 ADDED_PARAMETERS = ("contamination", "anomaly_score", "scale", "precision")
