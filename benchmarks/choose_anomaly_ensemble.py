@@ -4,14 +4,16 @@ Evidence from the training splits only (the test splits are not touched).
 The one-class selection protocol of bench_anomaly.py: for each class, 80% of
 its training images train AE, DAE and VAE (bench_anomaly's settings); the
 other 20% are the normal validation rows and 2,000 training images of other
-classes the anomalies. The models' "combined" scores (each in training
-standard units) are summed over chosen models; the mean validation ROC-AUC
-of each rule is printed.
+classes the anomalies. The models' "combined" scores (each centred and
+scaled by its training median and spread) are summed over chosen models;
+the mean validation ROC-AUC of each rule is printed.
 
-    PYAE_DATA_DIR=../shared/datasets python benchmarks/choose_anomaly_ensemble.py
+    PYAE_DATA_DIR=../shared/datasets python benchmarks/choose_anomaly_ensemble.py [--precision bf16]
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -29,8 +31,11 @@ RULES = {  # label -> the models whose combined scores are summed
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    B.PRECISION = ap.parse_args().precision
     print(f"CPU: {B.cpu_model()}; pyae {B.pyae.__version__} ({B.pyae.simd_level()}); "
-          f"{B.EPOCHS} epochs, batch {B.BATCH}; training splits only")
+          f"{B.EPOCHS} epochs, batch {B.BATCH}, {B.PRECISION}; training splits only")
     for name in ("fashion-mnist", "mnist"):
         X_tr, y_tr, _, _ = B.load(name)
         aucs = {label: [] for label in RULES}

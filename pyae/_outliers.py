@@ -28,7 +28,7 @@ SCORES = {
     "reconstruction": "the per-sample training loss of the reconstruction",
     "standardized": "mean squared residual, each feature's residual standardised by "
                     "its mean and spread on the training data",
-    "latent": "Mahalanobis distance of the code from the training codes",
+    "latent": "squared Mahalanobis distance of the code from the training codes",
     "neighbours": "mean distance of the code to its 5 nearest training codes",
     "hidden_neighbours": "mean distance of the first hidden layer's output to its 5 nearest "
                          "among the training rows'",
@@ -41,8 +41,8 @@ NEIGHBOURS = 5
 # the training splits of Fashion-MNIST and MNIST (benchmarks/choose_combined_score.py).
 COMBINED = {"standardized": 0.5, "latent": 0.5, "hidden_neighbours": 1.0}
 # A neighbour bank keeps at most this many training rows (a seeded sample),
-# and at most this many floats: a neighbour score stays a small, fixed cost
-# per row, whatever the training set.
+# and at most this many floats (but 6 rows): a neighbour score stays a small,
+# fixed cost per row, whatever the training set.
 _BANK_ROWS, _BANK_FLOATS = 10_000, 1 << 22
 # A part's log is of part + floor, the floor this share of its training mean
 # and at least the part's own smallest meaningful size (combined_moments): a

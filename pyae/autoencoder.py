@@ -58,8 +58,9 @@ _COMMON_DOC = """
     anomaly_score : str, default={anomaly_score!r}
         What ``score_samples`` returns (higher = more anomalous); the names
         and their meanings: ``anomaly_scores()``. The default is the score
-        with the best mean one-class ROC-AUC on the training splits of
-        Fashion-MNIST and MNIST (``benchmarks/bench_anomaly.py``).
+        whose worse data set has the best mean one-class ROC-AUC on the
+        training splits of Fashion-MNIST and MNIST
+        (``benchmarks/bench_anomaly.py``).
     scale : {{None, "standard", "minmax"}}, default=None
         Per-feature scaling learnt in ``fit`` and kept with the model (and
         its file): the network sees standardised or [0, 1]-scaled features,
