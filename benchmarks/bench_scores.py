@@ -80,8 +80,8 @@ def main():
         codes = np.asarray(queries(rows), dtype=np.float64)
         ours = median_time(lambda: _core.nearest_mean_distance(codes, bank, 5), args.repeats)
         base = median_time(lambda: numpy_neighbours(codes, bank, 5), args.repeats)
-        # Both pick k + 1 candidates by float32 scores, so each may miss a
-        # near tie: how many rows each gets off the exact search.
+        # How many rows each gets off the exact search: the NumPy search takes
+        # float32's k + 1 best as they are, and can miss a near tie.
         exact = exact_neighbours(codes, bank, 5)
         off = [int(np.sum(~np.isclose(f(codes, bank, 5), exact, rtol=1e-9)))
                for f in (_core.nearest_mean_distance, numpy_neighbours)]

@@ -215,8 +215,9 @@ class OutlierDetection:
     def _neighbours(codes, bank, skip_self=None):
         """Mean Euclidean distance of each row of codes (n, Z) to its
         NEIGHBOURS nearest rows of the bank (M, Z) (codes or first-layer
-        outputs; pyae._core.nearest_mean_distance: float32 GEMMs pick the
-        candidates, exact float64 distances for them). ``skip_self`` (n,)
+        outputs; pyae._core.nearest_mean_distance: float32 GEMMs rank the
+        bank, float64 distances for every row within their error bound of
+        the best: exact). ``skip_self`` (n,)
         bool: rows that are in the bank, whose nearest row (themselves) is
         left out."""
         if len(bank) < 2:
