@@ -96,14 +96,20 @@ LEGACY_OUTLIER_TENSORS = ("residual_mean", "residual_std", "code_mean", "code_pr
 NEEDS_NEW_STATS = ("hidden_neighbours", "combined")
 
 
+def current_outlier_tensors(first_layer_is_code):
+    """The statistics' tensors a file of this pyae holds: the hidden bank is
+    the code bank, stored once, where the first layer is the code."""
+    return tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank" or not first_layer_is_code)
+
+
 def outlier_tensor_names(stats, first_layer_is_code):
-    """The statistics' tensors a file holds (none without statistics); the
-    hidden bank is the code bank, stored once, where the first layer is the code."""
+    """The tensors a model's statistics are saved as (none without them; an
+    older file's as they were)."""
     if stats is None:
         return ()
     if "combined_moments" not in stats:
         return LEGACY_OUTLIER_TENSORS
-    return tuple(n for n in OUTLIER_TENSORS if n != "hidden_bank" or not first_layer_is_code)
+    return current_outlier_tensors(first_layer_is_code)
 
 
 # Parameters added after files were first written: a file without them (and
@@ -268,8 +274,7 @@ def _read_outlier_state(model, reader, meta, n_features, table):
             if not shape or shape[0] < 1:
                 raise ModelFileError(f"{path!r}: outlier.{bank} must have rows")
             shapes[bank] = (shape[0], width)
-    wanted = {f"outlier.{k}" for k in outlier_tensor_names({"combined_moments": None},
-                                                           first_is_code)}
+    wanted = {f"outlier.{k}" for k in current_outlier_tensors(first_is_code)}
     have = names - {"outlier.calibration_scores"}
     legacy = have == {f"outlier.{k}" for k in LEGACY_OUTLIER_TENSORS}
     if have and have != wanted and not legacy:

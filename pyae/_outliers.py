@@ -168,8 +168,7 @@ class OutlierDetection:
         raise AssertionError(kind)
 
     def _combined_parts(self, X, stats):
-        codes = self._codes(X)
-        features = codes if self._layout_.decoder_start == 1 else self._features(X)
+        codes, features = self._codes_and_features(X)
         return {"standardized": self._standardized(X, stats),
                 "latent": self._latent(X, stats, codes),
                 "hidden_neighbours": self._neighbours(features, stats["hidden_bank"])}
@@ -202,6 +201,11 @@ class OutlierDetection:
         if self._layout_.decoder_start == 1:
             return self._codes(X)
         return self._host(self._forward(X, 0, 1, self.n_features_in_)).astype(np.float64)
+
+    def _codes_and_features(self, X):
+        """(codes, first-layer outputs); the same array where the first layer is the code."""
+        codes = self._codes(X)
+        return codes, codes if self._layout_.decoder_start == 1 else self._features(X)
 
     def _latent(self, X, stats, codes=None):
         codes = (self._codes(X) if codes is None else codes) - stats["code_mean"]
@@ -238,12 +242,8 @@ class OutlierDetection:
         X is this rank's shard and every rank learns the same statistics."""
         # The forward passes (one, for the statistics and the scores); every
         # local step runs under coll.run, so a failure on one rank stops all.
-        first_is_code = self._layout_.decoder_start == 1
-        residual, codes, features = coll.run(
-            lambda: (self._residual(X), self._codes(X),
-                     None if first_is_code else self._features(X)))
-        if first_is_code:
-            features = codes
+        residual, (codes, features) = coll.run(
+            lambda: (self._residual(X), self._codes_and_features(X)))
         n = coll.n_rows(len(codes))
         residual_mean = coll.sum(residual.sum(axis=0, dtype=np.float64)) / n
         x_rms = math.sqrt(coll.sum([np.einsum("ij,ij->", X, X, dtype=np.float64)])[0] /
@@ -264,7 +264,7 @@ class OutlierDetection:
         # the threshold are those new normal rows would see.
         banks = {}
         for name, rows in (("code_bank", codes), ("hidden_bank", features)):
-            if name == "hidden_bank" and first_is_code:
+            if name == "hidden_bank" and features is codes:
                 banks[name] = banks["code_bank"]  # the same rows of the same layer
                 continue
             size = min(n, _BANK_ROWS, max(NEIGHBOURS + 1, _BANK_FLOATS // rows.shape[1]))

@@ -27,6 +27,12 @@ DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path) {
 
 std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
 
+// A layer's weight as a GEMM operand. Forward: op(B) = W^T (D_in, D_out),
+// the stored (D_out, D_in) weight transposed or a tied layer's (D_in, D_out)
+// storage as it is. Input gradient: op(B) = W (D_out, D_in), the other way round.
+bool forward_trans(const LayerSpec& s) { return s.owns_weight(); }
+int weight_ld(const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; }
+
 // rows (B, 2Z) of a latent head's [mu | log sigma^2] become (B, Z) of mu, in
 // place (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
 void keep_mu(float* rows, int B, int Z) {
@@ -287,8 +293,7 @@ void Network::repack_fp32(Workspace& w) const {
   for (int l = 0; l < table_.size(); ++l) {
     const LayerSpec& s = table_[l];
     Fp32PackedB& pack = *w.fp32_packs[l];
-    pack.repack(s.owns_weight(), p + s.weight_offset, s.owns_weight() ? s.d_in : s.d_out, 0,
-                pack.panels());
+    pack.repack(forward_trans(s), p + s.weight_offset, weight_ld(s), 0, pack.panels());
   }
 }
 
@@ -300,19 +305,14 @@ const Network::StepPacks* Network::pack_for_step(int T) {
   if (!packs.use_bf16 && !packs.use_fp32) return nullptr;
   const int L = table_.size();
   const float* p = params_.data();
-  // Forward: op(B) = W^T (D_in, D_out), the stored (D_out, D_in) weight
-  // transposed or a tied layer's (D_in, D_out) storage as it is. Input
-  // gradient: op(B) = W (D_out, D_in), the other way round; layer 0 has none.
-  auto forward_trans = [&](const LayerSpec& s) { return s.owns_weight(); };
-  auto ld_of = [&](const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; };
-  // Made whole or not at all (a failed allocation leaves the old set).
+  // (Layer 0 has no input gradient.) Made whole or not at all (a failed allocation leaves the old set).
   for (int t = 0; packs.use_fp32 && t < T; ++t)
     if (work_[t].fp32_packs.empty()) {
       std::vector<std::unique_ptr<Fp32PackedB>> made;
       for (int l = 0; l < L; ++l) {
         const LayerSpec& s = table_[l];
         made.push_back(std::make_unique<Fp32PackedB>(forward_trans(s), s.d_in, s.d_out,
-                                                     p + s.weight_offset, ld_of(s)));
+                                                     p + s.weight_offset, weight_ld(s)));
       }
       work_[t].fp32_packs = std::move(made);
     }
@@ -321,10 +321,10 @@ const Network::StepPacks* Network::pack_for_step(int T) {
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
       made.push_back(std::make_unique<Bf16PackedB>(forward_trans(s), s.d_in, s.d_out,
-                                                   p + s.weight_offset, ld_of(s)));
+                                                   p + s.weight_offset, weight_ld(s)));
       if (l > 0)
         made_dinp[l] = std::make_unique<Bf16PackedB>(!forward_trans(s), s.d_out, s.d_in,
-                                                     p + s.weight_offset, ld_of(s));
+                                                     p + s.weight_offset, weight_ld(s));
     }
     packs.bf16_dinp = std::move(made_dinp);
     packs.bf16 = std::move(made);
@@ -333,7 +333,7 @@ const Network::StepPacks* Network::pack_for_step(int T) {
   run_parallel(T, [&](int thread, int threads) {
     auto share = [&](auto& pack, bool trans, const LayerSpec& s) {
       const int P = pack.panels();
-      pack.repack(trans, p + s.weight_offset, ld_of(s), P * thread / threads,
+      pack.repack(trans, p + s.weight_offset, weight_ld(s), P * thread / threads,
                   P * (thread + 1) / threads);
     };
     for (int l = 0; l < L; ++l) {
