@@ -1,8 +1,11 @@
 """A training step on several threads splits the batch into contiguous
 shards, one per thread (Network::sharded_step): each shard's noise and
 epsilon are drawn at its rows' places in the whole batch, and the shards'
-gradients are summed weighted by their share. So T threads follow one
-thread up to float32 summation order, and repeat themselves exactly."""
+gradients are summed weighted by their share. Batches too small for a
+shard per thread are split by columns instead (Network::column_step): each
+thread owns a strip of every layer's outputs for the whole batch, and the
+threads add their parts of each input gradient. Either way T threads follow
+one thread up to float32 summation order, and repeat themselves exactly."""
 
 import numpy as np
 import pytest
@@ -28,15 +31,16 @@ MODELS = {
 }
 
 
+@pytest.mark.parametrize("batch", [256, 100])  # 100: split by columns (ae, dae, untied)
 @pytest.mark.parametrize("T", [2, 3])  # 3: the optimiser folds the leading shards first
 @pytest.mark.parametrize("name", list(MODELS))
-def test_two_threads_follow_one_thread(name, T, threads):
+def test_two_threads_follow_one_thread(name, T, batch, threads):
     X = np.random.default_rng(0).random((700, 60), dtype=np.float32)
     threads(1)
-    one = MODELS[name]().fit(X)
+    one = MODELS[name]().set_params(batch_size=batch).fit(X)
     threads(T)
-    two = MODELS[name]().fit(X)
-    again = MODELS[name]().fit(X)
+    two = MODELS[name]().set_params(batch_size=batch).fit(X)
+    again = MODELS[name]().set_params(batch_size=batch).fit(X)
     np.testing.assert_array_equal(two.network_.params, again.network_.params)
     np.testing.assert_allclose(two.network_.params, one.network_.params, rtol=1e-4, atol=2e-6)
     np.testing.assert_allclose(two.history_["loss"], one.history_["loss"], rtol=1e-5)
@@ -159,3 +163,129 @@ def test_sharded_steps_follow_changes_of_precision_and_thread_count(threads):
             want = want + s * g
         np.testing.assert_allclose(net.params, before - want, rtol=0, atol=1e-7,
                                    err_msg=f"{precision}, {T} threads")
+
+
+def _column_net(loss, precision, noise, widths=(40, 9)):
+    from pyae._enums import ACTIVATIONS, LOSSES, NOISE_KINDS, OPTIMIZERS, PRECISIONS
+
+    table = _core.LayerTable.autoencoder(70, list(widths), ACTIVATIONS["sigmoid"],
+                                         ACTIVATIONS["sigmoid"], False)
+    net = _core.Network(table, LOSSES[loss], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+    net.set_precision(PRECISIONS[precision])
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    if noise:
+        net.set_noise(NOISE_KINDS["gaussian"], 0.3, 0.0, 0.0, 1.0, 7)
+    return net
+
+
+PRECISIONS_HERE = ["fp32"] + (["bf16"] if _core.bf16_best_path() != "none" else [])
+
+
+@pytest.mark.parametrize("precision", PRECISIONS_HERE)
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("noise", [False, True])
+@pytest.mark.parametrize("T", [2, 3, 5])  # 5: threads past the 9-wide code's one strip
+def test_a_column_step_is_the_whole_batch_gradient(T, noise, loss, precision, threads):
+    """Split by columns, the step's gradient is the whole batch's (computed
+    on one thread): checked through an SGD step of rate 1, whose update is
+    the gradient itself, twice with the weights changed in between (each
+    thread re-packs its own panels), and the gradient is consumed."""
+    threads(T)
+    net = _column_net(loss, precision, noise)
+    net.step_split = "columns"
+    X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
+    rows = np.arange(5, 205, dtype=np.int64)
+    for step in (1, 2):
+        loss_whole = net.compute_gradients(X, rows)[0]
+        whole = net.grads.copy()
+        want = net.params - whole
+        got_loss = net.train_step(X, rows)[0]
+        assert net.step_count == step
+        assert got_loss == pytest.approx(loss_whole, rel=1e-6)
+        np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+        assert not net.grads.any()  # consumed: zero for the next step
+        net.mutable_params()[:] *= np.float32(0.75)
+
+
+@pytest.mark.parametrize("T", [2, 5])
+def test_small_batches_split_by_columns_and_large_ones_by_rows(T, threads):
+    """The automatic rule: columns where a shard of rows per thread would
+    not fill the threads; tied and variational networks always by rows.
+    A column step and a row step of the same batch give the same update."""
+    threads(T)
+    X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
+    for B in (1, 3, 40, 127, 128, 256):  # 1, 3: fewer rows than some threads
+        rows = np.arange(B, dtype=np.int64)
+        got = {}
+        for split in ("auto", "rows", "columns"):
+            net = _column_net("mse", "fp32", True)
+            net.step_split = split
+            net.train_step(X, rows)
+            got[split] = net.params.copy()
+        np.testing.assert_allclose(got["rows"], got["columns"], rtol=0, atol=1e-7)
+        same = "columns" if B < 64 * T else "rows"
+        np.testing.assert_array_equal(got["auto"], got[same], err_msg=f"batch {B}")
+    net = _column_net("mse", "fp32", False)
+    assert net.step_split == "auto"
+    with pytest.raises(ValueError, match="'auto', 'rows' or 'columns'"):
+        net.step_split = "diagonal"
+    assert net.step_split == "auto"
+
+
+def test_columns_on_a_tied_or_variational_network_fall_back_to_rows(threads):
+    threads(2)
+    X = np.random.default_rng(1).random((300, 30), dtype=np.float32)
+    for make in (lambda: pyae.Autoencoder(hidden=(16,), tied_weights=True, batch_size=64,
+                                          epochs=1, verbose=False),
+                 lambda: pyae.VAE(hidden=(16,), latent_dim=4, batch_size=64, epochs=1,
+                                  verbose=False)):
+        a, b = make().fit(X[:64]), make().fit(X[:64])
+        b.network_.step_split = "columns"
+        rows = np.arange(10, 74, dtype=np.int64)
+        a.network_.train_step(X, rows)
+        b.network_.train_step(X, rows)
+        np.testing.assert_array_equal(a.network_.params, b.network_.params)
+
+
+def test_a_bad_row_in_a_column_step_raises_and_changes_nothing(threads):
+    threads(2)
+    net = _column_net("mse", "fp32", False)
+    X = np.random.default_rng(2).random((300, 70), dtype=np.float32)
+    before = net.params.copy()
+    rows = np.arange(64, dtype=np.int64)
+    rows[40] = 300
+    with pytest.raises(IndexError, match="outside the data"):
+        net.train_step(X, rows)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.step_count == 0 and not net.grads.any()
+    rows[40] = 7
+    net.compute_gradients(X, rows)
+    want = net.params - net.grads
+    net.train_step(X, rows)
+    np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7)
+
+
+def test_switching_splits_and_threads_between_steps_keeps_every_pack_current(threads):
+    """Rows and columns share the packed weights (columns re-pack each
+    thread's own panels, rows all of them): any sequence of splits, thread
+    counts and precisions gives every step the whole batch's gradient."""
+    net = _column_net("bce", "fp32", False, widths=(96, 33))
+    X = np.random.default_rng(3).random((400, 70), dtype=np.float32)
+    rows = np.arange(3, 203, dtype=np.int64)
+    from pyae._enums import PRECISIONS
+
+    for precision, T, split in [("fp32", 2, "columns"), ("fp32", 2, "rows"), ("bf16", 3, "columns"),
+                                ("bf16", 2, "rows"), ("bf16", 2, "columns"), ("fp32", 3, "columns"),
+                                ("fp32", 1, "columns"), ("fp32", 2, "rows")]:
+        if precision not in PRECISIONS_HERE:
+            continue
+        threads(T)
+        net.set_precision(PRECISIONS[precision])
+        net.step_split = split
+        net.compute_gradients(X, rows)
+        want = net.params - net.grads
+        net.train_step(X, rows)
+        tol = 1e-7 if split == "columns" else 2e-7  # rows: shares summed in another order
+        np.testing.assert_allclose(net.params, want, rtol=0, atol=tol,
+                                   err_msg=f"{precision}, {T} threads, {split}")
+        net.mutable_params()[:] *= np.float32(0.9)

@@ -215,6 +215,22 @@ void register_network(py::module_& m) {
           },
           py::arg("precision"))
       .def_property_readonly("precision", &Network::precision)
+      .def_property(
+          "step_split",
+          [](const Network& n) {
+            switch (n.step_split()) {
+              case StepSplit::rows: return "rows";
+              case StepSplit::columns: return "columns";
+              default: return "auto";
+            }
+          },
+          [](Network& n, const std::string& split) {
+            if (split == "auto") n.set_step_split(StepSplit::automatic);
+            else if (split == "rows") n.set_step_split(StepSplit::rows);
+            else if (split == "columns") n.set_step_split(StepSplit::columns);
+            else throw py::value_error("step_split is 'auto', 'rows' or 'columns', not '" + split + "'");
+          },
+          "How train_step shares a batch between threads (StepSplit in network.h).")
       .def_property_readonly("gemm_path",
                              [](const Network& n) {
                                return n.precision() == Precision::int8

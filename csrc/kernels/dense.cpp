@@ -138,6 +138,46 @@ Tile tile_for(int B, int D, int thread, int threads, int column_align = kColumnA
   return t;
 }
 
+// One tile of a dense forward: rows [r0, r1) and columns [c0, c1) of out.
+void forward_block(float* out, const float* inp, const float* weight, const float* bias,
+                   const DenseDims& d, Tile t, float* pre) {
+  int cols = t.c1 - t.c0;
+  if (cols <= 0 || t.r1 <= t.r0) return;
+  // Row blocks small enough that GEMM output is still in cache for the epilogue.
+  int block = std::clamp(kEpilogueTileFloats / cols, 8, t.r1 - t.r0);
+  const float* w = d.weight_transposed ? weight + t.c0 : weight + static_cast<std::size_t>(t.c0) * d.D_in;
+  int ldw = d.weight_transposed ? d.D_out : d.D_in;
+  for (int r = t.r0; r < t.r1; r += block) {
+    int rows = std::min(block, t.r1 - r);
+    float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
+    const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
+    if (d.int8 != nullptr) {
+      int8_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.int8, o, d.D_out, d.int8_path);
+    } else if (d.packed != nullptr) {
+      bf16_gemm_packed(false, rows, t.c0, cols, 1.0f, x, d.D_in, *d.packed, 0.0f, o, d.D_out,
+                       d.gemm_path);
+    } else if (d.gemm_path != Bf16Path::none) {
+      layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
+                 o, d.D_out);
+    } else if (d.fp32 != nullptr && rows > kSmallGemmMaxRows &&
+               fp32_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.fp32, o, d.D_out)) {
+      // Past the small-batch kernel: the weight was packed once, not per call.
+    } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
+        small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
+      // Small batch: weights streamed once (sgemm would re-pack them).
+    } else if (rows == 1) {
+      // One row: gemv streams the weights once; sgemm would first pack them.
+      if (d.weight_transposed) sgemv(true, d.D_in, cols, 1.0f, w, ldw, x, 0.0f, o);
+      else sgemv(false, cols, d.D_in, 1.0f, w, ldw, x, 0.0f, o);
+    } else {
+      layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
+                 o, d.D_out);
+    }
+    bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act,
+                    pre == nullptr ? nullptr : pre + (o - out));
+  }
+}
+
 }  // namespace
 
 void bias_activation(float* out, const float* bias, int rows, int cols, int ld, Activation act,
@@ -175,6 +215,27 @@ static void activation_backward(float* dpre, float* dbias, const float* dout, co
   });
 }
 
+// Output columns [c0, c1) of a layer's backward, on one thread: dpre and
+// the bias sum of those columns, and the weight gradient's strip for them
+// (K = batch, nothing shared with other columns).
+static void weight_gradient_columns(float* dweight, float* dbias, float* dpre, const float* dout,
+                                    const float* out, const float* pre, const float* inp,
+                                    const DenseDims& d, int c0, int c1) {
+  const int cols = c1 - c0;
+  if (cols <= 0) return;
+  activation_backward(dpre + c0, dbias + c0, dout + c0, out + c0,
+                      pre == nullptr ? nullptr : pre + c0, d.B, cols, d.D_out, d.act);
+  if (d.weight_transposed) {
+    // dW_stored[:, c0:c1] += inp^T . dpre[:, c0:c1]
+    layer_gemm(d, true, false, d.D_in, cols, d.B, inp, d.D_in, dpre + c0, d.D_out, 1.0f,
+               dweight + c0, d.D_out);
+  } else {
+    // dW[c0:c1, :] += dpre[:, c0:c1]^T . inp
+    layer_gemm(d, true, false, cols, d.D_in, d.B, dpre + c0, d.D_out, inp, d.D_in, 1.0f,
+               dweight + static_cast<std::size_t>(c0) * d.D_in, d.D_in);
+  }
+}
+
 void dense_forward(float* out, const float* inp, const float* weight, const float* bias,
                    const DenseDims& d, float* pre) {
   check_activation(d.act);
@@ -186,49 +247,39 @@ void dense_forward(float* out, const float* inp, const float* weight, const floa
 
 void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
                         const DenseDims& d, int thread, int threads, float* pre) {
-  {
-    // A packed bf16 weight is split on its panels' boundaries.
-    Tile t = tile_for(d.B, d.D_out, thread, threads,
-                      d.packed != nullptr ? kBf16PanelWidth
-                      : d.int8 != nullptr ? kInt8PanelWidth
-                      : d.fp32 != nullptr ? kFp32PanelWidth
-                                          : kColumnAlign);
-    int cols = t.c1 - t.c0;
-    if (cols <= 0 || t.r1 <= t.r0) return;
-    // Row blocks small enough that GEMM output is still in cache for the epilogue.
-    int block = std::clamp(kEpilogueTileFloats / cols, 8, t.r1 - t.r0);
-    const float* w = d.weight_transposed ? weight + t.c0 : weight + static_cast<std::size_t>(t.c0) * d.D_in;
-    int ldw = d.weight_transposed ? d.D_out : d.D_in;
-    for (int r = t.r0; r < t.r1; r += block) {
-      int rows = std::min(block, t.r1 - r);
-      float* o = out + static_cast<std::size_t>(r) * d.D_out + t.c0;
-      const float* x = inp + static_cast<std::size_t>(r) * d.D_in;
-      if (d.int8 != nullptr) {
-        int8_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.int8, o, d.D_out, d.int8_path);
-      } else if (d.packed != nullptr) {
-        bf16_gemm_packed(false, rows, t.c0, cols, 1.0f, x, d.D_in, *d.packed, 0.0f, o, d.D_out,
-                         d.gemm_path);
-      } else if (d.gemm_path != Bf16Path::none) {
-        layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
-                   o, d.D_out);
-      } else if (d.fp32 != nullptr && rows > kSmallGemmMaxRows &&
-                 fp32_gemm_packed(rows, t.c0, cols, x, d.D_in, *d.fp32, o, d.D_out)) {
-        // Past the small-batch kernel: the weight was packed once, not per call.
-      } else if (!d.weight_transposed && rows <= kSmallGemmMaxRows &&
-          small_gemm_xwt(o, d.D_out, x, d.D_in, w, rows, cols, d.D_in)) {
-        // Small batch: weights streamed once (sgemm would re-pack them).
-      } else if (rows == 1) {
-        // One row: gemv streams the weights once; sgemm would first pack them.
-        if (d.weight_transposed) sgemv(true, d.D_in, cols, 1.0f, w, ldw, x, 0.0f, o);
-        else sgemv(false, cols, d.D_in, 1.0f, w, ldw, x, 0.0f, o);
-      } else {
-        layer_gemm(d, false, !d.weight_transposed, rows, cols, d.D_in, x, d.D_in, w, ldw, 0.0f,
-                   o, d.D_out);
-      }
-      bias_activation(o, bias + t.c0, rows, cols, d.D_out, d.act,
-                      pre == nullptr ? nullptr : pre + (o - out));
-    }
+  // A packed weight is split on its panels' boundaries.
+  forward_block(out, inp, weight, bias, d,
+                tile_for(d.B, d.D_out, thread, threads,
+                         d.packed != nullptr ? kBf16PanelWidth
+                         : d.int8 != nullptr ? kInt8PanelWidth
+                         : d.fp32 != nullptr ? kFp32PanelWidth
+                                             : kColumnAlign),
+                pre);
+}
+
+void dense_forward_columns(float* out, const float* inp, const float* weight, const float* bias,
+                           const DenseDims& d, int c0, int c1, float* pre) {
+  forward_block(out, inp, weight, bias, d, Tile{0, d.B, c0, c1}, pre);
+}
+
+void dense_backward_columns(float* dinp_part, float* dweight, float* dbias, float* dpre,
+                            const float* dout, const float* out, const float* pre,
+                            const float* inp, const float* weight, const DenseDims& d, int c0,
+                            int c1) {
+  weight_gradient_columns(dweight, dbias, dpre, dout, out, pre, inp, d, c0, c1);
+  if (dinp_part == nullptr) return;
+  const int cols = c1 - c0;
+  if (cols <= 0) {  // no columns: this part of the sum is zero
+    std::fill(dinp_part, dinp_part + static_cast<std::size_t>(d.B) * d.D_in, 0.0f);
+    return;
   }
+  // dinp_part = dpre[:, c0:c1] . W_eff[c0:c1, :], W_eff (D_out, D_in) as in phase 2 below
+  if (d.weight_transposed)
+    layer_gemm(d, false, true, d.B, d.D_in, cols, dpre + c0, d.D_out, weight + c0, d.D_out, 0.0f,
+               dinp_part, d.D_in);
+  else
+    layer_gemm(d, false, false, d.B, d.D_in, cols, dpre + c0, d.D_out,
+               weight + static_cast<std::size_t>(c0) * d.D_in, d.D_in, 0.0f, dinp_part, d.D_in);
 }
 
 void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, const float* dout,
@@ -242,19 +293,7 @@ void dense_backward(float* dinp, float* dweight, float* dbias, float* dpre, cons
   run_parallel(threads, [&](int thread, int nthreads) {
     int c0 = 0, c1 = d.D_out;
     if (nthreads > 1) split_range(d.D_out, nthreads, thread, kColumnAlign, &c0, &c1);
-    int cols = c1 - c0;
-    if (cols <= 0) return;
-    activation_backward(dpre + c0, dbias + c0, dout + c0, out + c0,
-                        pre == nullptr ? nullptr : pre + c0, d.B, cols, d.D_out, d.act);
-    if (d.weight_transposed) {
-      // dW_stored[:, c0:c1] += inp^T . dpre[:, c0:c1]
-      layer_gemm(d, true, false, d.D_in, cols, d.B, inp, d.D_in, dpre + c0, d.D_out, 1.0f,
-                 dweight + c0, d.D_out);
-    } else {
-      // dW[c0:c1, :] += dpre[:, c0:c1]^T . inp
-      layer_gemm(d, true, false, cols, d.D_in, d.B, dpre + c0, d.D_out, inp, d.D_in, 1.0f,
-                 dweight + static_cast<std::size_t>(c0) * d.D_in, d.D_in);
-    }
+    weight_gradient_columns(dweight, dbias, dpre, dout, out, pre, inp, d, c0, c1);
   });
   if (dinp == nullptr) return;
   // Phase 2: dinp += dpre . W_eff, split like a forward over (B, D_in).

@@ -48,6 +48,12 @@ void dense_forward(float* out,           // (B, D_out)
 void dense_forward_tile(float* out, const float* inp, const float* weight, const float* bias,
                         const DenseDims& dims, int thread, int threads, float* pre = nullptr);
 
+// Output columns [c0, c1) of dense_forward for every row, on the calling
+// thread: a training step split across threads by columns (c0, and c1
+// unless it is D_out, multiples of a packed weight's panel width).
+void dense_forward_columns(float* out, const float* inp, const float* weight, const float* bias,
+                           const DenseDims& dims, int c0, int c1, float* pre = nullptr);
+
 // dpre receives dout * act'(out) and may alias dout (the training step does
 // this to save a buffer). dinp may be null when the input gradient is unused.
 void dense_backward(float* dinp,          // (B, D_in) or null, accumulated
@@ -61,6 +67,22 @@ void dense_backward(float* dinp,          // (B, D_in) or null, accumulated
                     const float* inp,     // (B, D_in)
                     const float* weight,  // as in forward
                     const DenseDims& dims);
+
+// The backward of output columns [c0, c1) on the calling thread: dpre and
+// dbias of those columns and dweight's rows for them (accumulated, as
+// dense_backward), and, unless dinp_part is null, this thread's part of the
+// input gradient, dpre[:, c0:c1] . W[c0:c1, :], WRITTEN (the caller sums
+// the threads' parts).
+void dense_backward_columns(float* dinp_part,     // (B, D_in) or null, written
+                            float* dweight,       // as in dense_backward
+                            float* dbias,         // (D_out)
+                            float* dpre,          // (B, D_out), may alias dout
+                            const float* dout,    // (B, D_out), columns [c0, c1) read
+                            const float* out,     // (B, D_out)
+                            const float* pre,     // (B, D_out) or null
+                            const float* inp,     // (B, D_in)
+                            const float* weight,  // as in forward
+                            const DenseDims& dims, int c0, int c1);
 
 // Element-wise pieces, exposed for the ops layer and the tests.
 void bias_activation(float* out,         // (rows, ld) tile, cols used

@@ -1,5 +1,6 @@
 #include "kernels/loss.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -67,6 +68,19 @@ double bce_logits_loss_rows(float* dlogits, float* row_loss, const float* logits
                                 const float* target, int B, int D) {
   float scale = 1.0f / (static_cast<float>(B) * static_cast<float>(D));
   return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row, D);
+}
+
+void loss_columns(Loss kind, float* grad, double* row_sums, const float* pred,
+                  const float* target, int B, int D, int c0, int c1) {
+  const float scale = (kind == Loss::bce ? 1.0f : 2.0f) /
+                      (static_cast<float>(B) * static_cast<float>(D));
+  const int cols = c1 - c0;
+  for (int r = 0; r < B; ++r) {
+    const std::size_t o = static_cast<std::size_t>(r) * D + c0;
+    std::fill(grad + o, grad + o + cols, 0.0f);  // the row functions accumulate
+    row_sums[r] = kind == Loss::bce ? bce_row(grad + o, pred + o, target + o, cols, scale)
+                                    : mse_row(grad + o, pred + o, target + o, cols, scale);
+  }
 }
 
 double reconstruction_nll_rows(float* grad, float* row_nll, const float* out,

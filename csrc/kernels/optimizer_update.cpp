@@ -117,20 +117,45 @@ void check_gradient_parts(const GradientParts& g, bool consume_grads) {
     throw std::invalid_argument("more than two gradient parts are folded in place: consume them");
 }
 
+namespace {
+
+// Adam's per-step constants, formed in double (see AdamConfig).
+struct AdamStep {
+  float step_size, sqrt_bc2, omb1, beta2, omb2, eps;
+  AdamStep(const AdamConfig& cfg, long long step) {
+    const double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
+    const double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
+    step_size = static_cast<float>(cfg.lr / bc1);
+    sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
+    omb1 = static_cast<float>(1.0 - cfg.beta1);
+    beta2 = static_cast<float>(cfg.beta2);
+    omb2 = static_cast<float>(1.0 - cfg.beta2);
+    eps = static_cast<float>(cfg.eps);
+  }
+};
+
+}  // namespace
+
 void adam_update(float* params, float* m, float* v, GradientParts grads, std::size_t N,
                  const AdamConfig& cfg, long long step, bool consume_grads) {
-  double bc1 = 1.0 - std::pow(cfg.beta1, static_cast<double>(step));
-  double bc2 = 1.0 - std::pow(cfg.beta2, static_cast<double>(step));
-  float step_size = static_cast<float>(cfg.lr / bc1);
-  float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-  float omb1 = static_cast<float>(1.0 - cfg.beta1);
-  float beta2 = static_cast<float>(cfg.beta2);
-  float omb2 = static_cast<float>(1.0 - cfg.beta2);
-  float eps = static_cast<float>(cfg.eps);
+  const AdamStep k(cfg, step);
   with_parts(grads, N, consume_grads, 4.0, [&](auto g, std::size_t b, std::size_t e) {
-    adam_range(params, m, v, g, b, e, omb1, beta2, omb2, step_size, sqrt_bc2, eps,
+    adam_range(params, m, v, g, b, e, k.omb1, k.beta2, k.omb2, k.step_size, k.sqrt_bc2, k.eps,
                consume_grads);
   });
+}
+
+void adam_update_range(float* params, float* m, float* v, float* grads, std::size_t b,
+                       std::size_t e, const AdamConfig& cfg, long long step) {
+  const AdamStep k(cfg, step);
+  adam_range(params, m, v, Parts<1>{{grads, nullptr}, {1.0f, 0.0f}}, b, e, k.omb1, k.beta2,
+             k.omb2, k.step_size, k.sqrt_bc2, k.eps, true);
+}
+
+void sgd_momentum_update_range(float* params, float* momentum_buffer, float* grads,
+                               std::size_t b, std::size_t e, double lr, double momentum) {
+  sgd_range(params, momentum_buffer, Parts<1>{{grads, nullptr}, {1.0f, 0.0f}}, b, e,
+            static_cast<float>(lr), static_cast<float>(momentum), true);
 }
 
 void sgd_momentum_update(float* params, float* momentum_buffer, GradientParts grads,

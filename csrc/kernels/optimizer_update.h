@@ -53,6 +53,16 @@ void sgd_momentum_update(float* params,           // (N)
                          GradientParts grads, std::size_t N, double lr, double momentum,
                          bool consume_grads);
 
+// The same updates of elements [b, e) only, on the calling thread, from one
+// gradient buffer that is zeroed as it is read: a step split across threads
+// by columns has each thread update the parameters it owns.
+void adam_update_range(float* params, float* m, float* v,  // (N) each
+                       float* grads,                       // (N)
+                       std::size_t b, std::size_t e, const AdamConfig& cfg, long long step);
+void sgd_momentum_update_range(float* params, float* momentum_buffer,  // (N) each
+                               float* grads,                           // (N)
+                               std::size_t b, std::size_t e, double lr, double momentum);
+
 // Throws std::invalid_argument unless g names 1 or more parts (and, past
 // two, consume_grads): the updates call it before changing anything.
 void check_gradient_parts(const GradientParts& g, bool consume_grads);

@@ -32,6 +32,16 @@ struct StepLosses {
   double loss, reconstruction, kl;
 };
 
+// How a training step shares the batch between threads (train_step).
+// rows: each thread takes a contiguous shard of the batch with every weight
+// (data parallel). columns: each thread takes a strip of every layer's
+// output columns (its rows of the weight) for the whole batch, owns that
+// strip's gradient and update, and the threads add their parts of each
+// input gradient (model parallel; untied networks without a latent head).
+// automatic: columns where they apply and the batch is too small for a
+// shard of rows per thread (network.cpp), else rows.
+enum class StepSplit { automatic, rows, columns };
+
 class Network {
  public:
   // loss: mse or bce (from logits; needs a sigmoid output). Without a latent
@@ -69,6 +79,11 @@ class Network {
   // The paths inference runs on now (none: fp32 GEMMs).
   Bf16Path gemm_path() const { return static_cast<Bf16Path>(inference_paths_ & 0xff); }
   Int8Path int8_path() const { return static_cast<Int8Path>(inference_paths_ >> 8); }
+
+  // Takes effect at the next step; columns on a network they do not apply
+  // to (tied or variational) falls back to rows.
+  void set_step_split(StepSplit split);
+  StepSplit step_split() const { return split_; }
 
   // Allocates every training buffer for batches of up to max_batch rows.
   // Training calls (this, train_step, compute_gradients) from several
@@ -149,6 +164,11 @@ class Network {
     FloatBuffer eps;                 // (B, Z)
     FloatBuffer row_nll, row_kl;     // (B) per-sample losses of the step
     FloatBuffer grads;               // (N) shards > 0 only
+    // A column-split step's parts of an input gradient, two so a thread
+    // writes the next layer's while the others still read the last's
+    // (B, widest D_in past layer 0); and its loss summed over its columns (B).
+    FloatBuffer dinp_parts[2];
+    std::vector<double> row_sums;
     // The forward's op(B) of every layer in fp32 for a sharded step on
     // AVX-512, this shard's own copy (see pack_for_step).
     std::vector<std::unique_ptr<Fp32PackedB>> fp32_packs;
@@ -170,6 +190,15 @@ class Network {
   // the optimiser reads the shards' gradients weighted by their share.
   StepLosses sharded_step(const float* data, std::int64_t n_rows,
                           const std::int64_t* batch_rows, int B, const float* eps, int T);
+  // train_step with threads splitting every layer's output columns (see
+  // StepSplit), on up to T threads.
+  StepLosses column_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
+                         int B, int T);
+  bool splits_columns(int B, int threads) const;
+  // Allocates the step packs this precision uses, each set whole or not at
+  // all: fp32 (AVX-512 CPUs) one set in each of the first fp32_sets
+  // workspaces; bf16 the forward's, and with dinp the input gradient's.
+  void allocate_step_packs(int fp32_sets, bool dinp);
   // Packs every layer's weight for a sharded step: bf16 for both GEMMs that
   // read it, the T threads splitting the panels; for fp32 (the forward on
   // AVX-512 CPUs; the input gradient reads an fp32 weight in place, a tied
@@ -214,6 +243,7 @@ class Network {
   std::mutex train_mutex_;  // guards the training workspaces and the update
   std::vector<Workspace> work_;
   StepPacks step_packs_;  // pack_for_step's buffers, reused step after step
+  StepSplit split_ = StepSplit::automatic;
 };
 
 }  // namespace pyae

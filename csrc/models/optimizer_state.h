@@ -42,6 +42,17 @@ class Optimizer {
     }
   }
 
+  // Part of update number `step` (step_count() + 1): a step whose threads
+  // each update their own ranges, the caller moving the count once after.
+  void update_range(float* params, float* grads, std::size_t b, std::size_t e,
+                    long long step) {
+    if (cfg_.kind == OptimizerKind::adam)
+      adam_update_range(params, state_[0].data(), state_[1].data(), grads, b, e,
+                        AdamConfig{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps}, step);
+    else
+      sgd_momentum_update_range(params, state_[0].data(), grads, b, e, cfg_.lr, cfg_.momentum);
+  }
+
   float* state(int which) {  // 0: Adam m / SGD momentum, 1: Adam v
     if (which < 0 || which > 1 || state_[which].size() == 0) return nullptr;
     return state_[which].data();
