@@ -31,11 +31,12 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("batch", [256, 100])  # 100: split by columns (ae, dae, untied)
+@pytest.mark.parametrize("batch", [256, 100])  # 100: ae and dae split by columns
 @pytest.mark.parametrize("T", [2, 3])  # 3: the optimiser folds the leading shards first
 @pytest.mark.parametrize("name", list(MODELS))
 def test_two_threads_follow_one_thread(name, T, batch, threads):
-    X = np.random.default_rng(0).random((700, 60), dtype=np.float32)
+    # 300 features: 30k multiply-adds per sample, past the column split's least
+    X = np.random.default_rng(0).random((700, 300), dtype=np.float32)
     threads(1)
     one = MODELS[name]().set_params(batch_size=batch).fit(X)
     threads(T)
@@ -210,21 +211,26 @@ def test_a_column_step_is_the_whole_batch_gradient(T, noise, loss, precision, th
 @pytest.mark.parametrize("T", [2, 5])
 def test_small_batches_split_by_columns_and_large_ones_by_rows(T, threads):
     """The automatic rule: columns where a shard of rows per thread would
-    not fill the threads; tied and variational networks always by rows.
-    A column step and a row step of the same batch give the same update."""
+    not fill the threads, unless the network is tiny; tied and variational
+    networks always by rows. A column step and a row step of the same batch
+    give the same update."""
     threads(T)
     X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
     for B in (1, 3, 40, 127, 128, 256):  # 1, 3: fewer rows than some threads
         rows = np.arange(B, dtype=np.int64)
         got = {}
         for split in ("auto", "rows", "columns"):
-            net = _column_net("mse", "fp32", True)
+            net = _column_net("mse", "fp32", True, widths=(256, 64))
             net.step_split = split
             net.train_step(X, rows)
             got[split] = net.params.copy()
         np.testing.assert_allclose(got["rows"], got["columns"], rtol=0, atol=1e-7)
         same = "columns" if B < 64 * T else "rows"
         np.testing.assert_array_equal(got["auto"], got[same], err_msg=f"batch {B}")
+        auto = _column_net("mse", "fp32", True, widths=(256, 64))
+        assert auto.splits_columns(B) == (same == "columns")
+        # 70-40-9-40-70: 6.3k multiply-adds per sample, barriers cost more than its layers
+        assert not _column_net("mse", "fp32", True).splits_columns(B)
     net = _column_net("mse", "fp32", False)
     assert net.step_split == "auto"
     with pytest.raises(ValueError, match="'auto', 'rows' or 'columns'"):
@@ -245,6 +251,7 @@ def test_columns_on_a_tied_or_variational_network_fall_back_to_rows(threads):
         a.network_.train_step(X, rows)
         b.network_.train_step(X, rows)
         np.testing.assert_array_equal(a.network_.params, b.network_.params)
+        assert not b.network_.splits_columns(64)
 
 
 def test_a_bad_row_in_a_column_step_raises_and_changes_nothing(threads):

@@ -2,6 +2,7 @@
 // Python model (Autoencoder, DenoisingAutoencoder and VAE alike).
 #include "models/network.h"
 #include "checks.h"
+#include "runtime/parallel.h"
 
 #include <pybind11/stl.h>
 
@@ -231,6 +232,10 @@ void register_network(py::module_& m) {
             else throw py::value_error("step_split is 'auto', 'rows' or 'columns', not '" + split + "'");
           },
           "How train_step shares a batch between threads (StepSplit in network.h).")
+      .def(
+          "splits_columns",
+          [](const Network& n, int batch) { return n.splits_columns(batch, kernel_threads()); },
+          py::arg("batch"), "Whether a step of `batch` rows now is split by columns.")
       .def_property_readonly("gemm_path",
                              [](const Network& n) {
                                return n.precision() == Precision::int8

@@ -167,6 +167,10 @@ int shard_count(int B) {
   return std::max(1, std::min(T, B / kMinShardRows));
 }
 
+// The smallest network (forward multiply-adds per sample) split by columns
+// under StepSplit::automatic (see splits_columns).
+constexpr double kColumnSplitMinMacs = 25000.0;
+
 // Thread t of n's strip of a width: whole packed panels, 64-byte aligned.
 void column_strip(int width, int n, int t, int* c0, int* c1) {
   static_assert(kBf16PanelWidth == kFp32PanelWidth, "one strip rule for both packs");
@@ -199,14 +203,22 @@ void Network::set_step_split(StepSplit split) {
 
 bool Network::splits_columns(int B, int threads) const {
   if (threads < 2 || split_ == StepSplit::rows || table_.variational()) return false;
-  for (const LayerSpec& s : table_.layers())
+  double macs = 0.0;  // per sample, forward
+  for (const LayerSpec& s : table_.layers()) {
     if (!s.owns_weight()) return false;
+    macs += static_cast<double>(s.d_in) * s.d_out;
+  }
   // automatic: columns where shards of kMinShardRows would leave threads
-  // idle. From there on rows were faster (measured, 784-256-64-256-784 on
-  // 2 cores: columns 1.03-1.40x rows at batch 16-96, 0.94 / 1.06x at 128 in
-  // bf16 / fp32, 0.71-0.94x at 256-1024; every thread converts the whole
-  // batch's activations for its GEMMs, where a shard converts its own rows).
-  return split_ == StepSplit::columns || shard_count(B) < threads;
+  // idle, on networks of at least kColumnSplitMinMacs. Measured on 2 cores
+  // (fp32, Adam; benchmarks/bench_step_split.py): 784-256-64-256-784
+  // columns / rows 1.03-1.40x at batch 1-96, but 0.94x (bf16) / 1.06x
+  // (fp32) at 128 and 0.66-0.94x at 256-1024 (every thread converts the
+  // whole batch's activations for its GEMMs, a shard only its own rows);
+  // 784-64-784 1.04-1.43x at batch 1-64, 200-64-16-64-200 (27.6k MACs)
+  // 0.90x at batch 1-4 and 1.15-1.39x at 16-64, 60-48-12-48-60 (6.9k)
+  // 0.47-0.68x: its barriers cost more than its layers.
+  return split_ == StepSplit::columns ||
+         (shard_count(B) < threads && macs >= kColumnSplitMinMacs);
 }
 
 StepLosses Network::train_step(const float* data, std::int64_t n_rows,

@@ -38,8 +38,8 @@ struct StepLosses {
 // output columns (its rows of the weight) for the whole batch, owns that
 // strip's gradient and update, and the threads add their parts of each
 // input gradient (model parallel; untied networks without a latent head).
-// automatic: columns where they apply and the batch is too small for a
-// shard of rows per thread (network.cpp), else rows.
+// automatic: columns where they apply, the batch is too small for a shard
+// of rows per thread and the network is not tiny (network.cpp), else rows.
 enum class StepSplit { automatic, rows, columns };
 
 class Network {
@@ -84,6 +84,8 @@ class Network {
   // to (tied or variational) falls back to rows.
   void set_step_split(StepSplit split);
   StepSplit step_split() const { return split_; }
+  // Whether a step of B rows on `threads` threads is split by columns.
+  bool splits_columns(int B, int threads) const;
 
   // Allocates every training buffer for batches of up to max_batch rows.
   // Training calls (this, train_step, compute_gradients) from several
@@ -194,7 +196,6 @@ class Network {
   // StepSplit), on up to T threads.
   StepLosses column_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
                          int B, int T);
-  bool splits_columns(int B, int threads) const;
   // Allocates the step packs this precision uses, each set whole or not at
   // all: fp32 (AVX-512 CPUs) one set in each of the first fp32_sets
   // workspaces; bf16 the forward's, and with dinp the input gradient's.
