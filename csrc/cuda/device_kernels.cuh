@@ -183,7 +183,8 @@ __global__ void pyae_accumulate(double* totals, int slot, const float* rows, int
   if (threadIdx.x == 0) totals[slot] += scale * partial[0];
 }
 
-// Adam with torch.optim's order of operations over flat buffers (N); the
+// Adam with torch.optim's order of operations over flat buffers (N), its
+// moments flushed below the smallest normal float as on the CPU; the
 // step t = counters[0] + 1 comes from device memory. grads are zeroed for
 // the next accumulation (as the CPU optimiser does).
 __global__ void pyae_adam(float* params, float* m, float* v, float* grads, unsigned long long N,
@@ -195,8 +196,8 @@ __global__ void pyae_adam(float* params, float* m, float* v, float* grads, unsig
   const float sqrt_bc2 = static_cast<float>(sqrt(1.0 - pow(beta2, t)));
   PYAE_GRID_STRIDE(i, N) {
     float g = grads[i];
-    float mi = m[i] + one_minus_beta1 * (g - m[i]);
-    float vi = v[i] * beta2_f + one_minus_beta2 * g * g;
+    float mi = pyae::flush_subnormal(m[i] + one_minus_beta1 * (g - m[i]));
+    float vi = pyae::flush_subnormal(v[i] * beta2_f + one_minus_beta2 * g * g);
     m[i] = mi;
     v[i] = vi;
     params[i] -= step_size * (mi / (sqrtf(vi) / sqrt_bc2 + eps));
@@ -208,7 +209,7 @@ __global__ void pyae_adam(float* params, float* m, float* v, float* grads, unsig
 __global__ void pyae_sgd_momentum(float* params, float* buf, float* grads, unsigned long long N,
                                   float lr, float momentum) {
   PYAE_GRID_STRIDE(i, N) {
-    float b = momentum * buf[i] + grads[i];
+    float b = pyae::flush_subnormal(momentum * buf[i] + grads[i]);
     buf[i] = b;
     params[i] -= lr * b;
     grads[i] = 0.0f;

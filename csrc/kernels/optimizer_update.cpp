@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "math/common.h"
+#include "math/elementwise_math.h"
 #include "runtime/parallel.h"
 
 namespace pyae {
@@ -42,8 +43,8 @@ PYAE_MULTIVERSION void adam_range(float* p, float* m, float* v, Parts<kParts> g,
     const std::size_t e0 = std::min(e, b0 + kBlock);
     for (std::size_t i = b0; i < e0; ++i) {
       const float gi = g.at(i);
-      float mi = m[i] + one_minus_beta1 * (gi - m[i]);
-      float vi = v[i] * beta2 + one_minus_beta2 * gi * gi;
+      float mi = flush_subnormal(m[i] + one_minus_beta1 * (gi - m[i]));
+      float vi = flush_subnormal(v[i] * beta2 + one_minus_beta2 * gi * gi);
       m[i] = mi;
       v[i] = vi;
       p[i] -= step_size * (mi / (std::sqrt(vi) / sqrt_bc2 + eps));
@@ -58,7 +59,7 @@ PYAE_MULTIVERSION void sgd_range(float* p, float* buf, Parts<kParts> g, std::siz
   for (std::size_t b0 = b; b0 < e; b0 += kBlock) {
     const std::size_t e0 = std::min(e, b0 + kBlock);
     for (std::size_t i = b0; i < e0; ++i) {
-      float bi = momentum * buf[i] + g.at(i);
+      float bi = flush_subnormal(momentum * buf[i] + g.at(i));
       buf[i] = bi;
       p[i] -= lr * bi;
     }
