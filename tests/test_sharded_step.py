@@ -3,8 +3,9 @@ shards, one per thread (Network::sharded_step): each shard's noise and
 epsilon are drawn at its rows' places in the whole batch, and the shards'
 gradients are summed weighted by their share. Batches too small for a
 shard per thread are split by columns instead (Network::column_step): each
-thread owns a strip of every layer's outputs for the whole batch, and the
-threads add their parts of each input gradient. Either way T threads follow
+thread owns a strip of every layer's outputs for the whole batch (a VAE's
+latent head is one thread's), and the threads add their parts of each
+input gradient. Either way T threads follow
 one thread up to float32 summation order, and repeat themselves exactly."""
 
 import numpy as np
@@ -31,7 +32,7 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("batch", [256, 100])  # 100: ae and dae split by columns
+@pytest.mark.parametrize("batch", [256, 100])  # 100: all but tied_bce split by columns
 @pytest.mark.parametrize("T", [2, 3])  # 3: the optimiser folds the leading shards first
 @pytest.mark.parametrize("name", list(MODELS))
 def test_two_threads_follow_one_thread(name, T, batch, threads):
@@ -211,8 +212,8 @@ def test_a_column_step_is_the_whole_batch_gradient(T, noise, loss, precision, th
 @pytest.mark.parametrize("T", [2, 5])
 def test_small_batches_split_by_columns_and_large_ones_by_rows(T, threads):
     """The automatic rule: columns where a shard of rows per thread would
-    not fill the threads, unless the network is tiny; tied and variational
-    networks always by rows. A column step and a row step of the same batch
+    not fill the threads, unless the network is tiny; tied networks always
+    by rows. A column step and a row step of the same batch
     give the same update."""
     threads(T)
     X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
@@ -238,20 +239,55 @@ def test_small_batches_split_by_columns_and_large_ones_by_rows(T, threads):
     assert net.step_split == "auto"
 
 
-def test_columns_on_a_tied_or_variational_network_fall_back_to_rows(threads):
+def test_columns_on_a_tied_network_fall_back_to_rows(threads):
+    """A tied weight's two users own different parts of it: rows."""
     threads(2)
-    X = np.random.default_rng(1).random((300, 30), dtype=np.float32)
-    for make in (lambda: pyae.Autoencoder(hidden=(16,), tied_weights=True, batch_size=64,
-                                          epochs=1, verbose=False),
-                 lambda: pyae.VAE(hidden=(16,), latent_dim=4, batch_size=64, epochs=1,
-                                  verbose=False)):
-        a, b = make().fit(X[:64]), make().fit(X[:64])
-        b.network_.step_split = "columns"
-        rows = np.arange(10, 74, dtype=np.int64)
-        a.network_.train_step(X, rows)
-        b.network_.train_step(X, rows)
-        np.testing.assert_array_equal(a.network_.params, b.network_.params)
-        assert not b.network_.splits_columns(64)
+    X = np.random.default_rng(1).random((300, 300), dtype=np.float32)
+    make = lambda: pyae.Autoencoder(hidden=(96,), tied_weights=True, batch_size=64, epochs=1,
+                                    verbose=False)
+    a, b = make().fit(X[:64]), make().fit(X[:64])
+    b.network_.step_split = "columns"
+    rows = np.arange(10, 74, dtype=np.int64)
+    a.network_.train_step(X, rows)
+    b.network_.train_step(X, rows)
+    np.testing.assert_array_equal(a.network_.params, b.network_.params)
+    assert not b.network_.splits_columns(64)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS_HERE)
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("latent,hidden", [(6, [40]), (40, [64, 50])])  # 40: 2Z past a panel
+@pytest.mark.parametrize("injected", [False, True])
+def test_a_column_step_of_a_vae_is_the_whole_batch_gradient(injected, latent, hidden, loss,
+                                                            precision, threads):
+    """A VAE splits by columns with its latent head on one thread (the
+    reparameterisation pairs mu and log sigma^2 columns, and the KL term):
+    the step's losses (total, reconstruction, KL) and gradient are the whole
+    batch's, with epsilon drawn (Philox) or injected."""
+    from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
+
+    threads(2)
+    table = _core.LayerTable.vae(70, hidden, latent, ACTIVATIONS["sigmoid"],
+                                 ACTIVATIONS["sigmoid"])
+    net = _core.Network(table, LOSSES[loss], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+    net.set_precision(PRECISIONS[precision])
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    net.set_latent_seed(11)
+    net.step_split = "columns"
+    X = np.random.default_rng(1).random((300, 70), dtype=np.float32)
+    rows = np.arange(5, 105, dtype=np.int64)
+    eps = np.random.default_rng(2).standard_normal((100, latent)).astype(np.float32)
+    for step in (1, 2):
+        args = (X, rows, eps) if injected else (X, rows)
+        whole = net.compute_gradients(*args)
+        want = net.params - net.grads
+        scale = np.abs(net.grads).max()
+        got = net.train_step(*args)
+        np.testing.assert_allclose(got, whole, rtol=1e-6)
+        # (the gradient to float32 summation order; params to their last bit)
+        np.testing.assert_allclose(net.params, want, rtol=5e-7, atol=1e-7 * max(scale, 1.0))
+        assert not net.grads.any()
+        net.mutable_params()[:] *= np.float32(0.9)
 
 
 def test_a_bad_row_in_a_column_step_raises_and_changes_nothing(threads):

@@ -71,9 +71,7 @@ double bce_logits_loss_rows(float* dlogits, float* row_loss, const float* logits
 }
 
 void loss_columns(Loss kind, float* grad, double* row_sums, const float* pred,
-                  const float* target, int B, int D, int c0, int c1) {
-  const float scale = (kind == Loss::bce ? 1.0f : 2.0f) /
-                      (static_cast<float>(B) * static_cast<float>(D));
+                  const float* target, int B, int D, int c0, int c1, float scale) {
   const int cols = c1 - c0;
   for (int r = 0; r < B; ++r) {
     const std::size_t o = static_cast<std::size_t>(r) * D + c0;

@@ -26,17 +26,19 @@ double bce_logits_loss_rows(float* dlogits,       // (B, D) or null, accumulated
                                 const float* target,  // (B, D)
                                 int B, int D);
 
-// Columns [c0, c1) of mse_loss_rows (kind mse) or bce_logits_loss_rows
-// (bce) on the calling thread, for a step split across threads by columns:
-// grad's columns are WRITTEN with the same gradient, and row_sums[r] gets
-// row r's loss summed over those columns (the caller adds the threads' sums
-// and divides by D).
+// Columns [c0, c1) of a loss on the calling thread, for a step split across
+// threads by columns: row_sums[r] gets row r's squared errors (mse) or
+// binary cross-entropies from logits (bce) summed over those columns, and
+// grad's columns are WRITTEN with grad_scale * (pred - target) (mse) or
+// grad_scale * (sigmoid(pred) - target) (bce). The caller adds the threads'
+// sums and finishes them: mse_loss_rows' grad_scale is 2 / (B D) and its
+// row loss the sum / D; reconstruction_nll_rows' grad_scale is its own.
 void loss_columns(Loss kind,
                   float* grad,          // (B, D), columns [c0, c1) written
                   double* row_sums,     // (B) written
                   const float* pred,    // (B, D) (logits for bce)
                   const float* target,  // (B, D)
-                  int B, int D, int c0, int c1);
+                  int B, int D, int c0, int c1, float grad_scale);
 
 // Per-sample negative log-likelihood summed over features (VAE decoders):
 //   bce:  out are logits, Bernoulli NLL  sum_j BCE(sigmoid(out), target)

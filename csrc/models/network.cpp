@@ -202,7 +202,7 @@ void Network::set_step_split(StepSplit split) {
 }
 
 bool Network::splits_columns(int B, int threads) const {
-  if (threads < 2 || split_ == StepSplit::rows || table_.variational()) return false;
+  if (threads < 2 || split_ == StepSplit::rows) return false;
   double macs = 0.0;  // per sample, forward
   for (const LayerSpec& s : table_.layers()) {
     if (!s.owns_weight()) return false;
@@ -228,7 +228,7 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
   const int T = shard_count(B);
   StepLosses r;
   if (splits_columns(B, kernel_threads())) {
-    r = column_step(data, n_rows, batch_rows, B, kernel_threads());
+    r = column_step(data, n_rows, batch_rows, B, eps, kernel_threads());
   } else if (T > 1) {
     r = sharded_step(data, n_rows, batch_rows, B, eps, T);
   } else {
@@ -292,7 +292,7 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
 }
 
 StepLosses Network::column_step(const float* data, std::int64_t n_rows,
-                                const std::int64_t* batch_rows, int B, int T) {
+                                const std::int64_t* batch_rows, int B, const float* eps, int T) {
   // What can throw happens here, before the parallel region: inside it, a
   // thread that failed still meets every barrier (guarded below).
   begin_gradient();
@@ -316,6 +316,17 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
   Workspace& w = work_[0];
   const bool denoising = noise_.kind != NoiseKind::none;
   float* target = denoising ? w.clean.data() : w.acts[0].data();
+  // A VAE's latent head (mu | log sigma^2 columns, the reparameterisation and
+  // the KL term, all small) is thread 0's whole: its columns pair up.
+  const int head = table_.variational() ? table_.latent_layer() : -1;
+  const int Z = head >= 0 ? table_[head].d_out / 2 : 0;
+  const float inv_b = 1.0f / static_cast<float>(B);
+  // The loss's gradient scale: the AE's mean over B * D elements (mse's
+  // derivative 2x), the VAE's per-sample NLL averaged over the batch.
+  const float grad_scale = head >= 0 ? inv_b
+                           : (loss_ == Loss::bce ? 1.0f : 2.0f) /
+                                 (static_cast<float>(B) * static_cast<float>(D));
+  double kl = 0.0;
   const auto stream = static_cast<std::uint64_t>(opt_.step_count());
   const long long step = opt_.step_count() + 1;
   float* params = params_.data();
@@ -338,6 +349,12 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
         failed = true;
       }
     };
+    // This thread's output columns of layer l: its rows of the weight.
+    auto strip = [&](int l, int* c0, int* c1) {
+      if (l != head) return column_strip(table_[l].d_out, n, t, c0, c1);
+      *c0 = 0;
+      *c1 = t == 0 ? table_[l].d_out : 0;
+    };
     auto dims = [&](int l) {
       DenseDims d = dims_of(table_[l], B, train_act(l), gemm_path());
       if (packs.use_bf16) d.packed = packs.bf16[l].get();
@@ -351,7 +368,7 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
       for (int l = 0; l < L; ++l) {
         const LayerSpec& s = table_[l];
         int c0, c1;
-        column_strip(s.d_out, n, t, &c0, &c1);
+        strip(l, &c0, &c1);
         const int first = c0 / kBf16PanelWidth, last = (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth;
         if (packs.use_bf16)
           packs.bf16[l]->repack(true, params + s.weight_offset, s.d_in, first, last);
@@ -370,11 +387,22 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
       int c0, c1;
-      column_strip(s.d_out, n, t, &c0, &c1);
+      strip(l, &c0, &c1);
       guarded([&] {
-        dense_forward_columns(w.acts[l + 1].data(), w.acts[l].data(), params + s.weight_offset,
+        dense_forward_columns(train_out(w, l), w.acts[l].data(), params + s.weight_offset,
                               params + s.bias_offset, dims(l), c0, c1,
                               w.pre[l].size() ? w.pre[l].data() : nullptr);
+        if (l != head || t != 0) return;
+        // z = mu + exp(logvar / 2) * eps; the KL term's gradient is the
+        // first part of the head's (as in loss_and_gradient).
+        if (eps != nullptr)
+          std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
+        else
+          philox_normal(w.eps.data(), count(B, Z), latent_seed_, stream, 0);
+        reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
+        std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
+        kl = kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z,
+                     beta_ * inv_b);
       });
       if (l + 1 < L) {
 #pragma omp barrier
@@ -385,17 +413,27 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
       int c0, c1;
       column_strip(D, n, t, &c0, &c1);
       loss_columns(loss_, w.dacts[L].data(), own.row_sums.data(), w.acts[L].data(), target, B,
-                   D, c0, c1);
+                   D, c0, c1, grad_scale);
     });
     for (int l = L - 1; l >= 0; --l) {
       const LayerSpec& s = table_[l];
       int c0, c1;
-      column_strip(s.d_out, n, t, &c0, &c1);
-      float* dout = w.dacts[l + 1].data();  // its columns c0:c1 are whole
+      strip(l, &c0, &c1);
+      if (l == head) {
+#pragma omp barrier
+        // (every strip of dz is summed) the head's gradient through the
+        // reparameterisation, added to the KL term's
+        if (t == 0)
+          guarded([&] {
+            reparameterize_backward(w.dhead_out.data(), w.dacts[l + 1].data(),
+                                    w.acts[l + 1].data(), w.head_out.data(), B, Z);
+          });
+      }
+      float* dout = train_dout(w, l);  // its columns c0:c1 are whole
       guarded([&] {
         dense_backward_columns(l > 0 ? own.dinp_parts[l % 2].data() : nullptr,
                                g + s.weight_offset, g + s.bias_offset, dout, dout,
-                               w.acts[l + 1].data(), w.pre[l].size() ? w.pre[l].data() : nullptr,
+                               train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
                                w.acts[l].data(), params + s.weight_offset, dims(l), c0, c1);
       });
       if (l == 0) break;
@@ -414,7 +452,7 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
     for (int l = 0; l < L; ++l) {
       const LayerSpec& s = table_[l];
       int c0, c1;
-      column_strip(s.d_out, n, t, &c0, &c1);
+      strip(l, &c0, &c1);
       opt_.update_range(params, g, s.weight_offset + count(c0, s.d_in),
                         s.weight_offset + count(c1, s.d_in), step);
       opt_.update_range(params, g, s.bias_offset + c0, s.bias_offset + c1, step);
@@ -426,14 +464,20 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
       if (e) std::rethrow_exception(e);
   }
   opt_.set_step_count(step);
+  // Each row's loss from the threads' sums, finished as the whole-batch
+  // kernels finish theirs (mse_loss_rows, reconstruction_nll_rows).
+  const double log_norm = 0.5 * D * std::log(2.0 * 3.14159265358979323846);
+  float* row_loss = w.row_nll.data();
   double total = 0.0;
   for (int b = 0; b < B; ++b) {
     double sum = 0.0;
     for (int u = 0; u < granted; ++u) sum += work_[u].row_sums[b];
-    w.row_nll.data()[b] = static_cast<float>(sum / D);
-    total += static_cast<double>(w.row_nll.data()[b]);
+    if (head < 0) row_loss[b] = static_cast<float>(sum / D);
+    else row_loss[b] = static_cast<float>(loss_ == Loss::bce ? sum : 0.5 * sum + log_norm);
+    total += static_cast<double>(row_loss[b]);
   }
-  return StepLosses{total / B, total / B, 0.0};
+  if (head < 0) return StepLosses{total / B, total / B, 0.0};
+  return StepLosses{(total + beta_ * kl) / B, total / B, kl / B};
 }
 
 void Network::begin_gradient() {

@@ -37,7 +37,8 @@ struct StepLosses {
 // (data parallel). columns: each thread takes a strip of every layer's
 // output columns (its rows of the weight) for the whole batch, owns that
 // strip's gradient and update, and the threads add their parts of each
-// input gradient (model parallel; untied networks without a latent head).
+// input gradient (model parallel; untied networks: a latent head is one
+// thread's).
 // automatic: columns where they apply, the batch is too small for a shard
 // of rows per thread and the network is not tiny (network.cpp), else rows.
 enum class StepSplit { automatic, rows, columns };
@@ -195,7 +196,7 @@ class Network {
   // train_step with threads splitting every layer's output columns (see
   // StepSplit), on up to T threads.
   StepLosses column_step(const float* data, std::int64_t n_rows, const std::int64_t* batch_rows,
-                         int B, int T);
+                         int B, const float* eps, int T);
   // Allocates the step packs this precision uses, each set whole or not at
   // all: fp32 (AVX-512 CPUs) one set in each of the first fp32_sets
   // workspaces; bf16 the forward's, and with dinp the input gradient's.
