@@ -28,7 +28,7 @@ from ._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
 from . import _scaling
 from ._outliers import OutlierDetection, contamination_check
 from ._sklearn_compat import EstimatorBase, NotFittedBase
-from ._validation import choice, layer_width, positive_float, positive_int
+from ._validation import choice, layer_width, positive_float, positive_float32, positive_int
 
 __all__ = ["BaseAutoencoder", "NotFittedError"]
 
@@ -128,7 +128,7 @@ COMMON_PARAMETERS = {
     "momentum": _unit_interval,
     "beta1": _unit_interval,
     "beta2": _unit_interval,
-    "eps": positive_float,
+    "eps": positive_float32,
     "shuffle": _passed,
     "patience": _optional(positive_int),
     "tol": _non_negative,

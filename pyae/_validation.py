@@ -134,6 +134,14 @@ def positive_float(value, name: str) -> float:
     return float(value)
 
 
+def positive_float32(value, name: str) -> float:
+    """A positive number that stays positive in float32 (Adam divides by eps)."""
+    value = positive_float(value, name)
+    if not np.float32(value) > 0:
+        raise ValueError(f"{name} must be a positive float32 (at least 1.4e-45), got {value!r}")
+    return value
+
+
 def choice(value, name: str, options) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")

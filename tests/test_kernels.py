@@ -215,6 +215,24 @@ def test_optimiser_moments_never_go_subnormal():
     assert buf[0] == 0.0 and buf[1] > 0.0
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-20, 1e-30])
+def test_adam_keeps_a_tiny_gradients_step_whatever_eps(eps):
+    """The second moment is flushed only with the first: v of a 1e-18
+    gradient is subnormal (1e-39) while m is not, and flushing v alone
+    made the step m / eps (1e9 at eps 1e-30) instead of about lr."""
+    g = np.array([1e-17, 1e-18, 1e-19], np.float32)
+    p, m, v = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
+    ops.adam_update(p, g.copy(), m, v, step=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=eps)
+    rp, _, _ = ref.adam_update(np.zeros(3), g, np.zeros(3), np.zeros(3), 1, 1e-3, 0.9, 0.999, eps)
+    np.testing.assert_allclose(p, rp, rtol=1e-4, atol=1e-20)
+
+
+def test_an_eps_that_is_zero_in_float32_is_refused():
+    X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="positive float32"):
+        pyae.Autoencoder(hidden=(3,), eps=1e-50, epochs=1, verbose=False).fit(X)
+
+
 def test_kernels_give_identical_bits_for_a_given_thread_count(rng, threads):
     x, W, b = f32(rng, 300, 500), f32(rng, 200, 500, scale=0.1), f32(rng, 200)
     results = {}

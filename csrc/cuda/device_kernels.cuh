@@ -195,9 +195,8 @@ __global__ void pyae_adam(float* params, float* m, float* v, float* grads, unsig
   const float step_size = static_cast<float>(lr / (1.0 - pow(beta1, t)));
   const float sqrt_bc2 = static_cast<float>(sqrt(1.0 - pow(beta2, t)));
   PYAE_GRID_STRIDE(i, N) {
-    float g = grads[i];
-    float mi = pyae::flush_subnormal(m[i] + one_minus_beta1 * (g - m[i]));
-    float vi = pyae::flush_subnormal(v[i] * beta2_f + one_minus_beta2 * g * g);
+    float mi = m[i], vi = v[i];
+    pyae::adam_moments(mi, vi, grads[i], one_minus_beta1, beta2_f, one_minus_beta2);
     m[i] = mi;
     v[i] = vi;
     params[i] -= step_size * (mi / (sqrtf(vi) / sqrt_bc2 + eps));

@@ -42,9 +42,8 @@ PYAE_MULTIVERSION void adam_range(float* p, float* m, float* v, Parts<kParts> g,
   for (std::size_t b0 = b; b0 < e; b0 += kBlock) {
     const std::size_t e0 = std::min(e, b0 + kBlock);
     for (std::size_t i = b0; i < e0; ++i) {
-      const float gi = g.at(i);
-      float mi = flush_subnormal(m[i] + one_minus_beta1 * (gi - m[i]));
-      float vi = flush_subnormal(v[i] * beta2 + one_minus_beta2 * gi * gi);
+      float mi = m[i], vi = v[i];
+      adam_moments(mi, vi, g.at(i), one_minus_beta1, beta2, one_minus_beta2);
       m[i] = mi;
       v[i] = vi;
       p[i] -= step_size * (mi / (std::sqrt(vi) / sqrt_bc2 + eps));

@@ -40,9 +40,20 @@ PYAE_HD float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi
 // exactly zero (a collapsed VAE's encoder, a dead unit) decays geometrically
 // into subnormals, and CPU arithmetic on subnormals takes a microcode
 // assist (a VAE's epochs on random data slowed 2.5x after 3 epochs, 35% of
-// its first moments subnormal). Such a moment would move a parameter by at
-// most lr * 1.2e-38 / eps (1e-33 at Adam's defaults).
+// its first moments subnormal). A flushed first moment (or SGD momentum)
+// would have moved its parameter by at most lr * 1.2e-38 / eps (1e-33 at
+// Adam's defaults). Adam's second moment is flushed only once the first is
+// 0 (adam_moments): alone, it would turn a tiny gradient's step m / sqrt(v)
+// into m / eps.
 PYAE_HD float flush_subnormal(float x) { return fabsf(x) < 1.17549435e-38f ? 0.0f : x; }
+
+// Adam's moments after gradient g (torch.optim's order), flushed as above.
+PYAE_HD void adam_moments(float& m, float& v, float g, float one_minus_beta1, float beta2,
+                          float one_minus_beta2) {
+  m = flush_subnormal(m + one_minus_beta1 * (g - m));
+  v = v * beta2 + one_minus_beta2 * g * g;
+  v = m == 0.0f ? flush_subnormal(v) : v;
+}
 
 // a * b + c rounded once. Polynomials use it explicitly (pyae builds with
 // -ffp-contract=off): one instruction where the CPU has FMA, and the same

@@ -1,7 +1,6 @@
 #include "models/network.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -13,26 +12,15 @@
 #include "kernels/latent.h"
 #include "kernels/loss.h"
 #include "kernels/small_gemm.h"
+#include "models/network_detail.h"
 #include "runtime/parallel.h"
 #include "runtime/scratch.h"
 
 namespace pyae {
 
+using namespace network_detail;
+
 namespace {
-
-DenseDims dims_of(const LayerSpec& s, int B, Activation act, Bf16Path path) {
-  DenseDims d{B, s.d_in, s.d_out, act, !s.owns_weight()};
-  d.gemm_path = path;
-  return d;
-}
-
-std::size_t count(int B, int width) { return static_cast<std::size_t>(B) * width; }
-
-// A layer's weight as a GEMM operand. Forward: op(B) = W^T (D_in, D_out),
-// the stored (D_out, D_in) weight transposed or a tied layer's (D_in, D_out)
-// storage as it is. Input gradient: op(B) = W (D_out, D_in), the other way round.
-bool forward_trans(const LayerSpec& s) { return s.owns_weight(); }
-int weight_ld(const LayerSpec& s) { return s.owns_weight() ? s.d_in : s.d_out; }
 
 // rows (B, 2Z) of a latent head's [mu | log sigma^2] become (B, Z) of mu, in
 // place (row b moves from 2Zb to Zb; ascending b never overwrites unread rows).
@@ -49,6 +37,9 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
   set_beta(beta);
   for (double v : {optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.momentum})
     if (!std::isfinite(v)) throw std::invalid_argument("optimizer hyperparameters must be finite");
+  if (optimizer.kind == OptimizerKind::adam && !(static_cast<float>(optimizer.eps) > 0.0f))
+    throw std::invalid_argument("eps must be a positive float32 (at least 1.4e-45): the update "
+                                "divides by it");
   opt_.set_learning_rate(optimizer.lr);  // checks it is > 0
   if (!is_valid(loss_)) throw std::invalid_argument("unknown loss code");
   if (!is_valid(optimizer.kind)) throw std::invalid_argument("unknown optimizer code");
@@ -171,27 +162,6 @@ int shard_count(int B) {
 // under StepSplit::automatic (see splits_columns).
 constexpr double kColumnSplitMinMacs = 25000.0;
 
-// Thread t of n's strip of a width: whole packed panels, 64-byte aligned.
-void column_strip(int width, int n, int t, int* c0, int* c1) {
-  static_assert(kBf16PanelWidth == kFp32PanelWidth, "one strip rule for both packs");
-  split_range(width, n, t, kBf16PanelWidth, c0, c1);
-}
-
-// dst[:, c0:c1] = the sum of the parts' columns c0:c1, in part order.
-PYAE_MULTIVERSION void sum_parts(float* dst,                // (B, D), columns c0:c1 written
-                                 const float* const* parts,  // n of (B, D)
-                                 int n, int B, int D, int c0, int c1) {
-  for (int r = 0; r < B; ++r) {
-    const std::size_t o = static_cast<std::size_t>(r) * D;
-    float* out = dst + o;
-    for (int c = c0; c < c1; ++c) out[c] = parts[0][o + c];
-    for (int u = 1; u < n; ++u) {
-      const float* part = parts[u] + o;
-      for (int c = c0; c < c1; ++c) out[c] += part[c];
-    }
-  }
-}
-
 }  // namespace
 
 void Network::set_step_split(StepSplit split) {
@@ -289,195 +259,6 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
     total.kl += share[t] * losses[t].kl;
   }
   return total;
-}
-
-StepLosses Network::column_step(const float* data, std::int64_t n_rows,
-                                const std::int64_t* batch_rows, int B, const float* eps, int T) {
-  // What can throw happens here, before the parallel region: inside it, a
-  // thread that failed still meets every barrier (guarded below).
-  begin_gradient();
-  if (static_cast<int>(work_.size()) < T) work_.resize(T);
-  reserve_locked(work_[0], B);  // the batch's activations, shared by the threads
-  const int L = table_.size();
-  const int D = table_.features();
-  std::size_t part_size = 0;
-  for (int l = 1; l < L; ++l) part_size = std::max(part_size, count(B, table_[l].d_in));
-  for (int t = 0; t < T; ++t) {
-    for (FloatBuffer& part : work_[t].dinp_parts)
-      if (part.size() < part_size) part.resize(part_size);
-    if (static_cast<int>(work_[t].row_sums.size()) < B) work_[t].row_sums.resize(B);
-  }
-  for (int b = 0; b < B; ++b)  // gather_rows' check, made here
-    if (batch_rows[b] < 0 || batch_rows[b] >= n_rows)
-      throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
-                              " outside the data");
-  allocate_step_packs(1, false);  // one set, each thread packing its own panels
-  const StepPacks& packs = step_packs_;
-  Workspace& w = work_[0];
-  const bool denoising = noise_.kind != NoiseKind::none;
-  float* target = denoising ? w.clean.data() : w.acts[0].data();
-  // A VAE's latent head (mu | log sigma^2 columns, the reparameterisation and
-  // the KL term, all small) is thread 0's whole: its columns pair up.
-  const int head = table_.variational() ? table_.latent_layer() : -1;
-  const int Z = head >= 0 ? table_[head].d_out / 2 : 0;
-  const float inv_b = 1.0f / static_cast<float>(B);
-  // The loss's gradient scale: the AE's mean over B * D elements (mse's
-  // derivative 2x), the VAE's per-sample NLL averaged over the batch.
-  const float grad_scale = head >= 0 ? inv_b
-                           : (loss_ == Loss::bce ? 1.0f : 2.0f) /
-                                 (static_cast<float>(B) * static_cast<float>(D));
-  double kl = 0.0;
-  const auto stream = static_cast<std::uint64_t>(opt_.step_count());
-  const long long step = opt_.step_count() + 1;
-  float* params = params_.data();
-  float* g = grads_.data();
-  std::vector<const float*> parts[2];  // every thread's input-gradient parts
-  for (int i = 0; i < 2; ++i)
-    for (int t = 0; t < T; ++t) parts[i].push_back(work_[t].dinp_parts[i].data());
-  std::vector<std::exception_ptr> errors(T);
-  std::atomic<bool> failed{false};
-  int granted = 1;
-  run_parallel(T, [&](int t, int n) {
-    if (t == 0) granted = n;
-    Workspace& own = work_[t];
-    auto guarded = [&](auto&& work) {
-      if (failed) return;
-      try {
-        work();
-      } catch (...) {
-        errors[t] = std::current_exception();
-        failed = true;
-      }
-    };
-    // This thread's output columns of layer l: its rows of the weight.
-    auto strip = [&](int l, int* c0, int* c1) {
-      if (l != head) return column_strip(table_[l].d_out, n, t, c0, c1);
-      *c0 = 0;
-      *c1 = t == 0 ? table_[l].d_out : 0;
-    };
-    auto dims = [&](int l) {
-      DenseDims d = dims_of(table_[l], B, train_act(l), gemm_path());
-      if (packs.use_bf16) d.packed = packs.bf16[l].get();
-      if (packs.use_fp32) d.fp32 = w.fp32_packs[l].get();
-      return d;
-    };
-    // This thread's panels of every forward pack, from the weight rows it
-    // owns (and updates): no core reads a pack another just wrote. Its rows
-    // of the batch, corrupted at their places in it.
-    guarded([&] {
-      for (int l = 0; l < L; ++l) {
-        const LayerSpec& s = table_[l];
-        int c0, c1;
-        strip(l, &c0, &c1);
-        const int first = c0 / kBf16PanelWidth, last = (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth;
-        if (packs.use_bf16)
-          packs.bf16[l]->repack(true, params + s.weight_offset, s.d_in, first, last);
-        if (packs.use_fp32)
-          w.fp32_packs[l]->repack(true, params + s.weight_offset, s.d_in, first, last);
-      }
-      int r0, r1;
-      split_range(B, n, t, 1, &r0, &r1);
-      if (r1 == r0) return;  // a batch of fewer rows than threads
-      gather_rows(target + count(r0, D), data, n_rows, batch_rows + r0, r1 - r0, D);
-      if (denoising)
-        corrupt(w.acts[0].data() + count(r0, D), target + count(r0, D), count(r1 - r0, D), noise_,
-                noise_seed_, stream, static_cast<std::uint64_t>(r0) * D);
-    });
-#pragma omp barrier
-    for (int l = 0; l < L; ++l) {
-      const LayerSpec& s = table_[l];
-      int c0, c1;
-      strip(l, &c0, &c1);
-      guarded([&] {
-        dense_forward_columns(train_out(w, l), w.acts[l].data(), params + s.weight_offset,
-                              params + s.bias_offset, dims(l), c0, c1,
-                              w.pre[l].size() ? w.pre[l].data() : nullptr);
-        if (l != head || t != 0) return;
-        // z = mu + exp(logvar / 2) * eps; the KL term's gradient is the
-        // first part of the head's (as in loss_and_gradient).
-        if (eps != nullptr)
-          std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
-        else
-          philox_normal(w.eps.data(), count(B, Z), latent_seed_, stream, 0);
-        reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
-        std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
-        kl = kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z,
-                     beta_ * inv_b);
-      });
-      if (l + 1 < L) {
-#pragma omp barrier
-      }
-    }
-    // The loss is element-wise: each thread takes its columns of the output.
-    guarded([&] {
-      int c0, c1;
-      column_strip(D, n, t, &c0, &c1);
-      loss_columns(loss_, w.dacts[L].data(), own.row_sums.data(), w.acts[L].data(), target, B,
-                   D, c0, c1, grad_scale);
-    });
-    for (int l = L - 1; l >= 0; --l) {
-      const LayerSpec& s = table_[l];
-      int c0, c1;
-      strip(l, &c0, &c1);
-      if (l == head) {
-#pragma omp barrier
-        // (every strip of dz is summed) the head's gradient through the
-        // reparameterisation, added to the KL term's
-        if (t == 0)
-          guarded([&] {
-            reparameterize_backward(w.dhead_out.data(), w.dacts[l + 1].data(),
-                                    w.acts[l + 1].data(), w.head_out.data(), B, Z);
-          });
-      }
-      float* dout = train_dout(w, l);  // its columns c0:c1 are whole
-      guarded([&] {
-        dense_backward_columns(l > 0 ? own.dinp_parts[l % 2].data() : nullptr,
-                               g + s.weight_offset, g + s.bias_offset, dout, dout,
-                               train_out(w, l), w.pre[l].size() ? w.pre[l].data() : nullptr,
-                               w.acts[l].data(), params + s.weight_offset, dims(l), c0, c1);
-      });
-      if (l == 0) break;
-#pragma omp barrier
-      // Its strip of the input gradient (layer l - 1's output columns): the
-      // parts summed in thread order. The next layer writes the other
-      // buffer, so no thread overwrites a part another may still be reading.
-      guarded([&] {
-        int e0, e1;
-        column_strip(s.d_in, n, t, &e0, &e1);
-        sum_parts(w.dacts[l].data(), parts[l % 2].data(), n, B, s.d_in, e0, e1);
-      });
-    }
-#pragma omp barrier
-    if (failed) return;  // every gradient strip is whole: update the rows this thread owns
-    for (int l = 0; l < L; ++l) {
-      const LayerSpec& s = table_[l];
-      int c0, c1;
-      strip(l, &c0, &c1);
-      opt_.update_range(params, g, s.weight_offset + count(c0, s.d_in),
-                        s.weight_offset + count(c1, s.d_in), step);
-      opt_.update_range(params, g, s.bias_offset + c0, s.bias_offset + c1, step);
-    }
-  });
-  if (failed) {  // no half-made gradient survives a failed step
-    grads_.zero();
-    for (const std::exception_ptr& e : errors)
-      if (e) std::rethrow_exception(e);
-  }
-  opt_.set_step_count(step);
-  // Each row's loss from the threads' sums, finished as the whole-batch
-  // kernels finish theirs (mse_loss_rows, reconstruction_nll_rows).
-  const double log_norm = 0.5 * D * std::log(2.0 * 3.14159265358979323846);
-  float* row_loss = w.row_nll.data();
-  double total = 0.0;
-  for (int b = 0; b < B; ++b) {
-    double sum = 0.0;
-    for (int u = 0; u < granted; ++u) sum += work_[u].row_sums[b];
-    if (head < 0) row_loss[b] = static_cast<float>(sum / D);
-    else row_loss[b] = static_cast<float>(loss_ == Loss::bce ? sum : 0.5 * sum + log_norm);
-    total += static_cast<double>(row_loss[b]);
-  }
-  if (head < 0) return StepLosses{total / B, total / B, 0.0};
-  return StepLosses{(total + beta_ * kl) / B, total / B, kl / B};
 }
 
 void Network::begin_gradient() {
