@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
@@ -19,6 +17,7 @@ import pyae
 from pyae import _core
 
 from machine import cpu_model
+from timing import median_time
 
 
 def exact_neighbours(codes, bank, k):
@@ -48,15 +47,6 @@ def numpy_neighbours(codes, bank, k):
         near.sort(axis=1)
         out[a:a + 1024] = near[:, :k].mean(axis=1)
     return out
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():

@@ -18,24 +18,15 @@ one run, median of repeats, 1 thread:
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import numpy as np
 
 import pyae
 from machine import cpu_model
+from timing import median_time
 
 N = 1 << 20
-
-
-def median_seconds(fn, repeats=15):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+REPEATS = 15
 
 
 def adam_after_decay(m0):
@@ -52,7 +43,7 @@ def adam_after_decay(m0):
         update()
     tiny = np.finfo(np.float32).tiny
     subnormal = int(np.count_nonzero((m != 0) & (np.abs(m) < tiny)))
-    return median_seconds(update), subnormal, float(np.abs(m).max())
+    return median_time(update, REPEATS), subnormal, float(np.abs(m).max())
 
 
 def main():
@@ -61,8 +52,8 @@ def main():
     normal = np.full(N, 1e-3, np.float32)
     sub = np.full(N, 1e-39, np.float32)  # subnormal
     out = np.empty(N, np.float32)
-    t_normal = median_seconds(lambda: np.multiply(normal, 0.9, out=out))
-    t_sub = median_seconds(lambda: np.multiply(sub, 0.9, out=out))
+    t_normal = median_time(lambda: np.multiply(normal, 0.9, out=out), REPEATS)
+    t_sub = median_time(lambda: np.multiply(sub, 0.9, out=out), REPEATS)
     print(f"NumPy multiply, normal inputs:    {t_normal * 1e3:8.3f} ms")
     print(f"NumPy multiply, subnormal inputs: {t_sub * 1e3:8.3f} ms   ({t_sub / t_normal:.1f}x)")
     t_flush, n_sub, m_max = adam_after_decay(1e-30)
