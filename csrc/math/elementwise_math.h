@@ -40,11 +40,11 @@ PYAE_HD float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi
 // exactly zero (a collapsed VAE's encoder, a dead unit) decays geometrically
 // into subnormals, and CPU arithmetic on subnormals takes a microcode
 // assist (a VAE's epochs on random data slowed 2.5x after 3 epochs, 35% of
-// its first moments subnormal). A flushed first moment (or SGD momentum)
-// would have moved its parameter by at most lr * 1.2e-38 / eps (1e-33 at
-// Adam's defaults). Adam's second moment is flushed only once the first is
-// 0 (adam_moments): alone, it would turn a tiny gradient's step m / sqrt(v)
-// into m / eps.
+// its first moments subnormal). A flushed first moment would have moved
+// its parameter by at most lr / (1 - beta1^t) * 1.2e-38 / eps (1e-32 at
+// Adam's defaults' first step), a flushed SGD momentum by lr * 1.2e-38.
+// Adam's second moment is flushed only once the first is 0 (adam_moments):
+// alone, it would turn a tiny gradient's step m / sqrt(v) into m / eps.
 PYAE_HD float flush_subnormal(float x) { return fabsf(x) < 1.17549435e-38f ? 0.0f : x; }
 
 // Adam's moments after gradient g (torch.optim's order), flushed as above.

@@ -180,13 +180,15 @@ bool Network::splits_columns(int B, int threads) const {
   }
   // automatic: columns where shards of kMinShardRows would leave threads
   // idle, on networks of at least kColumnSplitMinMacs. Measured on 2 cores
-  // (fp32, Adam; benchmarks/bench_step_split.py): 784-256-64-256-784
-  // columns / rows 1.03-1.40x at batch 1-96, but 0.94x (bf16) / 1.06x
-  // (fp32) at 128 and 0.66-0.94x at 256-1024 (every thread converts the
-  // whole batch's activations for its GEMMs, a shard only its own rows);
-  // 784-64-784 1.04-1.43x at batch 1-64, 200-64-16-64-200 (27.6k MACs)
-  // 0.90x at batch 1-4 and 1.15-1.39x at 16-64, 60-48-12-48-60 (6.9k)
-  // 0.47-0.68x: its barriers cost more than its layers.
+  // (benchmarks/bench_step_split.py, fp32 and bf16): 784-256-64-256-784
+  // columns / rows 1.03-1.43x at batch 16-64, 0.87-1.05x at 128 and
+  // 0.62-1.01x at 256-1024 (every thread converts the whole batch's
+  // activations for its GEMMs, a shard only its own rows); the
+  // 784-400-(20)-400-784 VAE 1.03-1.44x at 16-64, 0.92-1.07x at 128. Smaller
+  // networks (fp32, Adam, train_step loops): 784-64-784 1.04-1.43x at batch
+  // 1-64, 200-64-16-64-200 (27.6k MACs) 0.90x at batch 1-4 and 1.15-1.39x
+  // at 16-64, 60-48-12-48-60 (6.9k) 0.47-0.68x: its barriers cost more
+  // than its layers.
   return split_ == StepSplit::columns ||
          (shard_count(B) < threads && macs >= kColumnSplitMinMacs);
 }

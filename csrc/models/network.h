@@ -81,8 +81,8 @@ class Network {
   Bf16Path gemm_path() const { return static_cast<Bf16Path>(inference_paths_ & 0xff); }
   Int8Path int8_path() const { return static_cast<Int8Path>(inference_paths_ >> 8); }
 
-  // Takes effect at the next step; columns on a network they do not apply
-  // to (tied or variational) falls back to rows.
+  // Takes effect at the next step; columns on a tied network (its weight's
+  // two users would own different parts of it) falls back to rows.
   void set_step_split(StepSplit split);
   StepSplit step_split() const { return split_; }
   // Whether a step of B rows on `threads` threads is split by columns.
