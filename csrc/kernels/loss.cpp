@@ -70,6 +70,10 @@ double bce_logits_loss_rows(float* dlogits, float* row_loss, const float* logits
   return rowwise_loss(dlogits, row_loss, logits, target, B, D, scale, bce_row, D);
 }
 
+double gaussian_nll(double squared_error_sum, int D) {
+  return 0.5 * squared_error_sum + 0.5 * D * std::log(2.0 * 3.14159265358979323846);
+}
+
 void loss_columns(Loss kind, float* grad, double* row_sums, const float* pred,
                   const float* target, int B, int D, int c0, int c1, float scale) {
   const int cols = c1 - c0;
@@ -88,10 +92,9 @@ double reconstruction_nll_rows(float* grad, float* row_nll, const float* out,
     return B * rowwise_loss(grad, row_nll, out, target, B, D, grad_scale, bce_row, 1.0);
   // mse_row's gradient is grad_scale * (out - target) = grad_scale * dNLL/dout.
   rowwise_loss(grad, row_nll, out, target, B, D, grad_scale, mse_row, 1.0);
-  const double log_norm = 0.5 * D * std::log(2.0 * 3.14159265358979323846);
   double total = 0.0;
   for (int r = 0; r < B; ++r) {
-    row_nll[r] = static_cast<float>(0.5 * row_nll[r] + log_norm);
+    row_nll[r] = static_cast<float>(gaussian_nll(row_nll[r], D));
     total += row_nll[r];
   }
   return total;

@@ -26,6 +26,10 @@ double bce_logits_loss_rows(float* dlogits,       // (B, D) or null, accumulated
                                 const float* target,  // (B, D)
                                 int B, int D);
 
+// A unit-variance Gaussian's NLL from a row's summed squared error over D
+// features: 1/2 sum + D/2 log(2 pi) (reconstruction_nll_rows' mse).
+double gaussian_nll(double squared_error_sum, int D);
+
 // Columns [c0, c1) of a loss on the calling thread, for a step split across
 // threads by columns: row_sums[r] gets row r's squared errors (mse) or
 // binary cross-entropies from logits (bce) summed over those columns, and

@@ -4,8 +4,6 @@
 // weight: their gradient, update and packed panels stay on its core.
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -127,9 +125,11 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
         strip(l, &c0, &c1);
         const int first = c0 / kBf16PanelWidth, last = (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth;
         if (packs.use_bf16)
-          packs.bf16[l]->repack(true, params + s.weight_offset, s.d_in, first, last);
+          packs.bf16[l]->repack(forward_trans(s), params + s.weight_offset, weight_ld(s), first,
+                                last);
         if (packs.use_fp32)
-          w.fp32_packs[l]->repack(true, params + s.weight_offset, s.d_in, first, last);
+          w.fp32_packs[l]->repack(forward_trans(s), params + s.weight_offset, weight_ld(s), first,
+                                  last);
       }
       int r0, r1;
       split_range(B, n, t, 1, &r0, &r1);
@@ -149,16 +149,8 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
                               params + s.bias_offset, dims(l), c0, c1,
                               w.pre[l].size() ? w.pre[l].data() : nullptr);
         if (l != head || t != 0) return;
-        // z = mu + exp(logvar / 2) * eps; the KL term's gradient is the
-        // first part of the head's (as in loss_and_gradient).
-        if (eps != nullptr)
-          std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
-        else
-          philox_normal(w.eps.data(), count(B, Z), latent_seed_, stream, 0);
-        reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
-        std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
-        kl = kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z,
-                     beta_ * inv_b);
+        sample_latent(w, l, B, eps, nullptr, 0);
+        kl = kl_term(w, B);  // its gradient the first part of the head's
       });
       if (l + 1 < L) {
 #pragma omp barrier
@@ -222,14 +214,13 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
   opt_.set_step_count(step);
   // Each row's loss from the threads' sums, finished as the whole-batch
   // kernels finish theirs (mse_loss_rows, reconstruction_nll_rows).
-  const double log_norm = 0.5 * D * std::log(2.0 * 3.14159265358979323846);
   float* row_loss = w.row_nll.data();
   double total = 0.0;
   for (int b = 0; b < B; ++b) {
     double sum = 0.0;
     for (int u = 0; u < granted; ++u) sum += work_[u].row_sums[b];
     if (head < 0) row_loss[b] = static_cast<float>(sum / D);
-    else row_loss[b] = static_cast<float>(loss_ == Loss::bce ? sum : 0.5 * sum + log_norm);
+    else row_loss[b] = static_cast<float>(loss_ == Loss::bce ? sum : gaussian_nll(sum, D));
     total += static_cast<double>(row_loss[b]);
   }
   if (head < 0) return StepLosses{total / B, total / B, 0.0};

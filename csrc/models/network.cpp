@@ -197,10 +197,10 @@ StepLosses Network::train_step(const float* data, std::int64_t n_rows,
                                const std::int64_t* batch_rows, int B, const float* eps) {
   std::lock_guard<std::mutex> lock(train_mutex_);
   if (work_.empty()) work_.resize(1);
-  const int T = shard_count(B);
+  const int threads = kernel_threads(), T = shard_count(B);
   StepLosses r;
-  if (splits_columns(B, kernel_threads())) {
-    r = column_step(data, n_rows, batch_rows, B, eps, kernel_threads());
+  if (splits_columns(B, threads)) {
+    r = column_step(data, n_rows, batch_rows, B, eps, threads);
   } else if (T > 1) {
     r = sharded_step(data, n_rows, batch_rows, B, eps, T);
   } else {
@@ -394,23 +394,34 @@ void Network::forward_train(Workspace& w, int B, const float* eps, const std::in
     dense_forward(train_out(w, l), w.acts[l].data(), p + s.weight_offset, p + s.bias_offset, d,
                   w.pre[l].size() ? w.pre[l].data() : nullptr);
     if (table_.variational() && l == table_.latent_layer()) {
-      // The reparameterisation stage: z = mu + exp(logvar / 2) * eps.
-      const int Z = s.d_out / 2;
-      if (eps != nullptr) {
-        std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
-      } else if (keys == nullptr) {
-        philox_normal(w.eps.data(), count(B, Z), latent_seed_,
-                      static_cast<std::uint64_t>(opt_.step_count()),
-                      static_cast<std::uint64_t>(first_key) * Z);
-      } else {
-        for (int b = 0; b < B; ++b)
-          philox_normal(w.eps.data() + count(b, Z), Z, latent_seed_,
-                        static_cast<std::uint64_t>(opt_.step_count()),
-                        static_cast<std::uint64_t>(keys[b]) * Z);
-      }
-      reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
+      sample_latent(w, l, B, eps, keys, first_key);
     }
   }
+}
+
+void Network::sample_latent(Workspace& w, int l, int B, const float* eps,
+                            const std::int64_t* keys, std::int64_t first_key) {
+  const int Z = table_[l].d_out / 2;
+  if (eps != nullptr) {
+    std::memcpy(w.eps.data(), eps, count(B, Z) * sizeof(float));
+  } else if (keys == nullptr) {
+    philox_normal(w.eps.data(), count(B, Z), latent_seed_,
+                  static_cast<std::uint64_t>(opt_.step_count()),
+                  static_cast<std::uint64_t>(first_key) * Z);
+  } else {
+    for (int b = 0; b < B; ++b)
+      philox_normal(w.eps.data() + count(b, Z), Z, latent_seed_,
+                    static_cast<std::uint64_t>(opt_.step_count()),
+                    static_cast<std::uint64_t>(keys[b]) * Z);
+  }
+  reparameterize_forward(w.acts[l + 1].data(), w.head_out.data(), w.eps.data(), B, Z);
+}
+
+double Network::kl_term(Workspace& w, int B) {
+  const int Z = table_[table_.latent_layer()].d_out / 2;
+  std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
+  const float inv_b = 1.0f / static_cast<float>(B);
+  return kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z, beta_ * inv_b);
 }
 
 StepLosses Network::loss_and_gradient(Workspace& w, const float* target, int B) {
@@ -428,12 +439,10 @@ StepLosses Network::loss_and_gradient(Workspace& w, const float* target, int B) 
     return StepLosses{loss, loss, 0.0};
   }
   // Per-sample NLL (summed over features) + beta * KL, mean over the batch.
-  const int Z = table_[table_.latent_layer()].d_out / 2;
-  std::memset(w.dhead_out.data(), 0, sizeof(float) * count(B, 2 * Z));
   const float inv_b = 1.0f / static_cast<float>(B);
   double recon =
       reconstruction_nll_rows(dpred, w.row_nll.data(), pred, target, B, D, loss_, inv_b);
-  double kl = kl_rows(w.dhead_out.data(), w.row_kl.data(), w.head_out.data(), B, Z, beta_ * inv_b);
+  double kl = kl_term(w, B);
   return StepLosses{(recon + beta_ * kl) / B, recon / B, kl / B};
 }
 

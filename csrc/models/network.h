@@ -213,6 +213,14 @@ class Network {
   void repack_fp32(Workspace& w) const;
   void forward_train(Workspace& w, int B, const float* eps, const std::int64_t* keys,
                      std::int64_t first_key, const StepPacks* packs);
+  // A VAE's latent head l in the forward: z = mu + exp(logvar / 2) * eps,
+  // eps injected (B, Z) or drawn by Philox at each row's place (keys[b], or
+  // first_key + b).
+  void sample_latent(Workspace& w, int l, int B, const float* eps, const std::int64_t* keys,
+                     std::int64_t first_key);
+  // The KL term: its per-row values, and its gradient as the first part of
+  // the head's (dhead_out zeroed first); returns its sum.
+  double kl_term(Workspace& w, int B);
   StepLosses loss_and_gradient(Workspace& w, const float* target, int B);
   void backward(Workspace& w, float* grads, int B, const StepPacks* packs);
   // The activation a layer trains with: BCE keeps the last layer's logits.
