@@ -73,6 +73,34 @@ def test_gemm_alpha_beta_and_a_nan_c_with_beta_zero(path):
     np.testing.assert_array_equal(_core.bf16_gemm(a, b, path=path, c=nan_c), prod)
 
 
+# alpha 1, beta 0 or 1: the AMX path runs whole 32-column blocks (16 or 32
+# rows, or M <= 16) with C in the tiles (read into them when beta is 1),
+# edge blocks through its buffer; the shapes cover both and their borders.
+ACCUMULATE_SHAPES = [(1, 32, 7), (15, 64, 40), (16, 32, 33), (17, 96, 64), (32, 32, 785),
+                     (33, 70, 31), (48, 64, 100), (64, 784, 128), (80, 33, 16)]
+
+
+@ON_EACH_PATH
+@pytest.mark.parametrize("M,N,K", ACCUMULATE_SHAPES)
+def test_gemm_adds_to_c_within_the_bound_and_never_reads_it_with_beta_zero(path, M, N, K):
+    rng = np.random.default_rng(M * 7 + N * 3 + K)
+    a, b, _, _ = operands(rng, M, N, K, False, False)
+    c = (4 * rng.standard_normal((M, N))).astype(np.float32)
+    got = _core.bf16_gemm(a, b, path=path, alpha=1.0, beta=1.0, c=c.copy())
+    exact = (ref.round_bf16(a).astype(np.float64) @ ref.round_bf16(b).astype(np.float64)
+             + c.astype(np.float64))
+    # C is one more term of the fp32 sum: (K + 1) 2^-24 (sum |a b| + |C|).
+    bound = (K + 1) / K * ref.bf16_gemm_error_bound(a, b) + (K + 1) * 2.0**-24 * np.abs(c)
+    assert (np.abs(got - exact) <= bound).all()
+    if path == "avx512_bf16":  # alpha * acc + beta * C, bit for bit
+        np.testing.assert_array_equal(got, ref.bf16_gemm_dot_products(a, b) + c)
+    prod = _core.bf16_gemm(a, b, path=path)
+    nan_c = np.full((M, N), np.nan, np.float32)
+    np.testing.assert_array_equal(_core.bf16_gemm(a, b, path=path, beta=0.0, c=nan_c), prod)
+    zero_c = np.zeros((M, N), np.float32)  # adding to zeros: the product itself
+    np.testing.assert_array_equal(_core.bf16_gemm(a, b, path=path, beta=1.0, c=zero_c), prod)
+
+
 def test_rounding_to_nearest_even_nan_inf_and_subnormals():
     one = np.float32(1.0)
     ulp = 2.0**-7  # bf16 has 8 significant bits

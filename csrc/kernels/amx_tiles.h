@@ -49,23 +49,17 @@ PYAE_AMX inline void configure(int M) {
   asm volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
-// One block: `rows` (<= 32) rows of packed A (a: (rows, words) at a stride
-// of `words` words) times one panel ((words, 32) words) -> tile (32, 32)
-// 32-bit results (fp32 for bf16, int32 for int8); rows past `rows` are not
-// written. words is a multiple of 16.
+// The dot products of one block: `rows` (<= 32) rows of packed A (a:
+// (rows, words) at a stride of `words` words) times one panel ((words, 32)
+// words), added to C tiles 0-1 (and 2-3 when rows > 16). words is a
+// multiple of 16.
 template <Dot D>
-PYAE_AMX inline void block(void* tile, const std::uint32_t* a, int rows,
-                           const std::uint32_t* panel, int words) {
+PYAE_AMX inline void accumulate(const std::uint32_t* a, int rows, const std::uint32_t* panel,
+                                int words) {
   const std::size_t a_stride = static_cast<std::size_t>(words) * 4;  // bytes per A row
   constexpr std::size_t b_stride = kPanelWidth * 4;                  // bytes per panel row
   const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * words;
   const bool both = rows > kTileRows;  // two row tiles in this block
-  _tile_zero(0);
-  _tile_zero(1);
-  if (both) {
-    _tile_zero(2);
-    _tile_zero(3);
-  }
   for (int p = 0; p < words; p += kTileRows) {
     _tile_loadd(6, panel + static_cast<std::size_t>(p) * kPanelWidth, b_stride);
     _tile_loadd(7, panel + static_cast<std::size_t>(p) * kPanelWidth + 16, b_stride);
@@ -88,14 +82,62 @@ PYAE_AMX inline void block(void* tile, const std::uint32_t* a, int rows,
       }
     }
   }
-  auto* t = static_cast<std::uint32_t*>(tile);
-  constexpr std::size_t stride = kPanelWidth * 4;
+}
+
+// Stores C tiles 0-1 (and 2-3 when both) to c, rows `ld` words apart.
+PYAE_AMX inline void store_c(void* c, std::size_t ld, bool both) {
+  auto* t = static_cast<std::uint32_t*>(c);
+  const std::size_t stride = ld * 4;
   _tile_stored(0, t, stride);
   _tile_stored(1, t + 16, stride);
   if (both) {
-    _tile_stored(2, t + 16 * kPanelWidth, stride);
-    _tile_stored(3, t + 16 * kPanelWidth + 16, stride);
+    _tile_stored(2, t + 16 * ld, stride);
+    _tile_stored(3, t + 16 * ld + 16, stride);
   }
+}
+
+// One block into a buffer: tile (32, 32) 32-bit results (fp32 for bf16,
+// int32 for int8) of `rows` rows of packed A times one panel; rows past
+// `rows` are not written.
+template <Dot D>
+PYAE_AMX inline void block(void* tile, const std::uint32_t* a, int rows,
+                           const std::uint32_t* panel, int words) {
+  const bool both = rows > kTileRows;
+  _tile_zero(0);
+  _tile_zero(1);
+  if (both) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  accumulate<D>(a, rows, panel, words);
+  store_c(tile, kPanelWidth, both);
+}
+
+// One bf16 block straight into C (rows, 32) at a stride of ldc floats, C
+// read into the tiles first when accumulating (C += A . panel) and zeroed
+// otherwise: no buffer and no vector epilogue between the tiles and C.
+// rows: the tiles' configured rows (16 or 32, or M <= 16 as configured).
+PYAE_AMX inline void block_into(float* C, int ldc, bool add, const std::uint32_t* a, int rows,
+                                const std::uint32_t* panel, int words) {
+  const bool both = rows > kTileRows;
+  const std::size_t stride = static_cast<std::size_t>(ldc) * 4;
+  if (add) {
+    _tile_loadd(0, C, stride);
+    _tile_loadd(1, C + 16, stride);
+    if (both) {
+      _tile_loadd(2, C + static_cast<std::size_t>(16) * ldc, stride);
+      _tile_loadd(3, C + static_cast<std::size_t>(16) * ldc + 16, stride);
+    }
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (both) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+  }
+  accumulate<Dot::bf16>(a, rows, panel, words);
+  store_c(C, static_cast<std::size_t>(ldc), both);
 }
 
 PYAE_AMX inline void release() { _tile_release(); }
