@@ -332,3 +332,67 @@ def test_switching_splits_and_threads_between_steps_keeps_every_pack_current(thr
         np.testing.assert_allclose(net.params, want, rtol=0, atol=tol,
                                    err_msg=f"{precision}, {T} threads, {split}")
         net.mutable_params()[:] *= np.float32(0.9)
+
+
+
+NEEDS_BF16 = pytest.mark.skipif(_core.bf16_best_path() == "none",
+                                reason="this CPU has neither AVX512-BF16 nor AMX-BF16")
+
+
+@NEEDS_BF16
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("widths", [(50, [24, 6]), (70, [33, 5])])  # part panels, odd rows
+@pytest.mark.parametrize("T", [2, 3, 4])
+def test_bf16_rows_steps_update_and_repack_their_own_rows(T, widths, optimizer, threads):
+    """An untied bf16 network's rows step updates and re-packs in its own
+    region, each thread its rows of every weight (Network::update_and_repack),
+    and the next step multiplies by those packs. Every rows step is the
+    optimiser applied to the share-weighted shard gradients (computed on a
+    second network from the same weights): steps in a row (packs from the
+    last update), after a write to the parameters (packed afresh), and after
+    a column step and a one-thread step (neither re-packs every panel)."""
+    from pyae._enums import ACTIVATIONS, LOSSES, OPTIMIZERS, PRECISIONS
+
+    D, hidden = widths
+    table = _core.LayerTable.autoencoder(D, hidden, ACTIVATIONS["sigmoid"],
+                                         ACTIVATIONS["sigmoid"], False)
+    lr = 1.0 if optimizer == "sgd" else 0.01
+    net = _core.Network(table, LOSSES["mse"], OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8, 0.0)
+    ref = _core.Network(table, LOSSES["mse"], OPTIMIZERS["sgd"], 1.0, 0.9, 0.999, 1e-8, 0.0)
+    for n in (net, ref):
+        n.set_precision(PRECISIONS["bf16"])
+    net.mutable_params()[:] = np.random.default_rng(0).uniform(-0.5, 0.5, net.params.size)
+    X = np.random.default_rng(1).random((600, D), dtype=np.float32)
+    B = 64 * T + 7
+    first = [B * t // T for t in range(T + 1)]
+    threads(T)
+    for step, before in enumerate(["", "", "write", "", "columns", "", "one thread", ""]):
+        rows = np.arange(5 * step, 5 * step + B, dtype=np.int64)
+        if before == "write":
+            net.mutable_params()[:] *= np.float32(0.9)
+        elif before:  # a step of another kind
+            threads(1 if before == "one thread" else T)
+            net.step_split = "columns"
+            net.train_step(X, rows[:40])
+            threads(T)
+            net.step_split = "rows"
+        ref.mutable_params()[:] = net.params
+        g = None
+        for lo, hi in zip(first[:-1], first[1:]):
+            ref.compute_gradients(X, rows[lo:hi], keys=np.arange(lo, hi, dtype=np.int64))
+            part = np.float32((hi - lo) / B) * ref.grads
+            g = part if g is None else g + part
+        want = net.params.copy()
+        if optimizer == "adam":
+            m, v = net.optimizer_state(0).copy(), net.optimizer_state(1).copy()
+            pyae.ops.adam_update(want, g, m, v, step=net.step_count + 1, lr=lr)
+        else:
+            want -= g
+        assert net.splits_columns(B) is False
+        net.train_step(X, rows)
+        np.testing.assert_allclose(net.params, want, rtol=0, atol=1e-7,
+                                   err_msg=f"step {step}, after {before or 'a rows step'}")
+        assert not net.grads.any()
+        if optimizer == "adam":
+            np.testing.assert_array_equal(net.optimizer_state(0), m)
+            np.testing.assert_array_equal(net.optimizer_state(1), v)

@@ -392,6 +392,20 @@ void Bf16PackedB::repack(bool trans_b, const float* B, int ldb, int first, int l
          last);
 }
 
+void Bf16PackedB::repack_rows(const float* B, int ldb, int k0, int k1) {
+  auto* words = reinterpret_cast<std::uint32_t*>(words_.data());
+  const int p1 = (std::min(k1, K_) + 1) / 2;
+  for (int n0 = 0; n0 < N_; n0 += kNR) {
+    std::uint32_t* panel = words + static_cast<std::size_t>(n0 / kNR) * Kp_ * kNR;
+    const int cols = std::min(kNR, N_ - n0);  // padding columns stay zero
+    for (int p = k0 / 2; p < p1; ++p) {
+      const float* r0 = B + static_cast<std::size_t>(2 * p) * ldb + n0;
+      rows_to_pairs(panel + static_cast<std::size_t>(p) * kNR, r0,
+                    2 * p + 1 < K_ ? r0 + ldb : nullptr, cols);
+    }
+  }
+}
+
 const std::uint32_t* Bf16PackedB::panel(int n0) const {
   return reinterpret_cast<const std::uint32_t*>(words_.data()) +
          static_cast<std::size_t>(n0 / kNR) * Kp_ * kNR;

@@ -71,6 +71,9 @@ class Bf16PackedB {
   // Packs panels [first, last) again from B, of the shape and layout made
   // with: threads re-pack disjoint ranges of one weight after a step.
   void repack(bool trans_b, const float* B, int ldb, int first, int last);
+  // Packs rows [k0, k1) of an untransposed B (K, N) again, in every panel
+  // (k0 even): threads re-pack the rows of a weight they own after a step.
+  void repack_rows(const float* B, int ldb, int k0, int k1);
 
  private:
   int K_, N_, Kp_;

@@ -19,7 +19,7 @@ constexpr std::size_t kBlock = 2048;
 
 // The gradient of element i: share-weighted parts in shard order. kParts is
 // 1 or 2 (compile-time, so the loops vectorise); more parts are folded into
-// the first beforehand (fold_leading_parts).
+// the first beforehand (fold_range).
 template <int kParts>
 struct Parts {
   float* g[2];
@@ -74,22 +74,35 @@ void over_chunks(std::size_t N, double passes, Fn fn) {
   });
 }
 
-// With more than two parts, part 0 = share-weighted sum of all but the last
-// (same order as summing all of them), the others zeroed; returns the two
-// parts left for the update, the first with share 1.
-Parts<2> fold_leading_parts(const GradientParts& g, std::size_t N) {
+// With more than two parts, elements [b, e) of part 0 = the share-weighted
+// sum of all but the last (same order as summing all of them), the others'
+// zeroed there.
+void fold_range(const GradientParts& g, std::size_t b, std::size_t e) {
   float* first = g.part(0);
   const int T = g.count();
-  over_chunks(N, T, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) first[i] *= g.share(0);
-    for (int t = 1; t + 1 < T; ++t) {
-      const float share = g.share(t);
-      const float* part = g.part(t);
-      for (std::size_t i = b; i < e; ++i) first[i] += share * part[i];
-      std::memset(g.part(t) + b, 0, (e - b) * sizeof(float));
-    }
-  });
-  return Parts<2>{{first, g.part(T - 1)}, {1.0f, g.share(T - 1)}};
+  for (std::size_t i = b; i < e; ++i) first[i] *= g.share(0);
+  for (int t = 1; t + 1 < T; ++t) {
+    const float share = g.share(t);
+    const float* part = g.part(t);
+    for (std::size_t i = b; i < e; ++i) first[i] += share * part[i];
+    std::memset(g.part(t) + b, 0, (e - b) * sizeof(float));
+  }
+}
+
+// The two parts left for the update once the leading ones are folded, the
+// first with share 1.
+Parts<2> last_two(const GradientParts& g) {
+  const int T = g.count();
+  if (T == 2) return Parts<2>{{g.part(0), g.part(1)}, {g.share(0), g.share(1)}};
+  return Parts<2>{{g.part(0), g.part(T - 1)}, {1.0f, g.share(T - 1)}};
+}
+
+// Calls update(Parts<1 or 2>, b, e) for elements [b, e) on this thread.
+template <class Update>
+void parts_in_range(const GradientParts& g, std::size_t b, std::size_t e, Update update) {
+  if (g.count() == 1) return update(Parts<1>{{g.part(0), nullptr}, {g.share(0), 0.0f}}, b, e);
+  if (g.count() > 2) fold_range(g, b, e);
+  update(last_two(g), b, e);
 }
 
 // Calls update(Parts<1 or 2>, begin, end) over the parts of g, in parallel chunks.
@@ -102,8 +115,9 @@ void with_parts(const GradientParts& g, std::size_t N, bool consume, double pass
     over_chunks(N, passes, [&](std::size_t b, std::size_t e) { update(one, b, e); });
     return;
   }
-  const Parts<2> two = g.count() == 2 ? Parts<2>{{g.part(0), g.part(1)}, {g.share(0), g.share(1)}}
-                                      : fold_leading_parts(g, N);
+  if (g.count() > 2)
+    over_chunks(N, g.count(), [&](std::size_t b, std::size_t e) { fold_range(g, b, e); });
+  const Parts<2> two = last_two(g);
   over_chunks(N, passes + 2, [&](std::size_t b, std::size_t e) { update(two, b, e); });
 }
 
@@ -145,17 +159,21 @@ void adam_update(float* params, float* m, float* v, GradientParts grads, std::si
   });
 }
 
-void adam_update_range(float* params, float* m, float* v, float* grads, std::size_t b,
-                       std::size_t e, const AdamConfig& cfg, long long step) {
+void adam_update_range(float* params, float* m, float* v, const GradientParts& grads,
+                       std::size_t b, std::size_t e, const AdamConfig& cfg, long long step) {
   const AdamStep k(cfg, step);
-  adam_range(params, m, v, Parts<1>{{grads, nullptr}, {1.0f, 0.0f}}, b, e, k.omb1, k.beta2,
-             k.omb2, k.step_size, k.sqrt_bc2, k.eps, true);
+  parts_in_range(grads, b, e, [&](auto g, std::size_t b0, std::size_t e0) {
+    adam_range(params, m, v, g, b0, e0, k.omb1, k.beta2, k.omb2, k.step_size, k.sqrt_bc2, k.eps,
+               true);
+  });
 }
 
-void sgd_momentum_update_range(float* params, float* momentum_buffer, float* grads,
+void sgd_momentum_update_range(float* params, float* momentum_buffer, const GradientParts& grads,
                                std::size_t b, std::size_t e, double lr, double momentum) {
-  sgd_range(params, momentum_buffer, Parts<1>{{grads, nullptr}, {1.0f, 0.0f}}, b, e,
-            static_cast<float>(lr), static_cast<float>(momentum), true);
+  parts_in_range(grads, b, e, [&](auto g, std::size_t b0, std::size_t e0) {
+    sgd_range(params, momentum_buffer, g, b0, e0, static_cast<float>(lr),
+              static_cast<float>(momentum), true);
+  });
 }
 
 void sgd_momentum_update(float* params, float* momentum_buffer, GradientParts grads,

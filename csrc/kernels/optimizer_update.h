@@ -53,14 +53,15 @@ void sgd_momentum_update(float* params,           // (N)
                          GradientParts grads, std::size_t N, double lr, double momentum,
                          bool consume_grads);
 
-// The same updates of elements [b, e) only, on the calling thread, from one
-// gradient buffer that is zeroed as it is read: a step split across threads
-// by columns has each thread update the parameters it owns.
+// The same updates of elements [b, e) only, on the calling thread, each
+// part of grads zeroed as it is read (the same bits as the whole update):
+// a step's threads each update the parameters they own. grads must pass
+// check_gradient_parts(grads, true), checked by the caller.
 void adam_update_range(float* params, float* m, float* v,  // (N) each
-                       float* grads,                       // (N)
+                       const GradientParts& grads,         // parts of (N)
                        std::size_t b, std::size_t e, const AdamConfig& cfg, long long step);
 void sgd_momentum_update_range(float* params, float* momentum_buffer,  // (N) each
-                               float* grads,                           // (N)
+                               const GradientParts& grads,             // parts of (N)
                                std::size_t b, std::size_t e, double lr, double momentum);
 
 // Throws std::invalid_argument unless g names 1 or more parts (and, past

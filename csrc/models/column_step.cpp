@@ -201,9 +201,9 @@ StepLosses Network::column_step(const float* data, std::int64_t n_rows,
       const LayerSpec& s = table_[l];
       int c0, c1;
       strip(l, &c0, &c1);
-      opt_.update_range(params, g, s.weight_offset + count(c0, s.d_in),
+      opt_.update_range(params, GradientParts(g), s.weight_offset + count(c0, s.d_in),
                         s.weight_offset + count(c1, s.d_in), step);
-      opt_.update_range(params, g, s.bias_offset + c0, s.bias_offset + c1, step);
+      opt_.update_range(params, GradientParts(g), s.bias_offset + c0, s.bias_offset + c1, step);
     }
   });
   if (failed) {  // no half-made gradient survives a failed step

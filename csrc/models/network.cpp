@@ -229,6 +229,13 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
                               " outside the data");
   const int Z = table_.variational() ? table_[table_.latent_layer()].d_out / 2 : 0;
   const StepPacks* packs = pack_for_step(T);
+  const bool update_here = updates_in_step();
+  std::vector<float> share(T);
+  for (int t = 0; t < T; ++t) share[t] = static_cast<float>(first[t + 1] - first[t]) / B;
+  // The step's gradient is the sum over shards of share * shard gradient; the
+  // optimiser sums it as it reads the shards and zeroes them for the next step.
+  const GradientParts grads{parts.data(), share.data(), T};
+  const long long step = opt_.step_count() + 1;
   std::vector<StepLosses> losses(T);
   std::vector<std::exception_ptr> errors(T);
   run_parallel(T, [&](int thread, int nthreads) {
@@ -243,17 +250,23 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
         errors[t] = std::current_exception();
       }
     }
+    if (!update_here) return;
+#pragma omp barrier
+    for (const std::exception_ptr& e : errors)
+      if (e) return;  // no thread updates after a failed shard
+    update_and_repack(grads, thread, nthreads, step);
   });
   for (const std::exception_ptr& e : errors)
     if (e) {  // no half-summed gradient survives a failed step
       for (float* g : parts) std::memset(g, 0, grads_.size() * sizeof(float));
       std::rethrow_exception(e);
     }
-  // The step's gradient is the sum over shards of share * shard gradient; the
-  // optimiser sums it as it reads the shards and zeroes them for the next step.
-  std::vector<float> share(T);
-  for (int t = 0; t < T; ++t) share[t] = static_cast<float>(first[t + 1] - first[t]) / B;
-  opt_.step(params_.data(), GradientParts{parts.data(), share.data(), T}, params_.size());
+  if (update_here) {
+    opt_.set_step_count(step);
+    step_packs_.bf16_version = params_version_ + 1;  // train_step moves the version next
+  } else {
+    opt_.step(params_.data(), grads, params_.size());
+  }
   StepLosses total{0.0, 0.0, 0.0};
   for (int t = 0; t < T; ++t) {
     total.loss += share[t] * losses[t].loss;
@@ -360,13 +373,36 @@ void Network::allocate_step_packs(int fp32_sets, bool dinp) {
   }
 }
 
+bool Network::updates_in_step() const {
+  if (!step_packs_.use_bf16) return false;
+  for (const LayerSpec& s : table_.layers())
+    if (!s.owns_weight()) return false;
+  return true;
+}
+
+void Network::update_and_repack(const GradientParts& grads, int t, int n, long long step) {
+  float* p = params_.data();
+  for (int l = 0; l < table_.size(); ++l) {
+    const LayerSpec& s = table_[l];
+    int c0, c1;  // this thread's rows of the weight: output columns, whole panels
+    split_range(s.d_out, n, t, kBf16PanelWidth, &c0, &c1);
+    if (c1 <= c0) continue;
+    opt_.update_range(p, grads, s.weight_offset + count(c0, s.d_in),
+                      s.weight_offset + count(c1, s.d_in), step);
+    opt_.update_range(p, grads, s.bias_offset + c0, s.bias_offset + c1, step);
+    step_packs_.bf16[l]->repack(true, p + s.weight_offset, s.d_in, c0 / kBf16PanelWidth,
+                                (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth);
+    if (l > 0) step_packs_.bf16_dinp[l]->repack_rows(p + s.weight_offset, s.d_in, c0, c1);
+  }
+}
+
 const Network::StepPacks* Network::pack_for_step(int T) {
   allocate_step_packs(T, true);
   StepPacks& packs = step_packs_;
   if (!packs.use_bf16 && !packs.use_fp32) return nullptr;
   const int L = table_.size();
   const float* p = params_.data();
-  if (!packs.use_bf16) return &packs;
+  if (!packs.use_bf16 || packs.bf16_version == params_version_) return &packs;
   run_parallel(T, [&](int thread, int threads) {
     auto share = [&](auto& pack, bool trans, const LayerSpec& s) {
       const int P = pack.panels();

@@ -136,6 +136,10 @@ class Network {
     std::vector<std::unique_ptr<Bf16PackedB>> bf16;       // forward's op(B)
     std::vector<std::unique_ptr<Bf16PackedB>> bf16_dinp;  // the input gradient's op(B)
     bool use_fp32 = false, use_bf16 = false;              // what this step packs
+    // The params_version_ both bf16 packs hold whole, set by a step that
+    // re-packed them as it updated (0: none; any other change moves the
+    // version on, and the next step packs from the live weights).
+    std::uint64_t bf16_version = 0;
   };
   // Every layer's bf16 weight packed for inference (null for layers that
   // share another's), made on first use after the parameters or the
@@ -204,9 +208,18 @@ class Network {
   // Packs every layer's weight for a sharded step: bf16 for both GEMMs that
   // read it, the T threads splitting the panels; for fp32 (the forward on
   // AVX-512 CPUs; the input gradient reads an fp32 weight in place, a tied
-  // one packed per call) it only allocates the shards' packs. Null when
+  // one packed per call) it only allocates the shards' packs. bf16 packs
+  // the last step left whole (bf16_version) are used as they are. Null when
   // there is nothing to pack.
   const StepPacks* pack_for_step(int T);
+  // Whether a sharded step updates the parameters in its own parallel
+  // region, each thread its rows of every weight, re-packing their bf16
+  // panels while they are in cache (update_and_repack): bf16 packs and
+  // every weight the layer's own (a tied weight's rows are two layers').
+  bool updates_in_step() const;
+  // Thread t of n's part of that: its rows of each weight (whole panels)
+  // and their biases, updated from the shards' gradient parts, and re-packed.
+  void update_and_repack(const GradientParts& grads, int t, int n, long long step);
   // A shard's fp32 packs, from the live weights, by the shard's own thread:
   // reading a pack another core just wrote made the forward GEMM ~1.45x
   // slower (benchmarks/bench_cross_core.py), more than packing it again.

@@ -44,7 +44,7 @@ class Optimizer {
 
   // Part of update number `step` (step_count() + 1): a step whose threads
   // each update their own ranges, the caller moving the count once after.
-  void update_range(float* params, float* grads, std::size_t b, std::size_t e,
+  void update_range(float* params, const GradientParts& grads, std::size_t b, std::size_t e,
                     long long step) {
     if (cfg_.kind == OptimizerKind::adam)
       adam_update_range(params, state_[0].data(), state_[1].data(), grads, b, e,
