@@ -74,10 +74,12 @@ def test_gemm_alpha_beta_and_a_nan_c_with_beta_zero(path):
 
 
 # alpha 1, beta 0 or 1: the AMX path runs whole 32-column blocks (16 or 32
-# rows, or M <= 16) with C in the tiles (read into them when beta is 1),
-# edge blocks through its buffer; the shapes cover both and their borders.
+# rows, or M <= 16) with C in the tiles (read into them when beta is 1), 256
+# k at a time over every panel, edge blocks through its buffer; the shapes
+# cover both, their borders, and one to four chunks of depth.
 ACCUMULATE_SHAPES = [(1, 32, 7), (15, 64, 40), (16, 32, 33), (17, 96, 64), (32, 32, 785),
-                     (33, 70, 31), (48, 64, 100), (64, 784, 128), (80, 33, 16)]
+                     (33, 70, 31), (48, 64, 100), (64, 784, 128), (80, 33, 16), (9, 64, 600),
+                     (64, 96, 700), (45, 130, 513)]
 
 
 @ON_EACH_PATH

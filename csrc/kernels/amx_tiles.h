@@ -50,15 +50,15 @@ PYAE_AMX inline void configure(int M) {
 }
 
 // The dot products of one block: `rows` (<= 32) rows of packed A (a:
-// (rows, words) at a stride of `words` words) times one panel ((words, 32)
-// words), added to C tiles 0-1 (and 2-3 when rows > 16). words is a
-// multiple of 16.
+// rows `lda` words apart) times `words` words (a multiple of 16) of a
+// panel's depth (panel: (words, 32) words), added to C tiles 0-1 (and 2-3
+// when rows > 16).
 template <Dot D>
-PYAE_AMX inline void accumulate(const std::uint32_t* a, int rows, const std::uint32_t* panel,
-                                int words) {
-  const std::size_t a_stride = static_cast<std::size_t>(words) * 4;  // bytes per A row
-  constexpr std::size_t b_stride = kPanelWidth * 4;                  // bytes per panel row
-  const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * words;
+PYAE_AMX inline void accumulate(const std::uint32_t* a, int lda, int rows,
+                                const std::uint32_t* panel, int words) {
+  const std::size_t a_stride = static_cast<std::size_t>(lda) * 4;  // bytes per A row
+  constexpr std::size_t b_stride = kPanelWidth * 4;                // bytes per panel row
+  const std::uint32_t* a_second = a + static_cast<std::size_t>(kTileRows) * lda;
   const bool both = rows > kTileRows;  // two row tiles in this block
   for (int p = 0; p < words; p += kTileRows) {
     _tile_loadd(6, panel + static_cast<std::size_t>(p) * kPanelWidth, b_stride);
@@ -109,16 +109,18 @@ PYAE_AMX inline void block(void* tile, const std::uint32_t* a, int rows,
     _tile_zero(2);
     _tile_zero(3);
   }
-  accumulate<D>(a, rows, panel, words);
+  accumulate<D>(a, words, rows, panel, words);
   store_c(tile, kPanelWidth, both);
 }
 
-// One bf16 block straight into C (rows, 32) at a stride of ldc floats, C
-// read into the tiles first when accumulating (C += A . panel) and zeroed
-// otherwise: no buffer and no vector epilogue between the tiles and C.
-// rows: the tiles' configured rows (16 or 32, or M <= 16 as configured).
-PYAE_AMX inline void block_into(float* C, int ldc, bool add, const std::uint32_t* a, int rows,
-                                const std::uint32_t* panel, int words) {
+// Part of one bf16 block straight into C (rows, 32) at a stride of ldc
+// floats: `words` words of depth of A (rows lda words apart) and of the
+// panel, added to C (read into the tiles first) or written over it. Done
+// over consecutive depths, the fp32 sums stored and read back between them
+// are those of one pass. rows: the tiles' configured rows (16 or 32, or
+// M <= 16 as configured).
+PYAE_AMX inline void block_into(float* C, int ldc, bool add, const std::uint32_t* a, int lda,
+                                int rows, const std::uint32_t* panel, int words) {
   const bool both = rows > kTileRows;
   const std::size_t stride = static_cast<std::size_t>(ldc) * 4;
   if (add) {
@@ -136,7 +138,7 @@ PYAE_AMX inline void block_into(float* C, int ldc, bool add, const std::uint32_t
       _tile_zero(3);
     }
   }
-  accumulate<Dot::bf16>(a, rows, panel, words);
+  accumulate<Dot::bf16>(a, lda, rows, panel, words);
   store_c(C, static_cast<std::size_t>(ldc), both);
 }
 

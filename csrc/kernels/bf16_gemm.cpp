@@ -257,28 +257,38 @@ void gemm_avx512_bf16(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, i
   }
 }
 
+// Depth of A kept in L1 while one block row runs over every panel: 32
+// rows x 128 words (16 KB) next to a panel's 16 KB of the same depth.
+constexpr int kAmxChunkWords = 128;
+
 PYAE_AMX void gemm_amx(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, int N, int Kp,
                        float alpha, float beta, float* C, int ldc) {
   amx::configure(M);
   alignas(64) float tile[32 * kNR];
-  for (int n0 = 0; n0 < N; n0 += kNR) {
-    const std::uint32_t* panel = Bp + static_cast<std::size_t>(n0 / kNR) * Kp * kNR;
-    for (int m0 = 0; m0 < M; m0 += 32) {
-      const int rows = std::min(32, M - m0);
-      const std::uint32_t* a = Ap + static_cast<std::size_t>(m0) * Kp;
-      // Whole blocks (all 32 columns; 16 or 32 rows, or all M <= 16, as
-      // the tiles are configured) with alpha 1 and beta 0 or 1 go straight
-      // into C: ~30% of this function's time was the epilogue's loads of
-      // the tile buffer and of C (perf, bf16 training at batch 128).
-      if (alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && n0 + kNR <= N &&
-          (M <= 16 || rows == 16 || rows == 32)) {
-        amx::block_into(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, beta != 0.0f, a, rows,
-                        panel, Kp);
-        continue;
-      }
-      amx::block<amx::Dot::bf16>(tile, a, rows, panel, Kp);
-      store_tile(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, tile, kNR, rows,
-                 std::min(kNR, N - n0), alpha, beta);
+  // Whole blocks (all 32 columns; 16 or 32 rows, or all M <= 16, as the
+  // tiles are configured) with alpha 1 and beta 0 or 1 go straight into C,
+  // a chunk of depth at a time over every panel, so each chunk of A is read
+  // from L2 once (not once per panel) and no epilogue reads a buffer back.
+  // The rest through the buffer and store_tile.
+  const bool direct = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
+  const int whole_n = direct ? N / kNR * kNR : 0;
+  for (int m0 = 0; m0 < M; m0 += 32) {
+    const int rows = std::min(32, M - m0);
+    const std::uint32_t* a = Ap + static_cast<std::size_t>(m0) * Kp;
+    float* c = C + static_cast<std::size_t>(m0) * ldc;
+    const int n_direct = M <= 16 || rows == 16 || rows == 32 ? whole_n : 0;
+    for (int k0 = 0; k0 < Kp; k0 += kAmxChunkWords) {
+      const int words = std::min(kAmxChunkWords, Kp - k0);
+      for (int n0 = 0; n0 < n_direct; n0 += kNR)
+        amx::block_into(c + n0, ldc, k0 > 0 || beta != 0.0f, a + k0, Kp, rows,
+                        Bp + static_cast<std::size_t>(n0 / kNR) * Kp * kNR +
+                            static_cast<std::size_t>(k0) * kNR,
+                        words);
+    }
+    for (int n0 = n_direct; n0 < N; n0 += kNR) {
+      amx::block<amx::Dot::bf16>(tile, a, rows, Bp + static_cast<std::size_t>(n0 / kNR) * Kp * kNR,
+                                 Kp);
+      store_tile(c + n0, ldc, tile, kNR, rows, std::min(kNR, N - n0), alpha, beta);
     }
   }
   amx::release();
