@@ -178,9 +178,11 @@ void register_network(py::module_& m) {
             return view(n.params(), n.num_params(), self);
           },
           "A writable view of the flat parameters; the call marks them changed, so\n"
-          "inference re-packs its weights at its next call. Write before the next\n"
-          "inference call and call again for a later write: inference does not see\n"
-          "writes made through an older view after it packed.")
+          "inference and training re-pack their weights at their next call. Write\n"
+          "before the next inference call or training step and call again for a\n"
+          "later write: neither sees writes made through an older view after it\n"
+          "packed (a bf16 training step re-packs the rows it updates and keeps\n"
+          "those packs until the parameters are marked changed).")
       .def_property_readonly("grads",
                              [](py::object self) {
                                Network& n = self.cast<Network&>();

@@ -13,6 +13,10 @@
 //                hardware's order inside a tile op is not specified; the
 //                error bound is that of any fp32 summation of K products,
 //                |err| <= K * 2^-24 * sum_k |a_mk b_kn| (tests/test_bf16.py).
+//                With alpha 1 and beta 1, whole 32 x 32 blocks add C inside
+//                the tiles: C is one more term of that sum.
+// Subnormal fp32 values (below 2^-126) are not kept: both paths flush
+// subnormal products, and the AMX tiles also a subnormal C they add to.
 // Both pack op(A) and op(B) into k-pair words (two bf16 in 32 bits), the
 // layout vdpbf16ps and tdpbf16ps read. Single-threaded: the dense layers
 // call it per thread tile, as they call sgemm.

@@ -228,6 +228,7 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
       throw std::out_of_range("batch row index " + std::to_string(batch_rows[b]) +
                               " outside the data");
   const int Z = table_.variational() ? table_[table_.latent_layer()].d_out / 2 : 0;
+  const std::uint64_t version = params_version_;  // before the packs are made
   const StepPacks* packs = pack_for_step(T);
   const bool update_here = updates_in_step();
   std::vector<float> share(T);
@@ -263,7 +264,9 @@ StepLosses Network::sharded_step(const float* data, std::int64_t n_rows,
     }
   if (update_here) {
     opt_.set_step_count(step);
-    step_packs_.bf16_version = params_version_ + 1;  // train_step moves the version next
+    // train_step moves the version next. Parameters marked changed during
+    // the step (another Python thread) leave the packs to be made afresh.
+    step_packs_.bf16_version = params_version_ == version ? version + 1 : 0;
   } else {
     opt_.step(params_.data(), grads, params_.size());
   }

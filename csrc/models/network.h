@@ -53,9 +53,10 @@ class Network {
   const LayerTable& table() const { return table_; }
   Loss loss() const { return loss_; }
   std::size_t num_params() const { return params_.size(); }
-  // For writing: marks the parameters changed (inference re-packs its bf16
-  // weights at its next call). Write through the pointer before the next
-  // inference call, not after: fetch it again for a later write.
+  // For writing: marks the parameters changed (inference re-packs its
+  // weights at its next call, and so does a training step). Write through the
+  // pointer before the next inference call or training step, not after:
+  // fetch it again for a later write.
   float* params() {
     ++params_version_;
     return params_.data();
