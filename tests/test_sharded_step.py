@@ -55,7 +55,7 @@ def test_a_sharded_step_equals_the_weighted_shard_gradients(T, tied, threads):
     gradients, each computed as a part of the whole batch (keys): checked
     through an SGD step of rate 1, whose update is the gradient itself.
     The optimiser sums the shards as it reads them, in shard order; the
-    weights the shards share are packed once per step (changed weights
+    weights the shards share are packed for the step (changed weights
     again at the next), and every shard's buffer is zeroed for the next
     step: two steps, the weights changed in between."""
     from pyae._enums import ACTIVATIONS, LOSSES, NOISE_KINDS, OPTIMIZERS

@@ -13,10 +13,12 @@
 //                hardware's order inside a tile op is not specified; the
 //                error bound is that of any fp32 summation of K products,
 //                |err| <= K * 2^-24 * sum_k |a_mk b_kn| (tests/test_bf16.py).
-//                With alpha 1 and beta 1, whole 32 x 32 blocks add C inside
-//                the tiles: C is one more term of that sum.
+//                With alpha 1 and beta 1, whole 32-column blocks (16 or 32
+//                rows, or M <= 16) add C inside the tiles: C is one more
+//                term of that sum.
 // Subnormal fp32 values (below 2^-126) are not kept: both paths flush
-// subnormal products, and the AMX tiles also a subnormal C they add to.
+// subnormal products, and the AMX path also flushes a subnormal C that it
+// adds inside the tiles.
 // Both pack op(A) and op(B) into k-pair words (two bf16 in 32 bits), the
 // layout vdpbf16ps and tdpbf16ps read. Single-threaded: the dense layers
 // call it per thread tile, as they call sgemm.
@@ -76,7 +78,8 @@ class Bf16PackedB {
   // with: threads re-pack disjoint ranges of one weight after a step.
   void repack(bool trans_b, const float* B, int ldb, int first, int last);
   // Packs rows [k0, k1) of an untransposed B (K, N) again, in every panel
-  // (k0 even): threads re-pack the rows of a weight they own after a step.
+  // (k0 even; k1 even or K): threads re-pack the rows of a weight they own
+  // after a step.
   void repack_rows(const float* B, int ldb, int k0, int k1);
 
  private:

@@ -213,10 +213,11 @@ class Network {
   // the last step left whole (bf16_version) are used as they are. Null when
   // there is nothing to pack.
   const StepPacks* pack_for_step(int T);
-  // Whether a sharded step updates the parameters in its own parallel
-  // region, each thread its rows of every weight, re-packing their bf16
-  // panels while they are in cache (update_and_repack): bf16 packs and
-  // every weight the layer's own (a tied weight's rows are two layers').
+  // Whether a sharded step updates the parameters in the shards' parallel
+  // region after a barrier, each thread its rows of every weight,
+  // re-packing their bf16 panels while they are in cache
+  // (update_and_repack): bf16 packs and every weight the layer's own (a
+  // tied weight's rows are two layers').
   bool updates_in_step() const;
   // Thread t of n's part of that: its rows of each weight (whole panels)
   // and their biases, updated from the shards' gradient parts, and re-packed.
