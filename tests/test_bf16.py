@@ -103,6 +103,18 @@ def test_gemm_adds_to_c_within_the_bound_and_never_reads_it_with_beta_zero(path,
     np.testing.assert_array_equal(_core.bf16_gemm(a, b, path=path, beta=1.0, c=zero_c), prod)
 
 
+@NEEDS_BF16
+def test_gemm_refuses_a_c_it_could_only_copy():
+    """C is written in place: a strided, Fortran-order or float64 c is refused,
+    not silently copied (the caller's array would keep its old values)."""
+    a, b = np.ones((4, 3), np.float32), np.ones((3, 4), np.float32)
+    path = _core.bf16_best_path()
+    for bad in (np.zeros((4, 8), np.float32)[:, ::2], np.zeros((4, 4), np.float32, order="F"),
+                np.zeros((4, 4))):
+        with pytest.raises(TypeError, match="in place"):
+            _core.bf16_gemm(a, b, path=path, beta=1.0, c=bad)
+
+
 def test_rounding_to_nearest_even_nan_inf_and_subnormals():
     one = np.float32(1.0)
     ulp = 2.0**-7  # bf16 has 8 significant bits

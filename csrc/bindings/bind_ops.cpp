@@ -20,6 +20,10 @@ FloatArray gemm_output(const py::object& c_obj, int M, int N, float& beta) {
     beta = 0.0f;
     return FloatArray({M, N});
   }
+  // c is written in place: a copy (another dtype or layout) would leave the
+  // caller's array untouched.
+  if (!py::isinstance<FloatArray>(c_obj))
+    throw py::type_error("c must be a C-contiguous float32 array: it is written in place");
   FloatArray c = c_obj.cast<FloatArray>();
   check_shape(c, {M, N}, "c");
   check_writeable(c, "c");
