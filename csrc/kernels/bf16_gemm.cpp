@@ -214,10 +214,12 @@ void store_tile(float* C, int ldc, const float* tile, int ldt, int rows, int col
 
 #if defined(PYAE_HAS_AVX512_PATHS)
 
-// MR rows of Ap times one panel over `pairs` k-pairs -> tile (MR, kNR).
+// MR rows of Ap times one panel over `pairs` k-pairs -> C (MR, cols) =
+// alpha * acc + beta * C, from the accumulators (store_tile's order and
+// rounding, without a buffer between them and C); beta == 0 never reads C.
 template <int MR>
-PYAE_BF16 void dp_tile(float* tile, const std::uint32_t* Ap, int Kp, const std::uint32_t* panel,
-                       int pairs) {
+PYAE_BF16 void dp_tile(float* C, int ldc, int cols, float alpha, float beta,
+                       const std::uint32_t* Ap, int Kp, const std::uint32_t* panel, int pairs) {
   __m512 acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int p = 0; p < pairs; ++p) {
@@ -230,13 +232,23 @@ PYAE_BF16 void dp_tile(float* tile, const std::uint32_t* Ap, int Kp, const std::
       acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
     }
   }
+  const __mmask16 mask[2] = {
+      static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1),
+      static_cast<__mmask16>(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1)};
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int r = 0; r < MR; ++r) {
-    _mm512_storeu_ps(tile + r * kNR, acc[r][0]);
-    _mm512_storeu_ps(tile + r * kNR + 16, acc[r][1]);
+    float* c = C + static_cast<std::size_t>(r) * ldc;
+    for (int h = 0; h < 2; ++h) {
+      __m512 out = _mm512_mul_ps(va, acc[r][h]);
+      if (beta != 0.0f)
+        out = _mm512_add_ps(out, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[h], c + 16 * h)));
+      _mm512_mask_storeu_ps(c + 16 * h, mask[h], out);
+    }
   }
 }
 
-using DpTile = void (*)(float*, const std::uint32_t*, int, const std::uint32_t*, int);
+using DpTile = void (*)(float*, int, int, float, float, const std::uint32_t*, int,
+                        const std::uint32_t*, int);
 
 void gemm_avx512_bf16(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, int N, int K,
                       int Kp, float alpha, float beta, float* C, int ldc) {
@@ -244,15 +256,13 @@ void gemm_avx512_bf16(const std::uint32_t* Ap, const std::uint32_t* Bp, int M, i
       nullptr,     dp_tile<1>, dp_tile<2>, dp_tile<3>,  dp_tile<4>,  dp_tile<5>, dp_tile<6>,
       dp_tile<7>, dp_tile<8>, dp_tile<9>, dp_tile<10>, dp_tile<11>, dp_tile<12>};
   const int pairs = (K + 1) / 2;
-  alignas(64) float tile[kMR * kNR];
   for (int n0 = 0; n0 < N; n0 += kNR) {
     const std::uint32_t* panel = Bp + static_cast<std::size_t>(n0 / kNR) * Kp * kNR;
     const int cols = std::min(kNR, N - n0);
     for (int m0 = 0; m0 < M; m0 += kMR) {
       const int rows = std::min(kMR, M - m0);
-      kTiles[rows](tile, Ap + static_cast<std::size_t>(m0) * Kp, Kp, panel, pairs);
-      store_tile(C + static_cast<std::size_t>(m0) * ldc + n0, ldc, tile, kNR, rows, cols, alpha,
-                 beta);
+      kTiles[rows](C + static_cast<std::size_t>(m0) * ldc + n0, ldc, cols, alpha, beta,
+                   Ap + static_cast<std::size_t>(m0) * Kp, Kp, panel, pairs);
     }
   }
 }
