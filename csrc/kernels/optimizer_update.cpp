@@ -105,20 +105,15 @@ void parts_in_range(const GradientParts& g, std::size_t b, std::size_t e, Update
   update(last_two(g), b, e);
 }
 
-// Calls update(Parts<1 or 2>, begin, end) over the parts of g, in parallel chunks.
+// Calls update(Parts<1 or 2>, begin, end) over the parts of g, in parallel
+// chunks (each chunk's leading parts folded first, on its thread).
 template <class Update>
 void with_parts(const GradientParts& g, std::size_t N, bool consume, double passes,
                 Update update) {
   check_gradient_parts(g, consume);
-  if (g.count() == 1) {
-    const Parts<1> one{{g.part(0), nullptr}, {g.share(0), 0.0f}};
-    over_chunks(N, passes, [&](std::size_t b, std::size_t e) { update(one, b, e); });
-    return;
-  }
-  if (g.count() > 2)
-    over_chunks(N, g.count(), [&](std::size_t b, std::size_t e) { fold_range(g, b, e); });
-  const Parts<2> two = last_two(g);
-  over_chunks(N, passes + 2, [&](std::size_t b, std::size_t e) { update(two, b, e); });
+  const int T = g.count();
+  const double work = passes + (T > 1 ? 2 : 0) + (T > 2 ? T : 0);  // passes over N
+  over_chunks(N, work, [&](std::size_t b, std::size_t e) { parts_in_range(g, b, e, update); });
 }
 
 }  // namespace

@@ -22,12 +22,6 @@ using namespace network_detail;
 
 namespace {
 
-// Thread t of n's strip of a width: whole packed panels, 64-byte aligned.
-void column_strip(int width, int n, int t, int* c0, int* c1) {
-  static_assert(kBf16PanelWidth == kFp32PanelWidth, "one strip rule for both packs");
-  split_range(width, n, t, kBf16PanelWidth, c0, c1);
-}
-
 // dst[:, c0:c1] = the sum of the parts' columns c0:c1, in part order.
 PYAE_MULTIVERSION void sum_parts(float* dst,                // (B, D), columns c0:c1 written
                                  const float* const* parts,  // n of (B, D)

@@ -387,15 +387,15 @@ void Network::update_and_repack(const GradientParts& grads, int t, int n, long l
   float* p = params_.data();
   for (int l = 0; l < table_.size(); ++l) {
     const LayerSpec& s = table_[l];
-    int c0, c1;  // this thread's rows of the weight: output columns, whole panels
-    split_range(s.d_out, n, t, kBf16PanelWidth, &c0, &c1);
+    int c0, c1;  // this thread's rows of the (untied) weight
+    column_strip(s.d_out, n, t, &c0, &c1);
     if (c1 <= c0) continue;
     opt_.update_range(p, grads, s.weight_offset + count(c0, s.d_in),
                       s.weight_offset + count(c1, s.d_in), step);
     opt_.update_range(p, grads, s.bias_offset + c0, s.bias_offset + c1, step);
-    step_packs_.bf16[l]->repack(true, p + s.weight_offset, s.d_in, c0 / kBf16PanelWidth,
-                                (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth);
-    if (l > 0) step_packs_.bf16_dinp[l]->repack_rows(p + s.weight_offset, s.d_in, c0, c1);
+    step_packs_.bf16[l]->repack(forward_trans(s), p + s.weight_offset, weight_ld(s),
+                                c0 / kBf16PanelWidth, (c1 + kBf16PanelWidth - 1) / kBf16PanelWidth);
+    if (l > 0) step_packs_.bf16_dinp[l]->repack_rows(p + s.weight_offset, weight_ld(s), c0, c1);
   }
 }
 
