@@ -6,6 +6,11 @@ ratio candidate / baseline.
     python benchmarks/ab_builds.py --baseline OLD_CHECKOUT OLD_PYTHON \\
         --candidate . .venv/bin/python [--rounds 5]
 
+With --epochs, each build instead trains the 784-256-64-256-784 AE on the
+training images of one Fashion-MNIST class (PYAE_DATA_DIR), fp32 and bf16,
+at --batches and --split (best of 3 epochs of the backend's train_epoch,
+2 threads): the same measurement code under both builds' Pythons.
+
 Each build's Python must have that build installed (pip install OLD_CHECKOUT
 into a second virtual environment). Throughput ratios > 1 and latency
 ratios < 1 favour the candidate; rows slower by more than 3% are marked.
@@ -48,11 +53,50 @@ def run_build(checkout: Path, python: str, work: Path) -> dict:
     return metrics
 
 
+# Run under each build's Python: samples/s of training epochs, as JSON.
+EPOCHS_SNIPPET = """
+import json, sys, time, numpy as np, pyae
+from pyae import datasets
+batches, split, precisions = [int(b) for b in sys.argv[1].split(",")], sys.argv[2], sys.argv[3]
+X, y = datasets.load_fashion_mnist("train", download=False)
+X = np.ascontiguousarray(X[y == 0])
+pyae.set_num_threads(2)
+out = {}
+for precision in precisions.split(","):
+    pyae._core.force_bf16_path("avx512_bf16" if precision == "bf16-avx512" else "auto")
+    for batch in batches:
+        model = pyae.Autoencoder(hidden=(256, 64), epochs=1, batch_size=batch, verbose=False,
+                                 precision=precision.split("-")[0]).fit(X)
+        model.network_.step_split = split
+        backend, order = model._backend(), np.random.default_rng(0).permutation(len(X))
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            backend.train_epoch(X, order, batch)
+            best = min(best, time.perf_counter() - t)
+        out[f"epochs {precision} {split} b{batch} samples/s"] = len(X) / best
+print(json.dumps(out))
+"""
+
+
+def run_epochs(python: str, batches: str, split: str, precisions: str) -> dict:
+    done = subprocess.run([python, "-c", EPOCHS_SNIPPET, batches, split, precisions], check=True,
+                          capture_output=True, text=True, cwd="/")
+    return json.loads(done.stdout)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--baseline", nargs=2, metavar=("CHECKOUT", "PYTHON"), required=True)
     p.add_argument("--candidate", nargs=2, metavar=("CHECKOUT", "PYTHON"), required=True)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--epochs", action="store_true",
+                   help="training epochs of one Fashion-MNIST class instead of the benchmarks")
+    p.add_argument("--batches", default="128,256,1024", help="with --epochs")
+    p.add_argument("--split", default="auto", choices=["auto", "rows", "columns"],
+                   help="with --epochs")
+    p.add_argument("--precisions", default="fp32,bf16",
+                   help="with --epochs: fp32, bf16, bf16-avx512 (the AVX512-BF16 path forced)")
     args = p.parse_args()
     builds = {"baseline": args.baseline, "candidate": args.candidate}
     results = {name: {} for name in builds}
@@ -67,7 +111,9 @@ def main():
             order = list(builds) if r % 2 == 0 else list(reversed(builds))
             for name in order:
                 checkout, python = builds[name]
-                for k, v in run_build(Path(checkout).resolve(), python, Path(tmp)).items():
+                found = (run_epochs(python, args.batches, args.split, args.precisions)
+                         if args.epochs else run_build(Path(checkout).resolve(), python, Path(tmp)))
+                for k, v in found.items():
                     results[name].setdefault(k, []).append(v)
             print(f"# round {r + 1} done", flush=True)
     print(f"{'metric':<44} {'baseline':>11} {'candidate':>11} {'cand/base':>9}")
