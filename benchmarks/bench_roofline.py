@@ -6,11 +6,12 @@ chain of matrix-vector products, bound by memory bandwidth, not FLOPs).
 Prints the resulting ceilings (best of the repeats: what the machine can do)
 next to what pyae reaches in the same run (medians).
 
-    python benchmarks/bench_roofline.py
+    python benchmarks/bench_roofline.py [--runs 7]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -38,7 +39,41 @@ def seconds(fn, repeats, inner=1, stat=statistics.median):
     return stat(times)
 
 
+def one_run(X, a, weights, gemv_chain):
+    """One pass over both thread counts: prints a row per thread count and
+    returns {threads: {batch: (samples/s, share of the ceiling)}}."""
+    shares = {}
+    for t in (1, 2):
+        with threadpool_limits(t):
+            # Ceilings are what the machine can do: the best of the repeats.
+            gflops = 2 * 2048**3 / seconds(lambda: a @ a, 10, stat=min) / 1e9
+            chain_us = seconds(gemv_chain, 200, inner=10, stat=min) * 1e6
+        pyae.set_num_threads(t)
+        ceiling = gflops * 1e9 / TRAIN_FLOP
+        cells, shares[t] = [], {}
+        for batch in BATCHES:
+            ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False)
+            ae.partial_fit(X[:2 * batch])
+            # Training epochs alone (not the anomaly-score statistics partial_fit learns after).
+            backend, order = ae._backend(), np.random.default_rng(0)
+            ours = len(X) / seconds(
+                lambda: backend.train_epoch(X, order.permutation(len(X)), batch), 5)
+            shares[t][batch] = (ours, ours / ceiling)
+            cells.append(f"{ours:>15.0f} {100 * ours / ceiling:>8.0f}%")
+        x1, out = X[:1].copy(), np.empty((1, 784), np.float32)
+        net = ae.network_
+        b1_us = seconds(lambda: net.forward(x1, out, 0, 4), 200, inner=10) * 1e6
+        print(f"{t:>7} {gflops:>14.0f} {ceiling:>20.0f} " + " ".join(cells)
+              + f" {chain_us:>14.1f} {b1_us:>16.1f}", flush=True)
+    return shares
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the whole measurement; with more than one, print the medians "
+                         "of two threads' share of the ceiling and of 2 / 1 threads per batch")
+    args = ap.parse_args()
     rng = np.random.default_rng(0)
     a = rng.random((2048, 2048), dtype=np.float32)
     weights = [rng.random((b, a_), dtype=np.float32) for a_, b in zip(WIDTHS[:-1], WIDTHS[1:])]
@@ -56,27 +91,15 @@ def main():
     print(f"{'threads':>7} {'sgemm GFLOP/s':>14} {'max train samples/s':>20} "
           + " ".join(f"{f'b{b} samples/s':>15} {'% of max':>9}" for b in BATCHES)
           + f" {'gemv chain us':>14} {'pyae batch-1 us':>16}")
-    for t in (1, 2):
-        with threadpool_limits(t):
-            # Ceilings are what the machine can do: the best of the repeats.
-            gflops = 2 * 2048**3 / seconds(lambda: a @ a, 10, stat=min) / 1e9
-            chain_us = seconds(gemv_chain, 200, inner=10, stat=min) * 1e6
-        pyae.set_num_threads(t)
-        ceiling = gflops * 1e9 / TRAIN_FLOP
-        cells = []
+    runs = [one_run(X, a, weights, gemv_chain) for _ in range(args.runs)]
+    if args.runs > 1:
+        print(f"# medians over {args.runs} runs, two threads (fp32 target: >= 70% of the "
+              "ceiling and >= 1.8x one thread at batch >= 256)")
         for batch in BATCHES:
-            ae = pyae.Autoencoder(hidden=(256, 64), batch_size=batch, epochs=1, verbose=False)
-            ae.partial_fit(X[:2 * batch])
-            # Training epochs alone (not the anomaly-score statistics partial_fit learns after).
-            backend, order = ae._backend(), np.random.default_rng(0)
-            ours = len(X) / seconds(
-                lambda: backend.train_epoch(X, order.permutation(len(X)), batch), 5)
-            cells.append(f"{ours:>15.0f} {100 * ours / ceiling:>8.0f}%")
-        x1, out = X[:1].copy(), np.empty((1, 784), np.float32)
-        net = ae.network_
-        b1_us = seconds(lambda: net.forward(x1, out, 0, 4), 200, inner=10) * 1e6
-        print(f"{t:>7} {gflops:>14.0f} {ceiling:>20.0f} " + " ".join(cells)
-              + f" {chain_us:>14.1f} {b1_us:>16.1f}")
+            share = statistics.median(r[2][batch][1] for r in runs)
+            ratio = statistics.median(r[2][batch][0] / r[1][batch][0] for r in runs)
+            print(f"b{batch}: {100 * share:.0f}% of the ceiling, {ratio:.2f}x one thread")
+
 
 if __name__ == "__main__":
     main()
