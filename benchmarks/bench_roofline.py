@@ -74,6 +74,8 @@ def main():
                     help="repeat the whole measurement; with more than one, print the medians "
                          "of two threads' share of the ceiling and of 2 / 1 threads per batch")
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
     rng = np.random.default_rng(0)
     a = rng.random((2048, 2048), dtype=np.float32)
     weights = [rng.random((b, a_), dtype=np.float32) for a_, b in zip(WIDTHS[:-1], WIDTHS[1:])]
