@@ -40,8 +40,11 @@ def run_build(checkout: Path, python: str, work: Path) -> dict:
             metrics[f"bench_train samples/s t{r['threads']} b{r['batch']}"] = r["pyae"]
         else:
             metrics[f"bench_train batch-1 reconstruct us t{r['threads']}"] = r["pyae"]
-    subprocess.run([python, str(checkout / "benchmarks" / "compare.py"), "--quick", "--no-compile",
-                    "--out", str(work)], check=True, capture_output=True, cwd=work)
+    compare = checkout / "benchmarks" / "compare.py"
+    # (builds before --no-precision lack it, and the bf16 measurement with it)
+    skip = ["--no-precision"] if "--no-precision" in compare.read_text() else []
+    subprocess.run([python, str(compare), "--quick", "--no-compile", *skip, "--out", str(work)],
+                   check=True, capture_output=True, cwd=work)
     for r in json.loads((work / "compare.json").read_text())["rows"]:
         if r["framework"] != "pyae":
             continue

@@ -9,6 +9,8 @@ the held-out reconstruction MSE of a 20-epoch MNIST AE, bf16 against fp32
 (trained on 8,000 rows of the MNIST set, scored on the other 2,000; random
 data when PYAE_DATA_DIR is unset). Then batch-1 full-forward latency, and
 batch-256 inference on 1 thread with the held-out MSE of each precision.
+Last, pyae's precision targets, each against its goal. compare.py runs the
+same measurement after its own.
 
     python benchmarks/bench_precision.py [--threads 2] [--batches 128 256 1024]
 """
@@ -27,7 +29,7 @@ import numpy as np
 import pyae
 from pyae import _core
 from bench_train import interleaved_throughput, median_latencies, torch_epoch_runner
-from machine import cpu_model
+from machine import cpu_model, print_targets
 
 
 @contextlib.contextmanager
@@ -90,51 +92,44 @@ def ort_session(ae, threads, quantise=False):
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batches", type=int, nargs="+", default=[128, 256, 1024])
-    p.add_argument("--samples", type=int, default=16384)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=20, help="epochs of the held-out MSE check")
-    p.add_argument("--calls", type=int, default=2000)
-    p.add_argument("--json")
-    args = p.parse_args()
-
+def measure(threads=2, batches=(128, 256, 1024), samples=16384, repeats=5, epochs=20,
+            calls=2000):
+    """The whole measurement, printed as it goes; returns its rows (the JSON)."""
     import torch
 
     feats = pyae.cpu_features()
     print(f"# {cpu_model()}, {os.cpu_count()} cores; pyae {pyae.__version__}: {feats}; "
-          f"torch {torch.__version__}; {args.threads} threads")
-    pyae.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+          f"torch {torch.__version__}; {threads} threads")
+    pyae.set_num_threads(threads)
+    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
-    X = rng.random((args.samples, 784), dtype=np.float32)
+    X = rng.random((samples, 784), dtype=np.float32)
     paths = [p for p, ok in feats["bf16_paths"].items() if ok]
     rows = []
     names = ["pyae fp32", *[f"pyae bf16 {p}" for p in paths], "torch fp32", "torch bf16 autocast"]
     print("# training samples/s (median of interleaved epochs); ratios: pyae bf16 on the "
           "default path / each baseline")
     print(f"{'batch':>5} " + " ".join(f"{n:>22}" for n in names))
-    for b in args.batches:
+    for b in batches:
         runners = [pyae_runner(X, b, "fp32"), *[pyae_runner(X, b, "bf16", p) for p in paths],
                    torch_epoch_runner(torch, X, b), torch_epoch_runner(torch, X, b, autocast=True)]
-        speeds = interleaved_throughput(runners, len(X), args.repeats)
+        speeds = interleaved_throughput(runners, len(X), repeats)
         best = speeds[1 + paths.index(feats["bf16_path"])] if paths else float("nan")
         print(f"{b:>5} " + " ".join(f"{s:>22.0f}" for s in speeds))
         print(f"{'':>5}  bf16/pyae fp32 {best / speeds[0]:.2f}x, /torch fp32 "
               f"{best / speeds[-2]:.2f}x, /torch autocast {best / speeds[-1]:.2f}x")
-        rows.append(dict(kind="train", batch=b, threads=args.threads, **dict(zip(names, speeds))))
+        rows.append(dict(kind="train", batch=b, threads=threads, bf16=best,
+                         **dict(zip(names, speeds))))
 
     if paths:
         Xtr, Xte, source = load_mnist_split()
-        fp32 = held_out_mse(Xtr, Xte, "fp32", args.epochs)
-        bf16 = held_out_mse(Xtr, Xte, "bf16", args.epochs)
-        print(f"# held-out MSE after {args.epochs} epochs, {source}: fp32 {fp32:.6f}, "
+        fp32 = held_out_mse(Xtr, Xte, "fp32", epochs)
+        bf16 = held_out_mse(Xtr, Xte, "bf16", epochs)
+        print(f"# held-out MSE after {epochs} epochs, {source}: fp32 {fp32:.6f}, "
               f"bf16 {bf16:.6f} ({100 * (bf16 / fp32 - 1):+.2f}%)")
-        rows.append(dict(kind="held_out_mse", fp32=fp32, bf16=bf16, epochs=args.epochs))
+        rows.append(dict(kind="held_out_mse", fp32=fp32, bf16=bf16, epochs=epochs))
 
-    print(f"# batch-1 full forward (raw network.forward), 1 thread, median of {args.calls} "
+    print(f"# batch-1 full forward (raw network.forward), 1 thread, median of {calls} "
           "calls, microseconds")
     pyae.set_num_threads(1)
     fp32_model = pyae.Autoencoder(hidden=(256, 64), epochs=1, verbose=False).fit(X[:512])
@@ -150,7 +145,7 @@ def main():
     name = sess.get_inputs()[0].name
     fns.append(lambda: sess.run(None, {name: x1}))
     labels.append("onnxruntime fp32")
-    times = median_latencies(fns, args.calls)
+    times = median_latencies(fns, calls)
     print("  ".join(f"{l}: {t:.1f}" for l, t in zip(labels, times)))
     if paths:
         print(f"  bf16 / pyae fp32 {times[1] / times[0]:.2f}x time, bf16 / onnxruntime fp32 "
@@ -159,7 +154,7 @@ def main():
     print("# batch-256 full forward, 1 thread, median of interleaved calls, microseconds; "
           "reconstruction MSE of the held-out rows" + ("" if paths else " (no bf16 here)"))
     Xtr, Xte, source = load_mnist_split()
-    trained = pyae.Autoencoder(hidden=(256, 64), epochs=args.epochs, batch_size=256,
+    trained = pyae.Autoencoder(hidden=(256, 64), epochs=epochs, batch_size=256,
                                verbose=False, seed=0).fit(Xtr)
     x256 = Xte[:256].copy()
     fns, labels, mses = [], [], []
@@ -177,7 +172,7 @@ def main():
         mses.append(float(((sess.run(None, {name: Xte})[0] - Xte) ** 2).mean()))
         fns.append(lambda sess=sess, name=name: sess.run(None, {name: x256}))
         labels.append(label)
-    times = median_latencies(fns, args.calls // 4, block=25)
+    times = median_latencies(fns, calls // 4, block=25)
     for label, t, mse in zip(labels, times, mses):
         print(f"  {label:>18}: {t:8.1f} us  MSE {mse:.6f} ({100 * (mse / mses[0] - 1):+.2f}% vs "
               "fp32)")
@@ -187,6 +182,52 @@ def main():
               f"{by['onnxruntime int8'] / by['pyae int8']:.2f}x onnxruntime int8")
     rows.append(dict(kind="infer_b256_us", data=source, **by,
                      mse=dict(zip(labels, mses))))
+    return rows
+
+
+def targets(rows):
+    """The precision targets (bf16 training, batch-1 bf16, batch-256 fp32 and
+    int8): (what, measured, goal, met) for each one these rows measured."""
+    out = []
+    for r in rows:
+        if r["kind"] == "train" and r["bf16"] == r["bf16"]:  # not NaN: a bf16 path ran
+            for base, goal in (("torch fp32", 2.5), ("torch bf16 autocast", 1.5)):
+                ratio = r["bf16"] / r[base]
+                out.append((f"bf16 training b{r['batch']}, {r['threads']} threads / {base}",
+                            f"{ratio:.2f}x", f">= {goal}x", ratio >= goal))
+        elif r["kind"] == "held_out_mse":
+            change = r["bf16"] / r["fp32"] - 1
+            out.append((f"held-out MSE, {r['epochs']} epochs, bf16 / fp32",
+                        f"{100 * change:+.2f}%", "within 2%", abs(change) <= 0.02))
+        elif r["kind"] == "latency_b1_us" and "pyae bf16" in r:
+            for base, goal in (("pyae fp32", 0.6), ("onnxruntime fp32", 0.4)):
+                ratio = r["pyae bf16"] / r[base]
+                out.append((f"batch-1 bf16 time / {base}", f"{ratio:.2f}x", f"<= {goal}x",
+                            ratio <= goal))
+        elif r["kind"] == "infer_b256_us":
+            pairs = [("fp32", "onnxruntime fp32", 1.0)]
+            if "pyae int8" in r:
+                pairs += [("int8", "onnxruntime fp32", 1.5), ("int8", "onnxruntime int8", 1.0)]
+            for prec, base, goal in pairs:
+                speedup = r[base] / r[f"pyae {prec}"]
+                out.append((f"batch-256 {prec}, 1 thread, speed / {base}", f"{speedup:.2f}x",
+                            f">= {goal}x", speedup >= goal))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batches", type=int, nargs="+", default=[128, 256, 1024])
+    p.add_argument("--samples", type=int, default=16384)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=20, help="epochs of the held-out MSE check")
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--json")
+    args = p.parse_args()
+    rows = measure(args.threads, args.batches, args.samples, args.repeats, args.epochs,
+                   args.calls)
+    print_targets(targets(rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

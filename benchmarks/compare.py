@@ -9,7 +9,12 @@ set for every framework alike. The implementations alternate round by round
 and medians are reported, with the ratio framework / pyae (time) or
 pyae / framework (throughput), so > 1 means pyae is faster.
 
-    python benchmarks/compare.py [--quick] [--no-compile] [--out results/]
+Then, unless --no-precision, the measurements of bench_precision.py (bf16
+training, bf16 and int8 inference against PyTorch and ONNX Runtime) and
+bench_roofline.py (fp32 training against the sgemm ceiling, 1 and 2
+threads; medians of 3 runs), and pyae's targets, met or not, on this CPU.
+
+    python benchmarks/compare.py [--quick] [--no-compile] [--no-precision] [--out results/]
 
 writes results/compare.json and results/compare.png and prints the table.
 """
@@ -26,6 +31,7 @@ import time
 import numpy as np
 
 import pyae
+from machine import cpu_model, print_targets
 
 AE_WIDTHS = [784, 256, 64, 256, 784]
 
@@ -167,6 +173,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    p.add_argument("--no-precision", action="store_true",
+                   help="skip the bf16 / int8 measurement and its targets")
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args()
 
@@ -195,7 +203,8 @@ def main():
     ae._numpy_layers = [(t[1].astype(np.float32), t[4].astype(np.float32))
                         for t in pyae.export._layer_tensors(ae)]
 
-    env = dict(machine=platform.machine(), cores=os.cpu_count(), python=platform.python_version(),
+    env = dict(cpu=cpu_model(), machine=platform.machine(), cores=os.cpu_count(),
+               python=platform.python_version(), features=pyae.cpu_features(),
                pyae=pyae.__version__, simd=pyae.simd_level(), torch=torch.__version__,
                numpy=np.__version__, onnxruntime=getattr(ort, "__version__", None))
     print("#", ", ".join(f"{k} {v}" for k, v in env.items()))
@@ -236,8 +245,20 @@ def main():
                                      framework=name, microseconds=sec * 1e6,
                                      ratio=sec / med["pyae"]))
     print_table(rows)
+    precision, targets = [], []
+    if not args.no_precision:
+        import bench_precision
+        import bench_roofline
+
+        quick = dict(samples=4096, repeats=2, epochs=2, calls=400) if args.quick else {}
+        precision = bench_precision.measure(threads=2, **quick)
+        roofline = bench_roofline.measure(runs=1 if args.quick else 3)
+        targets = bench_roofline.targets(roofline) + bench_precision.targets(precision)
+        print_targets(targets)
     with open(os.path.join(args.out, "compare.json"), "w") as f:
-        json.dump(dict(environment=env, rows=rows), f, indent=1)
+        json.dump(dict(environment=env, rows=rows, precision=precision,
+                       targets=[dict(zip(("what", "measured", "goal", "met"), t))
+                                for t in targets]), f, indent=1)
     draw(rows, os.path.join(args.out, "compare.png"))
     print(f"# wrote {args.out}/compare.json and {args.out}/compare.png")
 
