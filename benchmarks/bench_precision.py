@@ -194,7 +194,7 @@ def targets(rows):
             for base, goal in (("torch fp32", 2.5), ("torch bf16 autocast", 1.5)):
                 ratio = r["bf16"] / r[base]
                 out.append((f"bf16 training b{r['batch']}, {r['threads']} threads / {base}",
-                            f"{ratio:.2f}x", f">= {goal}x", ratio >= goal))
+                            f"{ratio:.3f}x", f">= {goal}x", ratio >= goal))
         elif r["kind"] == "held_out_mse":
             change = r["bf16"] / r["fp32"] - 1
             out.append((f"held-out MSE, {r['epochs']} epochs, bf16 / fp32",
@@ -202,7 +202,7 @@ def targets(rows):
         elif r["kind"] == "latency_b1_us" and "pyae bf16" in r:
             for base, goal in (("pyae fp32", 0.6), ("onnxruntime fp32", 0.4)):
                 ratio = r["pyae bf16"] / r[base]
-                out.append((f"batch-1 bf16 time / {base}", f"{ratio:.2f}x", f"<= {goal}x",
+                out.append((f"batch-1 bf16 time / {base}", f"{ratio:.3f}x", f"<= {goal}x",
                             ratio <= goal))
         elif r["kind"] == "infer_b256_us":
             pairs = [("fp32", "onnxruntime fp32", 1.0)]
@@ -210,7 +210,7 @@ def targets(rows):
                 pairs += [("int8", "onnxruntime fp32", 1.5), ("int8", "onnxruntime int8", 1.0)]
             for prec, base, goal in pairs:
                 speedup = r[base] / r[f"pyae {prec}"]
-                out.append((f"batch-256 {prec}, 1 thread, speed / {base}", f"{speedup:.2f}x",
+                out.append((f"batch-256 {prec}, 1 thread, speed / {base}", f"{speedup:.3f}x",
                             f">= {goal}x", speedup >= goal))
     return out
 
