@@ -246,7 +246,9 @@ def main():
                                      ratio=sec / med["pyae"]))
     print_table(rows)
     precision, targets = [], []
-    if not args.no_precision:
+    if not args.no_precision and ort is None:
+        print("# onnxruntime missing: no precision measurement and no targets")
+    elif not args.no_precision:
         import bench_precision
         import bench_roofline
 
