@@ -174,7 +174,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--no-precision", action="store_true",
-                   help="skip the bf16 / int8 measurement and its targets")
+                   help="skip the bf16 / int8 and roofline measurements and the targets")
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args()
 
