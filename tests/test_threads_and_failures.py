@@ -1,9 +1,11 @@
 """Threads and failed training calls: training on one model from several
 threads is serialised (never memory corruption), inference during training
-from another thread is refused, and any exception in fit/partial_fit
-leaves the model exactly as it was."""
+from another thread is refused (and a step waits for inference already
+running), and any exception in fit/partial_fit leaves the model exactly as
+it was."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -88,6 +90,34 @@ def test_inference_from_another_thread_during_training_is_refused(monkeypatch):
     release.set()
     trainer.join()
     assert model.transform(X).shape == (512, 8)  # and fine again afterwards
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_step_waits_for_inference_already_reading_the_weights(precision):
+    """A call that passed the training check before a step began (or one on
+    the raw network) finishes on the weights it started with: the step
+    waits for it. It used to read biases, and unpacked weights, mid-update."""
+    if precision == "bf16" and pyae.cpu_features()["bf16_path"] == "none":
+        pytest.skip("this CPU has no bf16 path")
+    rng = np.random.default_rng(1)
+    data = rng.random((20_000, 784), dtype=np.float32)
+    model = pyae.Autoencoder(hidden=(256, 64), epochs=1, batch_size=256, learning_rate=1e-2,
+                             verbose=False, precision=precision).fit(data[:512])
+    net = model.network_
+    n_layers = len(net.table)
+    before = np.empty_like(data)
+    net.forward(data, before, 0, n_layers)
+    out = np.empty_like(data)
+    reader = threading.Thread(target=net.forward, args=(data, out, 0, n_layers))
+    reader.start()
+    time.sleep(0.02)  # inside the (~0.1 s) forward
+    for _ in range(5):
+        net.train_step(data, np.arange(256, dtype=np.int64))
+    reader.join()
+    after = np.empty_like(data)
+    net.forward(data, after, 0, n_layers)
+    assert not np.array_equal(before, after)
+    assert np.array_equal(out, before) or np.array_equal(out, after)
 
 
 @pytest.mark.parametrize("cls,kw", [(pyae.Autoencoder, {}),

@@ -53,7 +53,7 @@ Network::Network(LayerTable table, Loss loss, OptimizerConfig optimizer, double 
 void Network::set_beta(double beta) {
   if (!(beta >= 0.0) || !std::isfinite(static_cast<float>(beta)))
     throw std::invalid_argument("beta must be >= 0 and finite");
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   beta_ = static_cast<float>(beta);
 }
 
@@ -82,7 +82,7 @@ void Network::set_precision(Precision precision) {
     path = bf16_best_path();
     if (path == Bf16Path::none) throw missing("bf16", "AVX512-BF16 (vdpbf16ps) or AMX-BF16");
   }
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   precision_ = precision;
   inference_paths_ =
       static_cast<std::uint32_t>(path) | (static_cast<std::uint32_t>(int8_path) << 8);
@@ -90,7 +90,7 @@ void Network::set_precision(Precision precision) {
 
 void Network::set_noise(const NoiseConfig& noise, std::uint64_t seed) {
   if (!is_valid(noise.kind)) throw std::invalid_argument("unknown noise kind");
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   noise_ = noise;
   noise_seed_ = seed;
   for (Workspace& w : work_)
@@ -113,7 +113,7 @@ float* Network::train_dout(Workspace& w, int l) {
 }
 
 void Network::reserve(int max_batch) {
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   if (work_.empty()) work_.resize(1);
   reserve_locked(work_[0], max_batch);
 }
@@ -167,7 +167,7 @@ constexpr double kColumnSplitMinMacs = 25000.0;
 void Network::set_step_split(StepSplit split) {
   if (split != StepSplit::automatic && split != StepSplit::rows && split != StepSplit::columns)
     throw std::invalid_argument("unknown step split");
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   split_ = split;
 }
 
@@ -195,7 +195,7 @@ bool Network::splits_columns(int B, int threads) const {
 
 StepLosses Network::train_step(const float* data, std::int64_t n_rows,
                                const std::int64_t* batch_rows, int B, const float* eps) {
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   if (work_.empty()) work_.resize(1);
   const int threads = kernel_threads(), T = shard_count(B);
   StepLosses r;
@@ -291,7 +291,7 @@ void Network::begin_gradient() {
 StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
                                       const std::int64_t* batch_rows, int B, const float* eps,
                                       const std::int64_t* keys) {
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   if (work_.empty()) work_.resize(1);
   StepLosses r = forward_backward(work_[0], grads_.data(), data, n_rows, batch_rows, B, eps, keys);
   grads_dirty_ = true;
@@ -299,7 +299,7 @@ StepLosses Network::compute_gradients(const float* data, std::int64_t n_rows,
 }
 
 void Network::apply_gradients() {
-  std::lock_guard<std::mutex> lock(train_mutex_);
+  std::lock_guard<std::shared_mutex> lock(train_mutex_);
   opt_.step(params_.data(), GradientParts(grads_.data()), params_.size());
   ++params_version_;
   grads_dirty_ = false;  // the step consumed (zeroed) them
@@ -557,6 +557,11 @@ DenseDims Network::inference_dims(const PackedWeights* packed, int l, int B,
 }
 
 void Network::forward(const float* x, float* out, int B, int first, int last) const {
+  std::shared_lock lock(train_mutex_);
+  forward_locked(x, out, B, first, last);
+}
+
+void Network::forward_locked(const float* x, float* out, int B, int first, int last) const {
   const int L = table_.size();
   if (first < 0 || last > L || first >= last) throw std::out_of_range("bad layer range");
   if (B < 1) return;
@@ -600,13 +605,14 @@ void Network::forward(const float* x, float* out, int B, int first, int last) co
 
 void Network::row_losses(const float* x, const float* target, float* rows, int B,
                          int first) const {
+  std::shared_lock lock(train_mutex_);
   const int L = table_.size();
   const int D = table_.features();
   if (first < 0 || first >= L) throw std::out_of_range("bad first layer");
   if (B < 1) return;
   float* pred = thread_scratch(kScratchOut, count(B, D));
   if (train_act(L - 1) == table_[L - 1].act) {
-    forward(x, pred, B, first, L);
+    forward_locked(x, pred, B, first, L);
   } else {
     // BCE needs the logits: all but the last layer, then the last one
     // without its sigmoid.
@@ -617,7 +623,7 @@ void Network::row_losses(const float* x, const float* target, float* rows, int B
       // latent head, whose mu is the last layer's input.
       const int width = table_[L - 2].d_out;
       float* hidden = thread_scratch(kScratchHidden, count(B, width));  // (B, width)
-      forward(x, hidden, B, first, L - 1);
+      forward_locked(x, hidden, B, first, L - 1);
       if (width != s.d_in) keep_mu(hidden, B, s.d_in);
       h = hidden;
     }

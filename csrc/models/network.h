@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "kernels/bf16_gemm.h"
@@ -114,8 +115,10 @@ class Network {
   float* mutable_grads() { return grads_.data(); }
 
   // Runs layers [first, last) on x. Passing through a latent head continues
-  // from its mu (the posterior mean). Thread-safe; per-thread scratch is
-  // reused, so repeated calls allocate nothing.
+  // from its mu (the posterior mean). Thread-safe, and never overlaps a
+  // training step or a setting's change (they wait for the calls reading
+  // the weights); per-thread scratch is reused, so repeated calls allocate
+  // nothing.
   void forward(const float* x,  // (B, input_width(first))
                float* out,      // (B, d_out of layer last - 1)
                int B, int first, int last) const;
@@ -130,6 +133,8 @@ class Network {
                   int B, int first) const;
 
  private:
+  // forward with train_mutex_ already held (shared) by the caller.
+  void forward_locked(const float* x, float* out, int B, int first, int last) const;
   // Every layer's weight packed for one sharded training step, by layer,
   // instead of each GEMM packing it again. bf16: shared by the shards. fp32:
   // each shard's own (Workspace::fp32_packs), which it fills itself.
@@ -265,7 +270,10 @@ class Network {
 
   // Training workspaces, sized by reserve(): work_[0] for a whole batch,
   // work_[t] for shard t of a batch split across threads.
-  std::mutex train_mutex_;  // guards the training workspaces and the update
+  // Guards the training workspaces, the update and the settings; inference
+  // holds it shared, so a step never changes the weights under a call
+  // already reading them.
+  mutable std::shared_mutex train_mutex_;
   std::vector<Workspace> work_;
   StepPacks step_packs_;  // pack_for_step's buffers, reused step after step
   StepSplit split_ = StepSplit::automatic;
