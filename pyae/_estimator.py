@@ -153,8 +153,12 @@ class BaseAutoencoder(OutlierDetection, EstimatorBase):
 
     Threads: training calls (fit, partial_fit) on one model are serialised
     by a per-model lock; inference from another thread while the model
-    trains raises RuntimeError (it would read weights mid-update);
-    concurrent inference is safe. Training is all or nothing: any exception
+    trains raises RuntimeError (it would read weights mid-update), and a
+    training step waits for inference calls already running; concurrent
+    inference is safe. Changing a setting (``set_params``, e.g.
+    ``precision``) while other threads use the model is not: a score made
+    of several passes may run some of them under each value. Training is
+    all or nothing: any exception
     in fit or partial_fit (divergence, KeyboardInterrupt, MemoryError)
     leaves the model exactly as it was before the call.
     """

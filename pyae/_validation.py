@@ -55,10 +55,15 @@ def as_float32_matrix(X, name: str = "X", n_features: int | None = None,
         raise ValueError(zero_features_message(name, arr.shape))
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(feature_count_message(name, arr.shape[1], n_features, owner))
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not _core.all_finite(arr):
-        _raise_not_finite(arr, name)
-    return arr
+    with np.errstate(over="ignore"):  # a finite value past float32's range: said below
+        converted = np.ascontiguousarray(arr, dtype=np.float32)
+    if not _core.all_finite(converted):
+        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+            raise ValueError(
+                f"{name} has values up to {float(np.abs(arr).max()):.3g}, past float32's range "
+                f"(+-{float(np.finfo(np.float32).max):.3g}) that pyae computes in: rescale it")
+        _raise_not_finite(converted, name)
+    return converted
 
 
 def not_2d_message(name, shape):
@@ -143,6 +148,10 @@ def positive_float32(value, name: str) -> float:
 
 
 def choice(value, name: str, options) -> str:
-    if value not in options:
+    try:
+        known = value in options
+    except TypeError:  # unhashable (a list, a dict): not one of them either
+        known = False
+    if not known:
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
     return value

@@ -65,14 +65,17 @@ _COMMON_DOC = """
         Per-feature scaling learnt in ``fit`` and kept with the model (and
         its file): the network sees standardised or [0, 1]-scaled features,
         and reconstructions come back in the data's own units.
-    precision : {{"fp32", "bf16"}}, default="fp32"
+    precision : {{"fp32", "bf16", "int8"}}, default="fp32"
         The arithmetic of every matrix product, in training and inference:
         "bf16" rounds both operands to bfloat16 (to nearest even) and
         accumulates in float32 on AMX-BF16 tiles or AVX512-BF16 dot products
         (``pyae.cpu_features()`` says which); weights, gradients, optimiser
-        state and model files stay float32. Takes effect at the next call,
-        so a float32-trained model can serve in bf16. A CPU without bf16
-        instructions raises RuntimeError naming what is missing; CPU only.
+        state and model files stay float32. "int8" is for inference only:
+        weights quantised per output channel, inputs per row, exact int32
+        sums on AMX-INT8 or AVX512-VNNI (training refuses it). Takes effect
+        at the next call, so a float32-trained model can serve in bf16 or
+        int8. A CPU without the instructions raises RuntimeError naming what
+        is missing; CPU only.
 """
 
 

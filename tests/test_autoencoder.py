@@ -130,6 +130,7 @@ BAD_DATA = [
     (np.zeros((0, 12), np.float32), ValueError, "empty"),
     (np.full((4, 12), np.nan, np.float32), ValueError, "NaN"),
     (np.full((4, 12), np.inf, np.float32), ValueError, "infinite"),
+    (np.full((4, 12), 1e300), ValueError, r"up to 1e\+300, past float32's range"),
     (np.array([["a"] * 12] * 4), TypeError, "real numbers"),
     (np.zeros((4, 5), np.float32), ValueError, "expecting 12"),
 ]

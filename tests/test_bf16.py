@@ -298,6 +298,14 @@ def test_bad_precision_values_and_devices():
     with pytest.raises(ValueError, match="CPU only"):
         pyae.Autoencoder(hidden=(3,), epochs=1, precision="bf16", device="cuda").fit(X)
     assert pyae.Autoencoder().get_params()["precision"] == "fp32"
+    fitted = pyae.Autoencoder(hidden=(3,), epochs=1, verbose=False).fit(X)
+    for bad in (["bf16"], {"bf16": 1}):  # unhashable: named, not "unhashable type"
+        with pytest.raises(ValueError, match="precision must be one of"):
+            pyae.Autoencoder(hidden=(3,), epochs=1, precision=bad).fit(X)
+        fitted.set_params(precision=bad)  # checked at the next call, as every setting
+        with pytest.raises(ValueError, match="precision must be one of"):
+            fitted.transform(X)
+    assert fitted.set_params(precision="fp32").transform(X).shape == (50, 3)
 
 
 def test_cpu_features_names_the_paths():
