@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import copy
 import json
+import math
 import os
 import tempfile
 
@@ -190,7 +191,7 @@ def targets(rows):
     int8): (what, measured, goal, met) for each one these rows measured."""
     out = []
     for r in rows:
-        if r["kind"] == "train" and r["bf16"] == r["bf16"]:  # not NaN: a bf16 path ran
+        if r["kind"] == "train" and not math.isnan(r["bf16"]):  # a bf16 path ran
             for base, goal in (("torch fp32", 2.5), ("torch bf16 autocast", 1.5)):
                 ratio = r["bf16"] / r[base]
                 out.append((f"bf16 training b{r['batch']}, {r['threads']} threads / {base}",

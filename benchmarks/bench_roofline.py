@@ -125,6 +125,15 @@ def measure(runs=1):
     return [one_run(X, a, weights, gemv_chain) for _ in range(runs)]
 
 
+def medians(runs, batch):
+    """Two threads at this batch over the runs: the medians of their share of
+    the ceiling, of their speed over one thread and over the "2 x 1" pair."""
+    share = statistics.median(r[2][batch][1] for r in runs)
+    ratio = statistics.median(r[2][batch][0] / r[1][batch][0] for r in runs)
+    pair = statistics.median(r[2][batch][0] / r["pair"][batch][0] for r in runs)
+    return share, ratio, pair
+
+
 def targets(runs):
     """pyae's fp32 two-thread target at batch >= 256, the medians over the
     runs: (what, measured, goal, met)."""
@@ -132,8 +141,7 @@ def targets(runs):
     for batch in BATCHES:
         if batch < 256:
             continue
-        share = statistics.median(r[2][batch][1] for r in runs)
-        ratio = statistics.median(r[2][batch][0] / r[1][batch][0] for r in runs)
+        share, ratio, _ = medians(runs, batch)
         what = f"fp32 training b{batch}, 2 threads"
         out.append((f"{what}, share of the sgemm ceiling", f"{100 * share:.1f}%", ">= 70%",
                     share >= 0.70))
@@ -151,9 +159,7 @@ def main():
     runs = measure(args.runs)
     print(f"# two threads, medians over {len(runs)} run(s)")
     for batch in BATCHES:
-        share = statistics.median(r[2][batch][1] for r in runs)
-        ratio = statistics.median(r[2][batch][0] / r[1][batch][0] for r in runs)
-        pair = statistics.median(r[2][batch][0] / r["pair"][batch][0] for r in runs)
+        share, ratio, pair = medians(runs, batch)
         print(f"b{batch}: {100 * share:.0f}% of the ceiling, {ratio:.2f}x one thread, "
               f"{pair:.2f}x two threads that share nothing")
     print_targets(targets(runs))

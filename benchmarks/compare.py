@@ -205,7 +205,7 @@ def main():
 
     env = dict(cpu=cpu_model(), machine=platform.machine(), cores=os.cpu_count(),
                python=platform.python_version(), features=pyae.cpu_features(),
-               pyae=pyae.__version__, simd=pyae.simd_level(), torch=torch.__version__,
+               pyae=pyae.__version__, torch=torch.__version__,
                numpy=np.__version__, onnxruntime=getattr(ort, "__version__", None))
     print("#", ", ".join(f"{k} {v}" for k, v in env.items()))
     rows = []
